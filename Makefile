@@ -1,0 +1,40 @@
+# User commands. Each target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8080
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup run test bench emulators train drift-demo lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## make run: train a first model if none exists, then serve every function on $(PORT)
+run: $(STAMP)
+	$(PY) -m shared.cli bootstrap
+	PORT=$(PORT) $(PY) local_server.py
+
+## make test: the whole suite, emulators included (started by the tests)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## make bench: the benchmarks in bench/, figures printed and saved in bench/results/
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+## make emulators: Firestore, Pub/Sub and fake-gcs-server on loopback; prints the exports
+emulators: $(STAMP)
+	$(PY) -m tests.emulators
+
+## make train: the full candidate search on the reference data
+train: $(STAMP)
+	$(PY) -m shared.cli train
+
+clean:
+	rm -rf .local bench/results

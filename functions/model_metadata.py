@@ -1,0 +1,15 @@
+"""`model_metadata` (served at /model): what the serving model is and how good."""
+
+import functions_framework
+
+from functions.http_adapter import json_endpoint, json_response
+from shared import backends
+from shared.http_contract import require_method
+from shared.prediction_service import describe_model
+
+
+@functions_framework.http
+@json_endpoint
+def model_metadata(request):
+    require_method(request.method, ("GET",))
+    return json_response(describe_model(backends.model_loader().get()))

@@ -1,0 +1,99 @@
+"""`make run`: every function of main.py behind one local server.
+
+HTTP functions are mounted at /<name> (and /predictions-history, /model as in
+the public contract); event functions at /<name> accept CloudEvents over HTTP
+in binary or structured mode, exactly as functions-framework does -- each
+mount *is* functions-framework's own app for that target.
+
+Served by gunicorn (what functions-framework uses in production) with
+several workers. OMP_NUM_THREADS=1 is set before any model library loads:
+OpenMP thread pools in forked workers hang (XGBoost, HistGradientBoosting).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import flask  # noqa: E402
+from functions_framework import create_app  # noqa: E402
+from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
+
+SOURCE = str(Path(__file__).with_name("main.py"))
+
+# path -> (entry point, signature type)
+ROUTES: dict[str, tuple[str, str]] = {
+    "/predict": ("predict", "http"),
+    "/predictions-history": ("predictions_history", "http"),
+    "/predictions_history": ("predictions_history", "http"),
+    "/model": ("model_metadata", "http"),
+}
+
+
+def _index_app() -> flask.Flask:
+    index = flask.Flask("index")
+
+    @index.route("/", defaults={"path": ""})
+    @index.route("/<path:path>")
+    def listing(path):
+        status = 200 if path == "" else 404
+        body = {"endpoints": sorted(ROUTES)} if status == 200 else {
+            "error": {"code": "not_found", "message": f"no function at /{path}", "field": None}}
+        return flask.Response(json.dumps(body), status=status, mimetype="application/json")
+
+    return index
+
+
+def _root_path(wsgi_app):
+    """Mounted at /predict, a request for exactly /predict reaches the inner
+    app with an empty path, which Flask would redirect; serve it as '/'."""
+
+    def application(environ, start_response):
+        if not environ.get("PATH_INFO"):
+            environ["PATH_INFO"] = "/"
+        return wsgi_app(environ, start_response)
+
+    return application
+
+
+def build_app():
+    mounts = {}
+    apps_by_target = {}
+    for path, (target, signature_type) in ROUTES.items():
+        if target not in apps_by_target:
+            apps_by_target[target] = _root_path(create_app(target, SOURCE, signature_type))
+        mounts[path] = apps_by_target[target]
+    return DispatcherMiddleware(_index_app(), mounts)
+
+
+app = build_app()
+
+
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("timeout", 0)  # retrain runs in the background for minutes
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            return app
+
+    print(f"Serving on http://{host}:{port}  (Ctrl-C to stop)", file=sys.stderr)
+    for path in ROUTES:
+        print(f"  http://{host}:{port}{path}", file=sys.stderr)
+    Server().run()
+
+
+if __name__ == "__main__":
+    serve(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8080")),
+          int(os.environ.get("WORKERS", "2")), int(os.environ.get("THREADS", "4")))

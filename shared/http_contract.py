@@ -1,0 +1,113 @@
+"""The HTTP contract, as pure functions over the parts of a request.
+
+Entry points hand over the method, query parameters, content type and body
+bytes; everything here is testable without a server. Every refusal is a
+`ValidationError` subclass naming the offending field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from shared.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, ValidationError
+from shared.schema import FEATURES, Vitals, parse_label, parse_vitals
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    instances: list[Vitals]
+    batch: bool
+
+
+def require_method(method: str, allowed: Sequence[str]) -> None:
+    if method.upper() not in allowed:
+        raise MethodNotAllowed(f"method {method} is not allowed here; use {' or '.join(allowed)}", field="method")
+
+
+def single_query_value(query: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = query.get(name) or []
+    if len(values) > 1:
+        raise ValidationError(f"'{name}' was given more than once", field=name, code="duplicate_field")
+    return values[0] if values else None
+
+
+def parse_json_body(content_type: str | None, body: bytes, max_body_bytes: int) -> Any:
+    if len(body) > max_body_bytes:
+        raise PayloadTooLarge(f"the body is larger than {max_body_bytes} bytes", field="body")
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("send the body as application/json", field="content-type")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValidationError("the body is not valid JSON", field="body", code="malformed_json") from None
+
+
+def parse_predict_request(
+    method: str,
+    query: Mapping[str, Sequence[str]],
+    content_type: str | None,
+    body: bytes,
+    *,
+    max_batch: int,
+    max_body_bytes: int,
+) -> PredictRequest:
+    """Inputs come from the query string (GET or POST, as the original demo)
+    or from a JSON body: one object, or {"instances": [...]} for a batch."""
+    require_method(method, ("GET", "POST"))
+    in_query = any(name in query for name in FEATURES)
+    has_body = bool(body.strip()) if method.upper() == "POST" else False
+    if in_query and has_body:
+        raise ValidationError("send inputs either as query parameters or as a JSON body, not both",
+                              field="body", code="ambiguous_input")
+    if not has_body:
+        values = {name: single_query_value(query, name) for name in FEATURES}
+        return PredictRequest([parse_vitals(values)], batch=False)
+    payload = parse_json_body(content_type, body, max_body_bytes)
+    if isinstance(payload, dict) and "instances" in payload:
+        instances = payload["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise ValidationError("'instances' must be a non-empty list of objects", field="instances",
+                                  code="invalid_instances")
+        if len(instances) > max_batch:
+            raise PayloadTooLarge(f"a batch holds at most {max_batch} instances, got {len(instances)}",
+                                  field="instances")
+        return PredictRequest(
+            [parse_vitals(item, field_prefix=f"instances[{index}].") for index, item in enumerate(instances)],
+            batch=True,
+        )
+    if not isinstance(payload, dict):
+        raise ValidationError("the body must be a JSON object", field="body", code="not_an_object")
+    return PredictRequest([parse_vitals(payload)], batch=False)
+
+
+def parse_history_query(method: str, query: Mapping[str, Sequence[str]]) -> tuple[int, str | None]:
+    require_method(method, ("GET",))
+    raw_limit = single_query_value(query, "limit")
+    limit = HISTORY_DEFAULT_LIMIT
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit.strip())
+        except ValueError:
+            raise ValidationError("'limit' must be an integer", field="limit", code="not_an_integer") from None
+        if not 1 <= limit <= HISTORY_MAX_LIMIT:
+            raise ValidationError(f"'limit' must be between 1 and {HISTORY_MAX_LIMIT}", field="limit",
+                                  code="out_of_range")
+    cursor = single_query_value(query, "cursor")
+    return limit, cursor or None
+
+
+def parse_outcome_request(method: str, content_type: str | None, body: bytes, max_body_bytes: int) -> tuple[str, str]:
+    require_method(method, ("POST",))
+    payload = parse_json_body(content_type, body, max_body_bytes)
+    if not isinstance(payload, dict):
+        raise ValidationError("the body must be a JSON object", field="body", code="not_an_object")
+    prediction_id = payload.get("prediction_id")
+    if not isinstance(prediction_id, str) or not prediction_id.strip() or len(prediction_id) > 128:
+        raise ValidationError("'prediction_id' is required", field="prediction_id", code="missing_field")
+    return prediction_id.strip(), parse_label(payload.get("label"))

@@ -1,0 +1,183 @@
+"""The one way every function gets the serving model.
+
+`ModelLoader.get()` returns the champion named by `models/champion.json`:
+- the artifact's sha256 is checked against its manifest *before* joblib
+  unpickles it (unpickling runs code: an unregistered file must never load);
+- the loaded pipeline is cached for warm invocations, and the pointer is
+  re-read at most every `refresh_seconds`, so a promotion is served without a
+  redeploy;
+- a refused or unreachable new version is logged and the last good model keeps
+  serving; requests hold a reference to one immutable `LoadedModel`, so none
+  ever sees a half-swapped model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from shared.artifact_store import ArtifactStore
+from shared.errors import ArtifactIntegrityError, ModelUnavailable, NotFound, ServiceError
+from shared.schema import FEATURES, LABELS
+from shared.structured_logging import get_logger
+
+CHAMPION_POINTER = "models/champion.json"
+
+log = get_logger("model_loading")
+
+
+def model_path(version: str, name: str) -> str:
+    return f"models/{version}/{name}"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    pipeline: Any
+    manifest: dict
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["labels"])
+
+    def predict(self, rows: list[list[float]]) -> list[tuple[str, dict[str, float]]]:
+        """(label, probabilities for all five labels) for each row in FEATURES order."""
+        import numpy as np
+
+        probabilities = self.pipeline.predict_proba(np.asarray(rows, dtype=float))
+        return probabilities_to_predictions(probabilities, self.labels)
+
+
+def probabilities_to_predictions(probabilities, model_labels: list[str]) -> list[tuple[str, dict[str, float]]]:
+    """Map a model's probability columns to every public label (absent ones get 0)."""
+    results = []
+    for row in probabilities:
+        by_label = {label: 0.0 for label in LABELS}
+        for label, probability in zip(model_labels, row):
+            by_label[label] = round(float(probability), 6)
+        best = max(range(len(model_labels)), key=lambda index: row[index])
+        results.append((model_labels[best], by_label))
+    return results
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(store: ArtifactStore, version: str) -> dict:
+    return json.loads(store.read_bytes(model_path(version, "manifest.json")))
+
+
+def read_champion_version(store: ArtifactStore) -> str | None:
+    try:
+        return json.loads(store.read_bytes(CHAMPION_POINTER))["version"]
+    except NotFound:
+        return None
+
+
+def load_version(store: ArtifactStore, version: str) -> LoadedModel:
+    """Download, verify and unpickle one registered version."""
+    import joblib
+
+    manifest = read_manifest(store, version)
+    if manifest.get("features") != list(FEATURES):
+        raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
+    data = store.read_bytes(model_path(version, "model.joblib"))
+    actual = sha256_hex(data)
+    if actual != manifest.get("sha256"):
+        raise ArtifactIntegrityError(
+            f"model {version}: artifact sha256 {actual[:12]}… does not match manifest {str(manifest.get('sha256'))[:12]}…"
+        )
+    try:
+        pipeline = joblib.load(io.BytesIO(data))
+    except Exception as error:  # a truncated or corrupt pickle: refuse, never crash the server
+        raise ArtifactIntegrityError(f"model {version} could not be unpickled: {type(error).__name__}") from None
+    warn_on_library_mismatch(version, manifest.get("library_versions", {}))
+    return LoadedModel(version=version, pipeline=pipeline, manifest=manifest)
+
+
+def runtime_library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("scikit-learn", "xgboost-cpu", "xgboost", "numpy", "joblib"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def warn_on_library_mismatch(model_version: str, trained_with: dict[str, str]) -> list[str]:
+    runtime = runtime_library_versions()
+    mismatches = [
+        f"{package} trained={trained} runtime={runtime[package]}"
+        for package, trained in trained_with.items()
+        if package in runtime and runtime[package] != trained
+    ]
+    if mismatches:
+        log.warning("model library versions differ from the runtime's",
+                    extra={"fields": {"model_version": model_version, "mismatches": mismatches}})
+    return mismatches
+
+
+class ModelLoader:
+    """Caches the champion and re-checks the pointer every `refresh_seconds`."""
+
+    def __init__(self, store: ArtifactStore, refresh_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self._current: LoadedModel | None = None
+        self._checked_at: float | None = None
+        self._refused: dict[str, str] = {}  # version -> reason, so a bad version is not re-downloaded
+        self._lock = threading.Lock()
+
+    def get(self) -> LoadedModel:
+        current = self._current
+        if current is not None and not self._due():
+            return current
+        with self._lock:
+            if self._current is None or self._due():
+                self._refresh()
+            if self._current is None:
+                raise ModelUnavailable("no verified model is available to serve yet")
+            return self._current
+
+    def _due(self) -> bool:
+        # With nothing to serve yet, retry soon: a cold start that met a dead
+        # store should recover within a second of the store coming back.
+        interval = self.refresh_seconds if self._current is not None else min(self.refresh_seconds, 1.0)
+        return self._checked_at is None or self.clock() - self._checked_at >= interval
+
+    def _refresh(self) -> None:
+        version = None
+        try:
+            version = read_champion_version(self.store)
+            if version is None:
+                log.warning("no champion model registered")
+            elif self._current is None or version != self._current.version:
+                if version in self._refused and self._current is not None:
+                    pass  # already refused; keep serving the last good model quietly
+                else:
+                    self._current = load_version(self.store, version)
+                    self._refused.pop(version, None)
+                    log.info("serving model", extra={"fields": {"model_version": version}})
+        except ServiceError as error:
+            if isinstance(error, ArtifactIntegrityError) and version is not None:
+                self._refused[version] = error.message
+            log.error("model refresh refused; keeping the last good model",
+                      extra={"fields": {"reason": error.message, "error_code": error.code,
+                                        "serving_version": self._current.version if self._current else None}})
+        except (OSError, ValueError, KeyError) as error:
+            log.error("model refresh failed; keeping the last good model",
+                      extra={"fields": {"reason": f"{type(error).__name__}: {error}"}})
+        # Back off the pointer check whether or not it worked: a dead store must
+        # not turn every request into a slow failing download.
+        self._checked_at = self.clock()

@@ -1,0 +1,85 @@
+"""Serving: predict and log, read the history, describe the model, record
+clinicians' outcomes. Stores and loader are passed in by the caller."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from shared.errors import StoreUnavailable
+from shared.model_loading import LoadedModel, ModelLoader
+from shared.prediction_store import PredictionRecord, PredictionStore
+from shared.schema import FEATURE_RANGES, FEATURES, Vitals
+from shared.structured_logging import get_logger
+
+log = get_logger("prediction_service")
+
+
+def predict_and_log(
+    instances: list[Vitals],
+    *,
+    loader: ModelLoader,
+    store: PredictionStore,
+    require_log: bool = True,
+    batch: bool = False,
+    now: datetime | None = None,
+) -> dict:
+    """Predict, then commit one record per instance before answering.
+
+    With `require_log` (the default) a store failure fails the request with
+    503, so every answered prediction has its record. Without it the answer is
+    served with `"logged": false`.
+    """
+    model = loader.get()
+    results = model.predict([vitals.as_row() for vitals in instances])
+    now = now or datetime.now(timezone.utc)
+    records = [
+        PredictionRecord(
+            prediction_id=uuid.uuid4().hex, created_at=now, temperature=vitals.temperature,
+            heart_rate=vitals.heart_rate, blood_pressure=vitals.blood_pressure, prediction=label,
+            probabilities=probabilities, model_version=model.version,
+        )
+        for vitals, (label, probabilities) in zip(instances, results)
+    ]
+    logged = True
+    try:
+        store.save_predictions(records)
+    except StoreUnavailable as error:
+        if require_log:
+            raise
+        logged = False
+        log.warning("prediction served without a log record (REQUIRE_PREDICTION_LOG=false)",
+                    extra={"fields": {"reason": error.message, "count": len(records)}})
+    items = [{"prediction": r.prediction, "probabilities": r.probabilities, "prediction_id": r.prediction_id}
+             for r in records]
+    if batch:
+        response = {"predictions": items, "model_version": model.version}
+    else:
+        response = dict(items[0], model_version=model.version)
+    if not logged:
+        response["logged"] = False
+    return response
+
+
+def prediction_history(store: PredictionStore, limit: int, cursor: str | None) -> dict:
+    records, next_cursor = store.list_predictions(limit, cursor)
+    return {"predictions": [record.to_api() for record in records], "next_cursor": next_cursor}
+
+
+def describe_model(model: LoadedModel) -> dict:
+    manifest = model.manifest
+    return {
+        "version": model.version,
+        "created_at": manifest.get("created_at"),
+        "features": [{"name": name, "min": FEATURE_RANGES[name][0], "max": FEATURE_RANGES[name][1],
+                      "unit": FEATURE_RANGES[name][2]} for name in FEATURES],
+        "labels": manifest.get("labels"),
+        "metrics": manifest.get("metrics"),
+        "training_parameters": manifest.get("training_parameters"),
+        "data_fingerprint": manifest.get("data_fingerprint"),
+    }
+
+
+def record_outcome(store: PredictionStore, prediction_id: str, label: str, now: datetime | None = None) -> dict:
+    record = store.record_outcome(prediction_id, label, now or datetime.now(timezone.utc))
+    return record.to_api()

@@ -1,0 +1,149 @@
+"""The model registry: versions, the champion pointer, promotion and rollback.
+
+Layout in the artifact store:
+    models/<version>/model.joblib      the scikit-learn Pipeline (joblib)
+    models/<version>/manifest.json     sha256, metrics, schema, labels, versions
+    models/<version>/baseline.json     drift reference statistics
+    models/<version>/experiment.json   the training run that produced it
+    models/champion.json               {"version": ...}: what serves
+
+The manifest is written last: a version without one is not registered. The
+pointer is switched with compare-and-swap (a Cloud Storage generation-match
+precondition, or a lock locally), so of two concurrent promotions exactly one
+wins and the other gets `PromotionConflict`. Every switch is recorded in the
+`champion_history` collection: "which model served on date X" has an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+from shared.artifact_store import ArtifactStore
+from shared.errors import NotFound, PreconditionFailed, PromotionConflict, ValidationError
+from shared.metadata_store import CHAMPION_HISTORY, MetadataStore
+from shared.model_loading import CHAMPION_POINTER, model_path, read_manifest, runtime_library_versions, sha256_hex
+from shared.schema import FEATURE_RANGES, FEATURES
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%S')}Z-{uuid.uuid4().hex[:6]}"
+
+
+def _json_bytes(document: dict) -> bytes:
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str).encode()
+
+
+def register_version(
+    store: ArtifactStore,
+    artifact: bytes,
+    *,
+    labels: list[str],
+    metrics: dict,
+    baseline: dict,
+    data_fingerprint: dict,
+    training_parameters: dict,
+    experiment: dict | None = None,
+    version: str | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Write a version's files (manifest last) and return its manifest."""
+    now = now or datetime.now(timezone.utc)
+    version = version or new_version_id(now)
+    manifest = {
+        "version": version,
+        "created_at": now.isoformat(),
+        "sha256": sha256_hex(artifact),
+        "artifact_size_bytes": len(artifact),
+        "features": list(FEATURES),
+        "feature_ranges": {name: {"min": low, "max": high, "unit": unit}
+                           for name, (low, high, unit) in FEATURE_RANGES.items()},
+        "labels": list(labels),
+        "metrics": metrics,
+        "data_fingerprint": data_fingerprint,
+        "training_parameters": training_parameters,
+        "library_versions": runtime_library_versions(),
+    }
+    store.write_bytes(model_path(version, "model.joblib"), artifact)
+    store.write_bytes(model_path(version, "baseline.json"), _json_bytes(baseline), "application/json")
+    if experiment is not None:
+        store.write_bytes(model_path(version, "experiment.json"), _json_bytes(experiment), "application/json")
+    store.write_bytes(model_path(version, "manifest.json"), _json_bytes(manifest), "application/json")
+    return manifest
+
+
+def read_baseline(store: ArtifactStore, version: str) -> dict:
+    return json.loads(store.read_bytes(model_path(version, "baseline.json")))
+
+
+def read_champion(store: ArtifactStore) -> tuple[dict | None, object | None]:
+    """The pointer document and its generation, or (None, None) if none yet."""
+    try:
+        data, generation = store.read_with_generation(CHAMPION_POINTER)
+    except NotFound:
+        return None, None
+    return json.loads(data), generation
+
+
+def list_versions(store: ArtifactStore) -> list[dict]:
+    manifests = []
+    for path in store.list_paths("models/"):
+        if path.endswith("/manifest.json"):
+            manifests.append(json.loads(store.read_bytes(path)))
+    return sorted(manifests, key=lambda manifest: manifest["created_at"])
+
+
+def promote(
+    store: ArtifactStore,
+    metadata: MetadataStore,
+    version: str,
+    *,
+    reason: str,
+    actor: str,
+    expected: tuple[dict | None, object | None] | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Point the champion at `version` if nobody switched it since `expected`.
+
+    `expected` is what the caller read with `read_champion` before deciding;
+    if omitted the pointer is read now (a manual promote).
+    """
+    now = now or datetime.now(timezone.utc)
+    try:
+        read_manifest(store, version)
+    except NotFound:
+        raise NotFound(f"unknown model version {version!r}", field="version") from None
+    pointer, generation = expected if expected is not None else read_champion(store)
+    previous = pointer["version"] if pointer else None
+    document = {"version": version, "previous_version": previous, "updated_at": now.isoformat(),
+                "reason": reason, "actor": actor}
+    try:
+        store.write_if_generation_matches(CHAMPION_POINTER, _json_bytes(document), generation)
+    except PreconditionFailed:
+        raise PromotionConflict(
+            f"the champion changed while promoting {version}; re-read it and decide again", field="version"
+        ) from None
+    metadata.put(CHAMPION_HISTORY, f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{version}", {
+        "created_at": now.isoformat(), "from_version": previous, "to_version": version,
+        "reason": reason, "actor": actor,
+    })
+    return document
+
+
+def champion_history(metadata: MetadataStore, limit: int = 100) -> list[dict]:
+    return metadata.list(CHAMPION_HISTORY, limit)
+
+
+def rollback(store: ArtifactStore, metadata: MetadataStore, *, actor: str, to_version: str | None = None) -> dict:
+    """Serve `to_version`, or by default the version that served before the current one."""
+    pointer, generation = read_champion(store)
+    if pointer is None:
+        raise NotFound("there is no champion to roll back from")
+    if to_version is None:
+        to_version = pointer.get("previous_version")
+        if not to_version:
+            raise ValidationError("the champion has no previous version; name one with --to", field="version")
+    return promote(store, metadata, to_version, reason=f"rollback from {pointer['version']}", actor=actor,
+                   expected=(pointer, generation))

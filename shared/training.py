@@ -1,0 +1,318 @@
+"""Candidate search, cross-validation and holdout evaluation. No cloud code.
+
+Protocol (the same for the CLI, the bootstrap and the retrain function):
+1. a stratified 80/20 split with a fixed seed; the 20 % holdout is touched once;
+2. per family, each configuration of its small search space is scored by
+   stratified k-fold CV (macro-F1) on the 80 %, in a fixed order, until the
+   time budget is spent (at least one configuration always runs);
+3. each family's best configuration is refit on the whole 80 % and evaluated
+   on the holdout;
+4. the winner has the best holdout macro-F1 -- rare classes weigh as much as
+   common ones; candidates within `tie_tolerance` of it are tied, and ties go
+   to the smaller artifact (cold starts download and unpickle it).
+
+Rare classes: every family is trained with balanced class weights. CV uses
+min(folds, members of the rarest class) folds, never fewer than 2; a class
+with a single example cannot be both learned and evaluated, so it is dropped
+and the experiment record says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from shared.errors import TrainingDataError
+from shared.schema import FEATURES, LABELS
+
+FAMILIES = ("random_forest", "xgboost", "mlp")
+
+# Small on purpose: each entry is documented in the README. Forest depth and
+# leaf size are bounded to keep the artifact (and the cold start) small.
+SEARCH_SPACES: dict[str, list[dict]] = {
+    "random_forest": [
+        {"n_estimators": 60, "max_depth": 10, "min_samples_leaf": 4},
+        {"n_estimators": 60, "max_depth": 14, "min_samples_leaf": 8},
+        {"n_estimators": 100, "max_depth": 8, "min_samples_leaf": 2},
+    ],
+    "xgboost": [
+        {"n_estimators": 150, "max_depth": 4, "learning_rate": 0.1},
+        {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.1},
+        {"n_estimators": 150, "max_depth": 6, "learning_rate": 0.05},
+    ],
+    "mlp": [
+        {"hidden_layer_sizes": [32, 16], "alpha": 1e-3},
+        {"hidden_layer_sizes": [64], "alpha": 1e-4},
+    ],
+}
+
+DEFAULT_FOLDS = 5
+MIN_CLASS_MEMBERS = 2
+HOLDOUT_FRACTION = 0.2
+
+
+@dataclass
+class PreparedData:
+    X_train: np.ndarray
+    y_train: np.ndarray  # label strings
+    X_holdout: np.ndarray
+    y_holdout: np.ndarray
+    labels: list[str]  # labels present, in public order: the model's output columns
+    folds: int
+    notes: list[str]
+    fingerprint: dict
+
+
+@dataclass
+class Candidate:
+    family: str
+    params: dict
+    pipeline: object
+    cv_scores: list[float]
+    searched: list[dict]
+    metrics: dict = field(default_factory=dict)
+    artifact_bytes: bytes = b""
+    latency_ms: float = 0.0
+    training_seconds: float = 0.0
+
+    def summary(self) -> dict:
+        return {
+            "family": self.family,
+            "params": self.params,
+            "searched": self.searched,
+            "cv_macro_f1_mean": round(float(np.mean(self.cv_scores)), 6),
+            "cv_macro_f1_std": round(float(np.std(self.cv_scores)), 6),
+            "cv_scores": [round(s, 6) for s in self.cv_scores],
+            "holdout": self.metrics,
+            "artifact_size_bytes": len(self.artifact_bytes),
+            "single_row_latency_ms": round(self.latency_ms, 4),
+            "training_seconds": round(self.training_seconds, 3),
+        }
+
+
+@dataclass
+class TrainingResult:
+    data: PreparedData
+    candidates: list[Candidate]
+    winner: Candidate
+    budget_exhausted: bool
+    seed: int
+
+
+def data_fingerprint(X: np.ndarray, y: np.ndarray) -> dict:
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    digest.update("\x1f".join(map(str, y)).encode())
+    counts = Counter(map(str, y))
+    return {"sha256": digest.hexdigest(), "rows": int(len(y)),
+            "rows_per_class": {label: counts.get(label, 0) for label in LABELS}}
+
+
+def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_FOLDS) -> PreparedData:
+    """Validate, drop unlearnable classes, split 80/20 stratified, pick fold count."""
+    from sklearn.model_selection import train_test_split
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=object)
+    if X.ndim != 2 or X.shape[1] != len(FEATURES) or len(X) != len(y):
+        raise TrainingDataError(f"training data must have the columns {', '.join(FEATURES)} and a label")
+    if len(y) == 0:
+        raise TrainingDataError("training data is empty")
+    unknown = sorted(set(map(str, y)) - set(LABELS))
+    if unknown:
+        raise TrainingDataError(f"unknown labels in training data: {unknown}")
+    if not np.isfinite(X).all():
+        raise TrainingDataError("training data contains missing or non-finite values")
+    fingerprint = data_fingerprint(X, y)
+    notes = []
+    counts = Counter(y)
+    too_rare = [label for label in LABELS if 0 < counts.get(label, 0) < MIN_CLASS_MEMBERS * 2 - 1]
+    for label in too_rare:
+        notes.append(f"class {label!r} dropped: {counts[label]} example(s); at least "
+                     f"{MIN_CLASS_MEMBERS * 2 - 1} are needed to both train on and evaluate it")
+    keep = ~np.isin(y, too_rare)
+    X, y = X[keep], y[keep]
+    labels = [label for label in LABELS if label in set(y)]
+    if len(labels) < 2:
+        raise TrainingDataError(f"training needs at least two classes; found {labels or 'none'}")
+    X_train, X_holdout, y_train, y_holdout = train_test_split(
+        X, y, test_size=HOLDOUT_FRACTION, stratify=y, random_state=seed
+    )
+    rarest = min(Counter(y_train).values())
+    used_folds = max(2, min(folds, rarest))
+    if used_folds < folds:
+        notes.append(f"cross-validation uses {used_folds} folds instead of {folds}: the rarest class has "
+                     f"{rarest} training example(s)")
+    return PreparedData(X_train, y_train, X_holdout, y_holdout, labels, used_folds, notes, fingerprint)
+
+
+def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
+    """Scaling + classifier. Class weights handle the rare classes in every family."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if family == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        classifier = RandomForestClassifier(class_weight="balanced_subsample", random_state=seed,
+                                            n_jobs=n_jobs, **params)
+    elif family == "xgboost":
+        from xgboost import XGBClassifier
+
+        classifier = XGBClassifier(tree_method="hist", random_state=seed, n_jobs=n_jobs,
+                                   eval_metric="mlogloss", **params)
+    elif family == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        params = dict(params, hidden_layer_sizes=tuple(params["hidden_layer_sizes"]))
+        classifier = MLPClassifier(random_state=seed, max_iter=300, **params)
+    else:
+        raise ValueError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
+    return Pipeline([("scale", StandardScaler()), ("classifier", classifier)])
+
+
+def fit_pipeline(pipeline, family: str, X: np.ndarray, y_encoded: np.ndarray):
+    """Fit with balanced sample weights where the family takes them."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    if family == "random_forest":  # class_weight is set on the estimator
+        return pipeline.fit(X, y_encoded)
+    return pipeline.fit(X, y_encoded, classifier__sample_weight=compute_sample_weight("balanced", y_encoded))
+
+
+def encode(y: np.ndarray, labels: list[str]) -> np.ndarray:
+    index = {label: position for position, label in enumerate(labels)}
+    return np.array([index[label] for label in y], dtype=int)
+
+
+def cross_validate(family: str, params: dict, data: PreparedData, seed: int) -> list[float]:
+    from sklearn.base import clone
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    y_encoded = encode(data.y_train, data.labels)
+    template = build_pipeline(family, params, seed)
+    scores = []
+    splitter = StratifiedKFold(n_splits=data.folds, shuffle=True, random_state=seed)
+    for train_index, test_index in splitter.split(data.X_train, y_encoded):
+        pipeline = fit_pipeline(clone(template), family, data.X_train[train_index], y_encoded[train_index])
+        predicted = pipeline.predict(data.X_train[test_index])
+        scores.append(float(f1_score(y_encoded[test_index], predicted, average="macro",
+                                     labels=list(range(len(data.labels))), zero_division=0)))
+    return scores
+
+
+def evaluate(y_true, y_pred) -> dict:
+    """Holdout metrics; per-class figures and the confusion matrix in LABELS order."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    y_true, y_pred = list(map(str, y_true)), list(map(str, y_pred))
+    metrics = {}
+    for average in ("macro", "weighted"):
+        labels = [label for label in LABELS if label in set(y_true) | set(y_pred)]
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )
+        metrics[f"{average}_precision"] = round(float(precision), 6)
+        metrics[f"{average}_recall"] = round(float(recall), 6)
+        metrics[f"{average}_f1"] = round(float(f1), 6)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(LABELS), zero_division=0
+    )
+    metrics["per_class"] = {
+        label: {"precision": round(float(p), 6), "recall": round(float(r), 6), "f1": round(float(f), 6),
+                "support": int(s)}
+        for label, p, r, f, s in zip(LABELS, precision, recall, f1, support)
+    }
+    metrics["confusion_matrix"] = {"labels": list(LABELS),
+                                   "matrix": confusion_matrix(y_true, y_pred, labels=list(LABELS)).tolist()}
+    return metrics
+
+
+def predict_labels(pipeline, X: np.ndarray, labels: list[str]) -> np.ndarray:
+    return np.asarray(labels, dtype=object)[pipeline.predict(X).astype(int)]
+
+
+def serialize(pipeline) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def single_row_latency_ms(pipeline, row: np.ndarray, repeats: int = 30) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        pipeline.predict_proba(row)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def for_serving(pipeline):
+    """One thread per prediction: serving runs many requests, not one big one."""
+    classifier = pipeline.named_steps["classifier"]
+    if "n_jobs" in classifier.get_params():
+        classifier.set_params(n_jobs=1)
+    return pipeline
+
+
+def train_candidates(
+    X: np.ndarray,
+    y: np.ndarray,
+    seed: int = 42,
+    families: tuple[str, ...] = FAMILIES,
+    budget_seconds: float = 240.0,
+    tie_tolerance: float = 0.005,
+    folds: int = DEFAULT_FOLDS,
+    progress: Callable[[str], None] | None = None,
+) -> TrainingResult:
+    """Run the whole protocol and return every candidate with the winner."""
+    unknown = [family for family in families if family not in FAMILIES]
+    if unknown or not families:
+        raise TrainingDataError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
+    data = prepare_data(X, y, seed, folds)
+    y_train_encoded = encode(data.y_train, data.labels)
+    deadline = time.monotonic() + budget_seconds
+    budget_exhausted = False
+    candidates = []
+    for family in families:
+        best_params, best_scores, searched = None, None, []
+        for params in SEARCH_SPACES[family]:
+            if searched and time.monotonic() > deadline:
+                budget_exhausted = True
+                break
+            started = time.perf_counter()
+            scores = cross_validate(family, params, data, seed)
+            searched.append({"params": params, "cv_macro_f1_mean": round(float(np.mean(scores)), 6),
+                             "seconds": round(time.perf_counter() - started, 3)})
+            if progress:
+                progress(f"{family} {params}: CV macro-F1 {np.mean(scores):.4f}")
+            if best_scores is None or np.mean(scores) > np.mean(best_scores):
+                best_params, best_scores = params, scores
+        started = time.perf_counter()
+        pipeline = fit_pipeline(build_pipeline(family, best_params, seed), family, data.X_train, y_train_encoded)
+        candidate = Candidate(family, best_params, for_serving(pipeline), best_scores, searched,
+                              training_seconds=time.perf_counter() - started)
+        candidate.metrics = evaluate(data.y_holdout, predict_labels(pipeline, data.X_holdout, data.labels))
+        candidate.artifact_bytes = serialize(pipeline)
+        candidate.latency_ms = single_row_latency_ms(pipeline, data.X_holdout[:1])
+        candidates.append(candidate)
+        if progress:
+            progress(f"{family}: holdout macro-F1 {candidate.metrics['macro_f1']:.4f}, "
+                     f"{len(candidate.artifact_bytes) / 1e6:.2f} MB")
+    return TrainingResult(data, candidates, select_winner(candidates, tie_tolerance), budget_exhausted, seed)
+
+
+def select_winner(candidates: list[Candidate], tie_tolerance: float) -> Candidate:
+    best = max(candidate.metrics["macro_f1"] for candidate in candidates)
+    tied = [c for c in candidates if c.metrics["macro_f1"] >= best - tie_tolerance]
+    return min(tied, key=lambda c: (len(c.artifact_bytes), c.latency_ms))
