@@ -1,0 +1,135 @@
+"""Fixtures shared by every tier.
+
+Emulators are session fixtures on free loopback ports. Outside CI a missing
+emulator skips its tests with the reason; with CI=true it fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from shared import backends  # noqa: E402
+from tests import emulators  # noqa: E402
+
+PROJECT = "demo-mlops-test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path, monkeypatch):
+    """Each test starts local-only, with its own data folder and fresh adapters."""
+    saved = dict(os.environ)
+    for name in ("ARTIFACT_STORE", "PREDICTION_STORE", "EVENT_BUS", "ARTIFACT_BUCKET", "GOOGLE_CLOUD_PROJECT"):
+        os.environ.pop(name, None)
+    os.environ["LOCAL_DATA_DIR"] = str(tmp_path / "local")
+    backends.reset()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    backends.reset()
+
+
+def _start(starter):
+    try:
+        return starter()
+    except emulators.EmulatorUnavailable as error:
+        if IN_CI:
+            pytest.fail(f"emulator missing in CI: {error}")
+        pytest.skip(f"emulator unavailable: {error}")
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator():
+    emulator = _start(emulators.start_firestore)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator():
+    emulator = _start(emulators.start_pubsub)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    emulator = _start(emulators.start_fake_gcs)
+    yield emulator
+    emulator.stop()
+
+
+def clear_firestore(emulator) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://{emulator.host}/emulator/v1/projects/{PROJECT}/databases/(default)/documents", method="DELETE")
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.fixture
+def firestore_env(firestore_emulator):
+    """Environment for the Firestore adapters, on an emptied emulator."""
+    clear_firestore(firestore_emulator)
+    os.environ.update(firestore_emulator.env)
+    os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "PREDICTION_STORE": "firestore"})
+    backends.reset()
+    return firestore_emulator
+
+
+@pytest.fixture
+def gcs_env(gcs_emulator, request):
+    """Environment for the Cloud Storage adapter, with a fresh bucket per test."""
+    import re
+
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-b"
+    os.environ.update(gcs_emulator.env)
+    os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "ARTIFACT_STORE": "gcs", "ARTIFACT_BUCKET": bucket})
+    emulators.create_bucket(bucket, PROJECT)
+    backends.reset()
+    return bucket
+
+
+@pytest.fixture(scope="session")
+def small_dataset():
+    from shared.reference_data import generate_reference_data
+
+    return generate_reference_data(3000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def trained_candidate(small_dataset):
+    """One quickly trained XGBoost candidate, reused by tests that need a model."""
+    from shared.training import train_candidates
+
+    X, y = small_dataset
+    return train_candidates(X, y, seed=7, families=("xgboost",), budget_seconds=0.0)
+
+
+def register_model(store, result, metadata=None, promote: bool = True, version: str | None = None):
+    """Register `result`'s winner in `store` (and make it champion)."""
+    from shared import registry
+    from shared.baseline import compute_baseline
+    from shared.metadata_store import SqliteMetadataStore
+    from shared.sqlite_database import SqliteDatabase
+
+    data = result.data
+    manifest = registry.register_version(
+        store, result.winner.artifact_bytes, labels=data.labels, metrics=result.winner.metrics,
+        baseline=compute_baseline(data.X_train, data.y_holdout), data_fingerprint=data.fingerprint,
+        training_parameters={"family": result.winner.family}, version=version,
+    )
+    if promote:
+        metadata = metadata or SqliteMetadataStore(SqliteDatabase(Path(os.environ["LOCAL_DATA_DIR"]) / "m.db"))
+        registry.promote(store, metadata, manifest["version"], reason="test", actor="test")
+    return manifest

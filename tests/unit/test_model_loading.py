@@ -1,0 +1,104 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from shared.artifact_store import LocalArtifactStore
+from shared.errors import ModelUnavailable
+from shared.model_loading import ModelLoader, model_path, probabilities_to_predictions, warn_on_library_mismatch
+from shared.schema import LABELS
+from tests.conftest import register_model
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalArtifactStore(tmp_path / "artifacts")
+
+
+def test_no_champion_means_model_unavailable(store):
+    with pytest.raises(ModelUnavailable):
+        ModelLoader(store).get()
+
+
+def test_loads_and_caches_the_champion(store, trained_candidate):
+    manifest = register_model(store, trained_candidate)
+    loader = ModelLoader(store, refresh_seconds=60, clock=FakeClock())
+    first = loader.get()
+    assert first.version == manifest["version"]
+    assert loader.get() is first  # cached, no re-download
+    label, probabilities = first.predict([[36.6, 72, 118]])[0]
+    assert label in LABELS and set(probabilities) == set(LABELS)
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_new_champion_is_picked_up_after_the_refresh_interval(store, trained_candidate):
+    first = register_model(store, trained_candidate)
+    clock = FakeClock()
+    loader = ModelLoader(store, refresh_seconds=30, clock=clock)
+    assert loader.get().version == first["version"]
+    second = register_model(store, trained_candidate)
+    clock.now += 29
+    assert loader.get().version == first["version"]
+    clock.now += 2
+    assert loader.get().version == second["version"]
+
+
+def test_tampered_artifact_is_refused_and_the_previous_model_keeps_serving(store, trained_candidate, caplog):
+    good = register_model(store, trained_candidate)
+    clock = FakeClock()
+    loader = ModelLoader(store, refresh_seconds=1, clock=clock)
+    assert loader.get().version == good["version"]
+    bad = register_model(store, trained_candidate)
+    path = store.root / model_path(bad["version"], "model.joblib")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    clock.now += 2
+    with caplog.at_level(logging.ERROR, logger="mlops"):
+        logging.getLogger("mlops").addHandler(caplog.handler)
+        served = loader.get()
+    assert served.version == good["version"]
+    assert any("does not match manifest" in str(getattr(r, "fields", {}).get("reason")) for r in caplog.records)
+
+
+def test_tampered_first_model_is_never_served(store, trained_candidate):
+    bad = register_model(store, trained_candidate)
+    (store.root / model_path(bad["version"], "model.joblib")).write_bytes(b"not a pickle")
+    with pytest.raises(ModelUnavailable):
+        ModelLoader(store).get()
+
+
+def test_truncated_artifact_with_matching_hash_is_refused(store, trained_candidate):
+    bad = register_model(store, trained_candidate)
+    artifact = store.root / model_path(bad["version"], "model.joblib")
+    truncated = artifact.read_bytes()[:100]
+    artifact.write_bytes(truncated)
+    manifest_path = store.root / model_path(bad["version"], "manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    import hashlib
+
+    manifest["sha256"] = hashlib.sha256(truncated).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelUnavailable):
+        ModelLoader(store).get()
+
+
+def test_probabilities_cover_every_label_even_when_the_model_lacks_some():
+    results = probabilities_to_predictions(np.array([[0.2, 0.8], [0.9, 0.1]]), ["NO ENFERMO", "ENFERMEDAD AGUDA"])
+    assert results[0][0] == "ENFERMEDAD AGUDA" and results[1][0] == "NO ENFERMO"
+    assert results[0][1]["ENFERMEDAD TERMINAL"] == 0.0 and results[0][1]["ENFERMEDAD AGUDA"] == 0.8
+
+
+def test_library_mismatch_is_reported():
+    assert warn_on_library_mismatch("v", {"scikit-learn": "0.0.1"}) == [
+        f"scikit-learn trained=0.0.1 runtime={__import__('sklearn').__version__}"]
+    assert warn_on_library_mismatch("v", {"scikit-learn": __import__("sklearn").__version__}) == []
