@@ -32,6 +32,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/predictions-history": ("predictions_history", "http"),
     "/predictions_history": ("predictions_history", "http"),
     "/model": ("model_metadata", "http"),
+    "/record_outcome": ("record_outcome", "http"),
+    "/drift_check": ("drift_check", "cloudevent"),
+    "/retrain": ("retrain", "cloudevent"),
 }
 
 

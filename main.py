@@ -1,8 +1,11 @@
 """Cloud Functions entry points. Each deploys from the repository root with
 `--entry-point NAME`; the code lives in `functions/` and `shared/`."""
 
+from functions.drift_check import drift_check
 from functions.model_metadata import model_metadata
 from functions.predict import predict
 from functions.predictions_history import predictions_history
+from functions.record_outcome import record_outcome
+from functions.retrain import retrain
 
-__all__ = ["model_metadata", "predict", "predictions_history"]
+__all__ = ["drift_check", "model_metadata", "predict", "predictions_history", "record_outcome", "retrain"]

@@ -111,9 +111,33 @@ def event_bus(current: Settings | None = None):
             return PubSubEventBus(current.google_cloud_project)
         from shared.event_bus import LocalEventBus
 
-        return LocalEventBus()
+        return LocalEventBus(subscribers=_local_subscribers(current))
 
     return _cached("event_bus", current, build)
+
+
+def _local_subscribers(current: Settings) -> dict:
+    """Locally, the bus hands drift-check and retrain requests straight to the
+    same handlers the Pub/Sub-triggered functions call."""
+
+    def drift_check(message):
+        from shared.drift_monitoring import handle_drift_check_message
+
+        return handle_drift_check_message(message, **service_dependencies(current))
+
+    def retrain(message):
+        from shared.retraining import handle_retrain_message
+
+        return handle_retrain_message(message, **service_dependencies(current))
+
+    return {current.drift_check_topic: drift_check, current.retrain_topic: retrain}
+
+
+def service_dependencies(current: Settings | None = None) -> dict:
+    """The keyword arguments every event handler takes."""
+    current = current or settings()
+    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+            "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
 
 
 def model_loader(current: Settings | None = None):

@@ -58,6 +58,7 @@ class Settings:
     # Training and promotion
     training_seed: int = 42                # TRAINING_SEED
     training_rows: int = 20_000            # TRAINING_ROWS
+    training_families: str = "random_forest,xgboost,mlp"  # TRAINING_FAMILIES
     search_budget_seconds: float = 240.0   # SEARCH_BUDGET_SECONDS
     promotion_f1_tolerance: float = 0.01   # PROMOTION_F1_TOLERANCE
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
@@ -67,6 +68,10 @@ class Settings:
     @property
     def local_path(self) -> Path:
         return Path(self.local_data_dir)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.training_families.split(",") if name.strip())
 
 
 def env_name(field_name: str) -> str:

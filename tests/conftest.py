@@ -133,3 +133,21 @@ def register_model(store, result, metadata=None, promote: bool = True, version: 
         metadata = metadata or SqliteMetadataStore(SqliteDatabase(Path(os.environ["LOCAL_DATA_DIR"]) / "m.db"))
         registry.promote(store, metadata, manifest["version"], reason="test", actor="test")
     return manifest
+
+
+@pytest.fixture(scope="session")
+def weak_candidate():
+    """A deliberately weak champion (300 rows), so a retrain reliably beats it."""
+    from shared.reference_data import generate_reference_data
+    from shared.training import train_candidates
+
+    X, y = generate_reference_data(300, seed=8)
+    return train_candidates(X, y, seed=8, families=("xgboost",), budget_seconds=0.0)
+
+
+@pytest.fixture
+def quick_training_env():
+    """Retraining that takes seconds: one family, no search, 3,000 rows."""
+    os.environ.update({"TRAINING_FAMILIES": "xgboost", "TRAINING_ROWS": "3000", "SEARCH_BUDGET_SECONDS": "0",
+                       "MODEL_REFRESH_SECONDS": "1"})
+    backends.reset()

@@ -1,0 +1,18 @@
+"""`drift_check`: the nightly check, triggered by Cloud Scheduler through Pub/Sub."""
+
+import functions_framework
+
+from functions.event_adapter import decode, log
+from shared import backends
+from shared.drift_monitoring import handle_drift_check_message
+
+
+@functions_framework.cloud_event
+def drift_check(cloud_event):
+    message = decode(cloud_event)
+    if message is None:
+        return
+    try:
+        handle_drift_check_message(message, **backends.service_dependencies())
+    except ValueError as error:  # a window that makes no sense: retrying cannot fix it
+        log.error("drift check request dropped", extra={"fields": {"reason": str(error)}})

@@ -1,0 +1,14 @@
+"""`retrain`: train, gate and promote on a Pub/Sub retrain request."""
+
+import functions_framework
+
+from functions.event_adapter import decode
+from shared import backends
+from shared.retraining import handle_retrain_message
+
+
+@functions_framework.cloud_event
+def retrain(cloud_event):
+    message = decode(cloud_event)
+    if message is not None:
+        handle_retrain_message(message, **backends.service_dependencies())

@@ -1,0 +1,119 @@
+"""The drift check: stream a window of logged predictions into the champion
+baseline's bins, compute every statistic, store a report (+ plots), and on
+drift publish one retrain request.
+
+Idempotent per window: the report id is derived from the window, so a redelivered trigger or a re-run finds the same report and does
+not publish again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+from shared import registry
+from shared.artifact_store import ArtifactStore
+from shared.config import Settings
+from shared.drift import DriftThresholds, WindowAggregator, evaluate_window
+from shared.drift_plots import feature_plot_png
+from shared.errors import ModelUnavailable
+from shared.event_bus import BusMessage, EventBus
+from shared.metadata_store import DRIFT_REPORTS, MetadataStore
+from shared.model_loading import read_manifest
+from shared.prediction_store import PredictionStore, isoformat
+from shared.schema import FEATURE_RANGES
+from shared.structured_logging import get_logger
+
+log = get_logger("drift_monitoring")
+
+
+def thresholds_from(settings: Settings) -> DriftThresholds:
+    return DriftThresholds(
+        psi_warning=settings.drift_psi_warning, psi_drift=settings.drift_psi_threshold,
+        wasserstein_drift=settings.drift_wasserstein_threshold, label_js_drift=settings.drift_label_js_threshold,
+        f1_drop=settings.drift_f1_drop_threshold, min_samples=settings.drift_min_samples,
+    )
+
+
+def report_id_for(start: datetime, end: datetime) -> str:
+    """One report per window, whichever model serves by the time it is re-run:
+    otherwise a promotion caused by a window would make that window retrain again."""
+    digest = hashlib.sha256(f"{isoformat(start)}|{isoformat(end)}".encode()).hexdigest()[:12]
+    return f"{end.strftime('%Y%m%dT%H%M%S')}Z-{digest}"
+
+
+def window_from_request(data: dict, event_time: datetime, default_hours: float) -> tuple[datetime, datetime]:
+    """The window a trigger asks for: explicit bounds, or the `window_hours`
+    (default DRIFT_WINDOW_HOURS) before the event's publish time -- which a
+    redelivery repeats, so it checks the same window."""
+    from shared.event_bus import parse_timestamp
+
+    end = parse_timestamp(data.get("window_end")) if data.get("window_end") else None
+    start = parse_timestamp(data.get("window_start")) if data.get("window_start") else None
+    if end is None:
+        end = event_time.astimezone(timezone.utc)
+    if start is None:
+        hours = float(data.get("window_hours") or default_hours)
+        start = end - timedelta(hours=hours)
+    if start >= end:
+        raise ValueError("window_start must be before window_end")
+    return start, end
+
+
+def run_drift_check(
+    *,
+    start: datetime,
+    end: datetime,
+    predictions: PredictionStore,
+    artifacts: ArtifactStore,
+    metadata: MetadataStore,
+    bus: EventBus,
+    settings: Settings,
+    trigger: dict | None = None,
+) -> dict:
+    """Check one window; returns the report (an existing one if already done)."""
+    pointer, _ = registry.read_champion(artifacts)
+    if pointer is None:
+        raise ModelUnavailable("no champion model: nothing to compare the window against")
+    champion = pointer["version"]
+    report_id = report_id_for(start, end)
+    existing = metadata.get(DRIFT_REPORTS, report_id)
+    if existing is not None and (existing["decision"] != "drift" or existing.get("retrain_request_id")):
+        log.info("drift window already checked", extra={"fields": {"report_id": report_id}})
+        return existing
+    baseline = registry.read_baseline(artifacts, champion)
+    champion_metrics = read_manifest(artifacts, champion).get("metrics")
+    aggregate = WindowAggregator(baseline).consume(predictions.iter_window(start, end))
+    evaluation = evaluate_window(aggregate, champion_metrics, thresholds_from(settings))
+    prefix = f"reports/drift/{report_id}"
+    report = {
+        "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(),
+        "window_start": isoformat(start), "window_end": isoformat(end), "champion_version": champion,
+        "trigger": trigger or {}, **evaluation, "plots": {}, "retrain_request_id": None,
+    }
+    for name, feature in evaluation["features"].items():
+        path = f"{prefix}/{name}.png"
+        artifacts.write_bytes(path, feature_plot_png(name, feature, baseline["features"][name]["bin_edges"],
+                                                     FEATURE_RANGES[name][2]), "image/png")
+        report["plots"][name] = path
+    metadata.put(DRIFT_REPORTS, report_id, report)
+    if report["decision"] == "drift":
+        request = {"reason": "; ".join(report["reasons"]), "report_id": report_id,
+                   "window_start": report["window_start"], "window_end": report["window_end"]}
+        report["retrain_request_id"] = bus.publish(settings.retrain_topic, request, {"report_id": report_id})
+        metadata.put(DRIFT_REPORTS, report_id, report)
+    artifacts.write_bytes(f"{prefix}/report.json",
+                          json.dumps(report, indent=2, ensure_ascii=False).encode(), "application/json")
+    log.info("drift check finished", extra={"fields": {
+        "report_id": report_id, "decision": report["decision"], "sample_size": report["sample_size"]}})
+    return report
+
+
+def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,
+                               settings: Settings) -> dict:
+    """A drift-check request (Cloud Scheduler's nightly message, or any publisher)."""
+    start, end = window_from_request(message.data, message.publish_time, settings.drift_window_hours)
+    return run_drift_check(start=start, end=end, predictions=predictions, artifacts=artifacts, metadata=metadata,
+                           bus=bus, settings=settings,
+                           trigger={"message_id": message.message_id, "source": message.attributes.get("source")})

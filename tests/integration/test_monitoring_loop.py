@@ -1,0 +1,134 @@
+"""The loop on local backends: shifted traffic -> drift check (CloudEvent) ->
+retrain request on the local bus -> new champion -> /predict serves it."""
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared import backends, registry
+from shared.metadata_store import DRIFT_REPORTS, EXPERIMENTS
+from shared.reference_data import generate_reference_data, label_by_rule
+from tests.conftest import register_model
+from tests.integration.events import post_event, pubsub_cloud_event
+from tests.integration.functions_client import client
+
+QUERY = "/?temperature=36.6&heart_rate=80&blood_pressure=120"
+
+
+def send_traffic(rows: int, seed: int, weights=None, label_outcomes: bool = False) -> list[str]:
+    X, _ = generate_reference_data(rows, seed=seed, profile_weights=weights)
+    instances = [dict(zip(("temperature", "heart_rate", "blood_pressure"), row)) for row in X.tolist()]
+    response = client("predict").post("/", json={"instances": instances})
+    assert response.status_code == 200
+    ids = [item["prediction_id"] for item in response.get_json()["predictions"]]
+    if label_outcomes:
+        outcome = client("record_outcome")
+        for prediction_id, label in zip(ids, label_by_rule(X)):
+            assert outcome.post("/", json={"prediction_id": prediction_id, "label": label}).status_code == 200
+    return ids
+
+
+@pytest.mark.slow
+def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_env):
+    champion = register_model(backends.artifact_store(), weak_candidate, metadata=backends.metadata_store())
+    send_traffic(400, seed=3, weights={"acute": 0.6, "mild": 0.3}, label_outcomes=True)
+    drift = client("drift_check", "cloudevent")
+    nightly = pubsub_cloud_event({"window_hours": 1}, message_id="nightly-1")
+    response = post_event(drift, nightly)
+    assert response.status_code == 200
+    reports = backends.metadata_store().list(DRIFT_REPORTS)
+    assert len(reports) == 1 and reports[0]["decision"] == "drift"
+    report = reports[0]
+    assert report["sample_size"] == 400 and report["retrain_request_id"]
+    stored = json.loads(backends.artifact_store().read_bytes(f"reports/drift/{report['report_id']}/report.json"))
+    assert stored["features"]["temperature"]["psi"] == report["features"]["temperature"]["psi"]
+    png = backends.artifact_store().read_bytes(report["plots"]["temperature"])
+    assert png.startswith(b"\x89PNG")
+    backends.event_bus().join(timeout=120)  # the local bus trains in the background
+    experiments = backends.metadata_store().list(EXPERIMENTS)
+    assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"], experiments
+    assert experiments[0]["data_sources"]["labelled_outcomes"]["rows"] == 400
+    new_version = registry.read_champion(backends.artifact_store())[0]["version"]
+    assert new_version != champion["version"]
+    served = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and served != new_version:
+        served = client("predict").get(QUERY).get_json()["model_version"]
+        time.sleep(0.2)
+    assert served == new_version
+    # the same nightly message again: same window, same report, no second request
+    assert post_event(drift, nightly).status_code == 200
+    assert len(backends.metadata_store().list(DRIFT_REPORTS)) == 1
+    assert len(backends.event_bus().published) == 2  # one retrain request + one model-promoted
+
+
+def test_normal_traffic_is_not_drift_and_publishes_nothing(trained_candidate):
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    send_traffic(400, seed=21)
+    response = post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}))
+    assert response.status_code == 200
+    report = backends.metadata_store().list(DRIFT_REPORTS)[0]
+    assert report["decision"] in ("ok", "warning"), report["reasons"]
+    assert backends.event_bus().published == []
+
+
+def test_too_few_predictions_is_insufficient_data(trained_candidate):
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    send_traffic(20, seed=1, weights={"acute": 0.9})
+    post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}, structured=True))
+    assert backends.metadata_store().list(DRIFT_REPORTS)[0]["decision"] == "insufficient_data"
+    assert backends.event_bus().published == []
+
+
+@pytest.mark.slow
+def test_duplicate_retrain_delivery_trains_once(weak_candidate, quick_training_env):
+    register_model(backends.artifact_store(), weak_candidate, metadata=backends.metadata_store())
+    retrain = client("retrain", "cloudevent")
+    event = pubsub_cloud_event({"reason": "test", "report_id": "r-1"}, message_id="m-1")
+    for _ in range(5):
+        assert post_event(retrain, event).status_code == 200
+    assert len(backends.metadata_store().list(EXPERIMENTS)) == 1
+    other_message_same_report = pubsub_cloud_event({"reason": "again", "report_id": "r-1"}, message_id="m-2")
+    assert post_event(retrain, other_message_same_report).status_code == 200
+    assert len(backends.metadata_store().list(EXPERIMENTS)) == 1
+
+
+def test_old_retrain_requests_are_dropped(trained_candidate):
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    old = datetime.now(timezone.utc) - timedelta(hours=2)
+    response = post_event(client("retrain", "cloudevent"), pubsub_cloud_event({"reason": "x"}, publish_time=old))
+    assert response.status_code == 200
+    assert backends.metadata_store().list(EXPERIMENTS) == []
+
+
+def test_a_held_lease_makes_the_delivery_fail_for_a_retry(trained_candidate):
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    backends.metadata_store().acquire_lease("training", "someone-else", 600, datetime.now(timezone.utc))
+    response = post_event(client("retrain", "cloudevent"), pubsub_cloud_event({"reason": "x"}))
+    assert response.status_code == 500  # functions-framework's signal to Pub/Sub: redeliver
+    assert backends.metadata_store().list(EXPERIMENTS) == []
+
+
+def test_poison_messages_are_acknowledged(trained_candidate):
+    headers, body = pubsub_cloud_event({"reason": "x"})
+    payload = json.loads(body) if body else None
+    payload["message"]["data"] = "!!not base64!!"
+    assert client("retrain", "cloudevent").post("/", headers=headers, data=json.dumps(payload)).status_code == 200
+
+
+def test_record_outcome_contract(trained_candidate):
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    prediction_id = client("predict").get(QUERY).get_json()["prediction_id"]
+    outcome = client("record_outcome")
+    first = outcome.post("/", json={"prediction_id": prediction_id, "label": "ENFERMEDAD LEVE"})
+    assert first.status_code == 200 and first.get_json()["outcome"]["label"] == "ENFERMEDAD LEVE"
+    second = outcome.post("/", json={"prediction_id": prediction_id, "label": "NO ENFERMO"}).get_json()
+    assert second["outcome"]["label"] == "NO ENFERMO"
+    assert second["outcome"]["updated_at"] >= first.get_json()["outcome"]["updated_at"]
+    missing = outcome.post("/", json={"prediction_id": "nope", "label": "NO ENFERMO"})
+    assert missing.status_code == 404 and missing.get_json()["error"]["field"] == "prediction_id"
+    invalid = outcome.post("/", json={"prediction_id": prediction_id, "label": "SICK"})
+    assert invalid.status_code == 400 and invalid.get_json()["error"]["field"] == "label"
+    assert outcome.get("/").status_code == 405

@@ -1,0 +1,98 @@
+"""Registry, promotion gate end to end, rollback and audit, on local stores."""
+
+import json
+
+import numpy as np
+import pytest
+
+from shared import registry
+from shared.artifact_store import LocalArtifactStore
+from shared.errors import NotFound, PromotionConflict
+from shared.metadata_store import EXPERIMENTS, SqliteMetadataStore
+from shared.model_loading import load_version, model_path, sha256_hex
+from shared.reference_data import generate_reference_data
+from shared.sqlite_database import SqliteDatabase
+from shared.training_runs import TrainingOptions, run_training
+from tests.conftest import register_model
+
+QUICK = TrainingOptions(seed=3, families=("xgboost",), budget_seconds=0.0)
+
+
+@pytest.fixture
+def stores(tmp_path):
+    return LocalArtifactStore(tmp_path / "artifacts"), SqliteMetadataStore(SqliteDatabase(tmp_path / "m.db"))
+
+
+def run(stores, X, y, actor="test"):
+    store, metadata = stores
+    return run_training(X, y, store=store, metadata=metadata, options=QUICK, actor=actor, data_sources={"test": 1})
+
+
+def test_registered_version_has_manifest_baseline_and_matching_hash(stores, trained_candidate):
+    store, _ = stores
+    manifest = register_model(store, trained_candidate, promote=False)
+    version = manifest["version"]
+    assert sha256_hex(store.read_bytes(model_path(version, "model.joblib"))) == manifest["sha256"]
+    for key in ("metrics", "data_fingerprint", "features", "labels", "library_versions", "training_parameters"):
+        assert key in manifest
+    baseline = json.loads(store.read_bytes(model_path(version, "baseline.json")))
+    X_train = trained_candidate.data.X_train
+    for column, name in enumerate(["temperature", "heart_rate", "blood_pressure"]):
+        feature = baseline["features"][name]
+        assert sum(feature["counts"]) == len(X_train)
+        assert feature["bin_edges"][0] == X_train[:, column].min()
+        assert feature["bin_edges"][-1] == X_train[:, column].max()
+        assert len(feature["counts"]) == len(feature["bin_edges"]) - 1 <= 10
+
+
+def test_gate_promotes_a_better_model_and_refuses_a_worse_one(stores):
+    store, metadata = stores
+    X, y = generate_reference_data(3000, seed=3)
+    first = run(stores, X[:300], y[:300])
+    assert first["promotion"]["promoted"] and first["champion_before"] is None
+    better = run(stores, X, y)
+    assert better["promotion"]["promoted"], better["promotion"]
+    champion = registry.read_champion(store)[0]["version"]
+    assert champion == better["winner"]["version"]
+    rng = np.random.default_rng(0)
+    worse = run(stores, X, rng.permutation(y))  # labels shuffled: nothing to learn
+    assert not worse["promotion"]["promoted"]
+    assert registry.read_champion(store)[0]["version"] == champion
+    assert worse["winner"]["version"] in [m["version"] for m in registry.list_versions(store)]
+    stored = metadata.get(EXPERIMENTS, worse["run_id"])
+    assert stored["promotion"]["reasons"] and not stored["promotion"]["promoted"]
+    copy = json.loads(store.read_bytes(model_path(worse["winner"]["version"], "experiment.json")))
+    assert copy["run_id"] == worse["run_id"]
+    assert {"data_fingerprint", "candidates", "search_spaces", "code_version", "notes"} <= set(copy)
+
+
+def test_promotion_conflict_when_the_champion_changed(stores, trained_candidate):
+    store, metadata = stores
+    a = register_model(store, trained_candidate, promote=False)
+    b = register_model(store, trained_candidate, promote=False)
+    seen = registry.read_champion(store)
+    registry.promote(store, metadata, a["version"], reason="first", actor="x", expected=seen)
+    with pytest.raises(PromotionConflict):
+        registry.promote(store, metadata, b["version"], reason="stale", actor="y", expected=seen)
+    assert registry.read_champion(store)[0]["version"] == a["version"]
+
+
+def test_rollback_and_audit_trail(stores, trained_candidate):
+    store, metadata = stores
+    a = register_model(store, trained_candidate, metadata=metadata)
+    b = register_model(store, trained_candidate, metadata=metadata)
+    registry.rollback(store, metadata, actor="cli")
+    assert registry.read_champion(store)[0]["version"] == a["version"]
+    history = registry.champion_history(metadata)
+    assert [(h["from_version"], h["to_version"]) for h in history] == [
+        (b["version"], a["version"]), (a["version"], b["version"]), (None, a["version"])]
+    assert history[0]["actor"] == "cli" and "rollback" in history[0]["reason"]
+    with pytest.raises(NotFound):
+        registry.promote(store, metadata, "no-such-version", reason="", actor="cli")
+
+
+def test_loaded_champion_predicts(stores, trained_candidate):
+    store, _ = stores
+    manifest = register_model(store, trained_candidate)
+    model = load_version(store, manifest["version"])
+    assert model.predict([[39.5, 130, 110]])[0][0] == "ENFERMEDAD AGUDA"

@@ -1,0 +1,146 @@
+"""The training protocol on small data: every family, stratification, the rare
+class, determinism, metrics and serialisation."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from shared.errors import TrainingDataError
+from shared.reference_data import generate_reference_data
+from shared.schema import LABELS
+from shared.training import (
+    FAMILIES, evaluate, prepare_data, select_winner, serialize, train_candidates, Candidate,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generate_reference_data(2500, seed=11)
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    X, y = data
+    return train_candidates(X, y, seed=11, budget_seconds=0.0)
+
+
+def test_each_family_trains_and_predicts_the_five_labels(result):
+    assert [c.family for c in result.candidates] == list(FAMILIES)
+    for candidate in result.candidates:
+        assert candidate.metrics["macro_f1"] > 0.6, candidate.family
+        predicted = candidate.pipeline.predict_proba(result.data.X_holdout)
+        assert predicted.shape == (len(result.data.X_holdout), 5)
+        assert list(candidate.pipeline.named_steps) == ["scale", "classifier"]
+    assert result.data.labels == list(LABELS)
+
+
+def test_split_is_stratified_80_20(result, data):
+    _, y = data
+    prepared = result.data
+    assert len(prepared.y_holdout) == pytest.approx(0.2 * len(y), abs=1)
+    overall, holdout = Counter(y), Counter(prepared.y_holdout)
+    for label in LABELS:
+        assert holdout[label] / len(prepared.y_holdout) == pytest.approx(overall[label] / len(y), abs=0.01)
+
+
+def test_metrics_are_recorded_in_fixed_label_order(result):
+    metrics = result.winner.metrics
+    assert metrics["confusion_matrix"]["labels"] == list(LABELS)
+    matrix = np.array(metrics["confusion_matrix"]["matrix"])
+    assert matrix.sum() == len(result.data.y_holdout)
+    for index, label in enumerate(LABELS):
+        assert matrix[index].sum() == metrics["per_class"][label]["support"]
+    summary = result.winner.summary()
+    assert summary["artifact_size_bytes"] > 0 and summary["single_row_latency_ms"] > 0
+    assert len(summary["cv_scores"]) == result.data.folds and summary["cv_macro_f1_std"] >= 0
+
+
+def test_same_data_and_seed_give_the_same_selection_and_metrics(data, result):
+    X, y = data
+    again = train_candidates(X, y, seed=11, budget_seconds=0.0)
+    assert again.winner.family == result.winner.family
+    assert [c.metrics for c in again.candidates] == [c.metrics for c in result.candidates]
+    assert [c.cv_scores for c in again.candidates] == [c.cv_scores for c in result.candidates]
+
+
+def test_cv_folds_are_stratified_with_every_class_in_every_fold(data):
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = data
+    prepared = prepare_data(X, y, seed=1)
+    for _, test_index in StratifiedKFold(prepared.folds, shuffle=True, random_state=1).split(
+            prepared.X_train, prepared.y_train):
+        assert set(prepared.y_train[test_index]) == set(LABELS)
+
+
+def test_a_rare_class_with_three_examples_trains_and_the_record_says_so():
+    X, y = generate_reference_data(1500, seed=5)
+    rare = np.flatnonzero(y == "ENFERMEDAD TERMINAL")
+    keep = np.ones(len(y), dtype=bool)
+    keep[rare[3:]] = False
+    X, y = X[keep], y[keep]
+    assert Counter(y)["ENFERMEDAD TERMINAL"] == 3
+    outcome = train_candidates(X, y, seed=5, budget_seconds=0.0)
+    assert outcome.data.folds < 5
+    assert any("folds" in note for note in outcome.data.notes)
+    assert "ENFERMEDAD TERMINAL" in outcome.data.labels
+
+
+def test_a_class_with_one_example_is_dropped_with_a_note():
+    X, y = generate_reference_data(800, seed=6)
+    rare = np.flatnonzero(y == "ENFERMEDAD TERMINAL")
+    keep = np.ones(len(y), dtype=bool)
+    keep[rare[1:]] = False
+    prepared = prepare_data(X[keep], y[keep], seed=6)
+    assert "ENFERMEDAD TERMINAL" not in prepared.labels
+    assert any("dropped" in note for note in prepared.notes)
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (np.empty((0, 3)), np.array([], dtype=object), "empty"),
+    (np.ones((10, 3)), np.array(["NO ENFERMO"] * 10, dtype=object), "two classes"),
+    (np.ones((10, 3)), np.array(["SICK"] * 10, dtype=object), "unknown labels"),
+    (np.full((4, 3), np.nan), np.array(["NO ENFERMO", "ENFERMEDAD LEVE"] * 2, dtype=object), "non-finite"),
+])
+def test_unusable_data_is_a_clear_error(X, y, message):
+    with pytest.raises(TrainingDataError, match=message):
+        prepare_data(X, y, seed=1)
+
+
+def test_unknown_family_is_refused(data):
+    with pytest.raises(TrainingDataError, match="unknown model families"):
+        train_candidates(*data, families=("svm",))
+
+
+def test_ties_go_to_the_smaller_artifact():
+    def candidate(name, f1, size):
+        made = Candidate(name, {}, None, [f1], [])
+        made.metrics = {"macro_f1": f1}
+        made.artifact_bytes = b"x" * size
+        return made
+
+    big, small, worse = candidate("big", 0.950, 1000), candidate("small", 0.947, 10), candidate("worse", 0.90, 1)
+    assert select_winner([big, small, worse], tie_tolerance=0.005).family == "small"
+    assert select_winner([big, small, worse], tie_tolerance=0.001).family == "big"
+
+
+def test_evaluate_by_hand():
+    metrics = evaluate(["NO ENFERMO", "NO ENFERMO", "ENFERMEDAD LEVE", "ENFERMEDAD LEVE"],
+                       ["NO ENFERMO", "ENFERMEDAD LEVE", "ENFERMEDAD LEVE", "ENFERMEDAD LEVE"])
+    assert metrics["per_class"]["NO ENFERMO"]["recall"] == 0.5
+    assert metrics["per_class"]["ENFERMEDAD LEVE"]["precision"] == pytest.approx(2 / 3, abs=1e-6)
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-6)
+    assert metrics["confusion_matrix"]["matrix"][0][:2] == [1, 1]
+
+
+def test_serialized_pipeline_round_trips(result):
+    import io
+
+    import joblib
+
+    loaded = joblib.load(io.BytesIO(serialize(result.winner.pipeline)))
+    assert np.allclose(loaded.predict_proba(result.data.X_holdout[:5]),
+                       result.winner.pipeline.predict_proba(result.data.X_holdout[:5]))
