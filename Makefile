@@ -36,5 +36,9 @@ emulators: $(STAMP)
 train: $(STAMP)
 	$(PY) -m shared.cli train
 
+## make drift-demo: against a running `make run`: normal traffic, shifted traffic, drift, retrain
+drift-demo: $(STAMP)
+	$(PY) -m shared.cli drift-demo --url http://127.0.0.1:$(PORT)
+
 clean:
 	rm -rf .local bench/results

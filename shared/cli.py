@@ -4,6 +4,10 @@
     train [--data PATH] ...    full search, registration, promotion gate
     models list|promote|rollback|history
     experiments list
+    drift-check [--hours H | --start T --end T]
+    drift-reports list
+    drift-demo [--url URL]     normal then shifted traffic against `make run`
+    topics create              create the Pub/Sub topics (for the emulator)
 """
 
 from __future__ import annotations
@@ -134,6 +138,51 @@ def command_experiments(args) -> int:
     return 0
 
 
+def command_drift_check(args) -> int:
+    from datetime import datetime, timezone
+
+    from shared.drift_monitoring import run_drift_check, window_from_request
+
+    settings = backends.settings()
+    request = {"window_hours": args.hours, "window_start": args.start, "window_end": args.end}
+    start, end = window_from_request({k: v for k, v in request.items() if v}, datetime.now(timezone.utc),
+                                     settings.drift_window_hours)
+    report = run_drift_check(start=start, end=end, trigger={"source": "cli"}, **backends.service_dependencies())
+    summary = {key: report[key] for key in ("report_id", "window_start", "window_end", "sample_size", "decision",
+                                            "reasons", "plots", "retrain_request_id")}
+    _print(summary)
+    bus = backends.event_bus()
+    if hasattr(bus, "join") and report.get("retrain_request_id"):
+        print("retraining in this process (local event bus)…", file=sys.stderr)
+        bus.join()
+    return 0
+
+
+def command_drift_reports(args) -> int:
+    from shared.metadata_store import DRIFT_REPORTS
+
+    for report in backends.metadata_store().list(DRIFT_REPORTS, args.limit):
+        print(f"{report['report_id']}  {report['window_start']} → {report['window_end']}  "
+              f"n={report['sample_size']}  {report['decision']}")
+    return 0
+
+
+def command_drift_demo(args) -> int:
+    from shared.drift_demo import run_demo
+
+    return run_demo(args.url.rstrip("/"), rows=args.rows)
+
+
+def command_topics(args) -> int:
+    from shared.event_bus import create_topics
+
+    settings = backends.settings()
+    topics = [settings.drift_check_topic, settings.retrain_topic, settings.model_promoted_topic]
+    created = create_topics(settings.google_cloud_project, topics)
+    print(f"created: {', '.join(created) or 'none (all existed)'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,6 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.add_argument("action", choices=["list"])
     experiments.add_argument("--limit", type=int, default=50)
     experiments.set_defaults(handler=command_experiments)
+    drift = commands.add_parser("drift-check", help="check a window of logged predictions now")
+    drift.add_argument("--hours", type=float, help="window length ending now (default DRIFT_WINDOW_HOURS)")
+    drift.add_argument("--start", help="window start, ISO 8601")
+    drift.add_argument("--end", help="window end, ISO 8601")
+    drift.set_defaults(handler=command_drift_check)
+    reports = commands.add_parser("drift-reports", help="drift reports, newest first")
+    reports.add_argument("action", choices=["list"])
+    reports.add_argument("--limit", type=int, default=20)
+    reports.set_defaults(handler=command_drift_reports)
+    demo = commands.add_parser("drift-demo", help="normal then shifted traffic against a running server")
+    demo.add_argument("--url", default="http://127.0.0.1:8080")
+    demo.add_argument("--rows", type=int, default=600)
+    demo.set_defaults(handler=command_drift_demo)
+    topics = commands.add_parser("topics", help="Pub/Sub topics")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(handler=command_topics)
     return parser
 
 

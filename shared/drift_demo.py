@@ -1,0 +1,116 @@
+"""The loop, shown against a running `make run` (or any deployment URL).
+
+1. a "day" of normal traffic, then a drift check of its window: no drift;
+2. a "day" of shifted traffic (fever and tachycardia far more common), with
+   clinicians' outcomes, then a drift check of that window: drift, a retrain
+   request on the bus, a training run, and -- if it passes the gate -- a new
+   champion that /predict serves without a restart.
+
+Requests go only to the given URL (loopback by default).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+from shared.event_bus import envelope
+from shared.reference_data import generate_reference_data, label_by_rule
+from shared.schema import FEATURES
+
+SHIFT = {"acute": 0.6, "mild": 0.3}
+
+
+def _call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None,
+          timeout: float = 60.0) -> tuple[int, dict | None]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, _json_or_none(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, _json_or_none(error.read())
+
+
+def _json_or_none(text: bytes):
+    """JSON bodies decoded; an event function's plain "OK" is None."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def send_day(base_url: str, rows: int, seed: int, weights: dict | None, outcomes: bool) -> None:
+    X, _ = generate_reference_data(rows, seed=seed, profile_weights=weights)
+    truth = label_by_rule(X)
+    for start in range(0, rows, 200):
+        part = X[start:start + 200]
+        status, body = _call(f"{base_url}/predict", "POST",
+                             {"instances": [dict(zip(FEATURES, row)) for row in part.tolist()]})
+        if status != 200:
+            raise RuntimeError(f"/predict answered {status}: {body}")
+        if outcomes:
+            for item, label in zip(body["predictions"], truth[start:start + 200]):
+                _call(f"{base_url}/record_outcome", "POST", {"prediction_id": item["prediction_id"], "label": label})
+
+
+def trigger_drift_check(base_url: str, start: datetime, end: datetime) -> None:
+    """POST a CloudEvent (binary mode), as Eventarc would after Cloud Scheduler."""
+    headers = {"ce-id": f"demo-{end.timestamp()}", "ce-specversion": "1.0",
+               "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+               "ce-source": "//pubsub.googleapis.com/projects/local/topics/drift-check-requests",
+               "ce-time": end.isoformat().replace("+00:00", "Z")}
+    data = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+    status, body = _call(f"{base_url}/drift_check", "POST", envelope(data), headers, timeout=300)
+    if status != 200:
+        raise RuntimeError(f"/drift_check answered {status}: {body}")
+
+
+def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sys.stdout) -> int:
+    from shared import backends
+    from shared.drift_monitoring import report_id_for
+    from shared.metadata_store import DRIFT_REPORTS
+
+    def say(message: str) -> None:
+        print(message, file=out, flush=True)
+
+    status, model = _call(f"{base_url}/model")
+    if status != 200:
+        say(f"no model is served at {base_url} ({status}); start `make run` first")
+        return 1
+    say(f"champion: {model['version']}")
+    metadata = backends.metadata_store()
+    for title, weights, seed in (("normal", None, 101), ("shifted (fever, tachycardia)", SHIFT, 202)):
+        start = datetime.now(timezone.utc)
+        say(f"sending a day of {title} traffic: {rows} predictions")
+        send_day(base_url, rows, seed, weights, outcomes=weights is not None)
+        end = datetime.now(timezone.utc)
+        trigger_drift_check(base_url, start, end)
+        report = metadata.get(DRIFT_REPORTS, report_id_for(start, end))
+        if report is None:
+            say("the drift report is not in this shell's store: run the demo with the server's environment")
+            return 1
+        say(f"drift check {report['report_id']}: {report['decision']}")
+        for name, feature in report["features"].items():
+            say(f"  {name:15s} PSI {feature['psi']:.3f}  W/std {feature['wasserstein_normalised']:.3f}  "
+                f"{feature['status']}")
+        say(f"  plots: {', '.join(report['plots'].values())}")
+    if report["decision"] != "drift":
+        say("no drift: nothing to retrain")
+        return 0
+    say(f"retrain requested ({report['retrain_request_id']}); waiting for a new champion…")
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        status, current = _call(f"{base_url}/model")
+        if status == 200 and current["version"] != model["version"]:
+            say(f"new champion served: {current['version']} (holdout macro-F1 {current['metrics']['macro_f1']:.4f}, "
+                f"was {model['metrics']['macro_f1']:.4f})")
+            return 0
+        time.sleep(2)
+    say("no new champion within the wait: see `python -m shared.cli experiments list` for the gate's decision")
+    return 1
