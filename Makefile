@@ -13,7 +13,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# checkov in a venv of its own: its pinned dependencies clash with ours.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+setup: $(STAMP) $(CHECKOV_STAMP)
 
 ## make run: train a first model if none exists, then serve every function on $(PORT)
 run: $(STAMP)
@@ -21,8 +30,8 @@ run: $(STAMP)
 	PORT=$(PORT) $(PY) local_server.py
 
 ## make test: the whole suite, emulators included (started by the tests)
-test: $(STAMP)
-	$(PY) -m pytest
+test: $(STAMP) $(CHECKOV_STAMP)
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
 ## make bench: the benchmarks in bench/, figures printed and saved in bench/results/
 bench: $(STAMP)
@@ -42,3 +51,7 @@ drift-demo: $(STAMP)
 
 clean:
 	rm -rf .local bench/results
+
+## make lint: ruff over the Python code
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .

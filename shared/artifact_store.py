@@ -14,9 +14,10 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from shared.errors import NotFound, PreconditionFailed, StoreUnavailable
 

@@ -8,9 +8,9 @@ a folder for artifacts, SQLite for records, an in-process event bus.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Mapping
 
 from shared.errors import ServiceError
 

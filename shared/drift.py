@@ -12,8 +12,8 @@ too small to matter, while these grow with the size of the shift only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -111,7 +111,7 @@ class WindowAggregator:
                 if outcome is not None:
                     self.confusion[self._label_index[outcome], prediction] += 1
 
-    def consume(self, chunks: Iterable[WindowChunk]) -> "WindowAggregator":
+    def consume(self, chunks: Iterable[WindowChunk]) -> WindowAggregator:
         for chunk in chunks:
             self.add(chunk)
         return self

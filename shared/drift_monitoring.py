@@ -2,8 +2,9 @@
 baseline's bins, compute every statistic, store a report (+ plots), and on
 drift publish one retrain request.
 
-Idempotent per window: the report id is derived from the window, so a redelivered trigger or a re-run finds the same report and does
-not publish again.
+Idempotent per window: the report id is derived from the window, so a
+redelivered trigger or a re-run finds the same report and does not publish
+again.
 """
 
 from __future__ import annotations

@@ -18,9 +18,10 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Protocol
 
 from shared.errors import ServiceError
 from shared.structured_logging import get_logger

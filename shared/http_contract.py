@@ -8,8 +8,9 @@ bytes; everything here is testable without a server. Every refusal is a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from shared.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from shared.schema import FEATURES, Vitals, parse_label, parse_vitals

@@ -145,7 +145,8 @@ class FirestoreMetadataStore:
 
     def put(self, collection: str, document_id: str, document: dict) -> None:
         with self._errors():
-            self.client.collection(collection).document(document_id).set(_firestore_safe(document), timeout=self.timeout)
+            reference = self.client.collection(collection).document(document_id)
+            reference.set(_firestore_safe(document), timeout=self.timeout)
 
     def get(self, collection: str, document_id: str) -> dict | None:
         with self._errors():

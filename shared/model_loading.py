@@ -18,8 +18,9 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from shared.artifact_store import ArtifactStore
 from shared.errors import ArtifactIntegrityError, ModelUnavailable, NotFound, ServiceError
@@ -91,7 +92,8 @@ def load_version(store: ArtifactStore, version: str) -> LoadedModel:
     actual = sha256_hex(data)
     if actual != manifest.get("sha256"):
         raise ArtifactIntegrityError(
-            f"model {version}: artifact sha256 {actual[:12]}… does not match manifest {str(manifest.get('sha256'))[:12]}…"
+            f"model {version}: artifact sha256 {actual[:12]}… "
+            f"does not match manifest {str(manifest.get('sha256'))[:12]}…"
         )
     try:
         pipeline = joblib.load(io.BytesIO(data))

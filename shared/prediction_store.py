@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -105,7 +106,8 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
             raise TypeError
         return micros, prediction_id
     except (ValueError, TypeError, KeyError, UnicodeError):
-        raise ValidationError("'cursor' is not a cursor this service issued", field="cursor", code="invalid_cursor") from None
+        raise ValidationError("'cursor' is not a cursor this service issued", field="cursor",
+                              code="invalid_cursor") from None
 
 
 def _to_micros(moment: datetime) -> int:
@@ -311,7 +313,8 @@ class FirestorePredictionStore:
         )
         if cursor:
             micros, prediction_id = decode_cursor(cursor)
-            query = query.start_after({"created_at": _from_micros(micros), "__name__": self.collection.document(prediction_id)})
+            query = query.start_after(
+                {"created_at": _from_micros(micros), "__name__": self.collection.document(prediction_id)})
         snapshots = self._call(lambda: list(query.limit(limit + 1).stream(retry=self._retry(), timeout=self.timeout)))
         records = [self._record(snapshot) for snapshot in snapshots[:limit]]
         next_cursor = None
@@ -349,8 +352,8 @@ class FirestorePredictionStore:
     def _iter_query(self, query, chunk_size: int) -> Iterator[WindowChunk]:
         last = None
         while True:
-            page = query.start_after(last) if last is not None else query
-            snapshots = self._call(lambda: list(page.limit(chunk_size).stream(timeout=60)))
+            page = (query.start_after(last) if last is not None else query).limit(chunk_size)
+            snapshots = self._call(lambda page=page: list(page.stream(timeout=60)))
             if not snapshots:
                 return
             rows, predictions, outcomes = [], [], []

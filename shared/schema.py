@@ -9,8 +9,9 @@ error than a real measurement, so it is refused instead of predicted.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from shared.errors import ValidationError
 

@@ -21,7 +21,7 @@ class LocalServer:
         self.env = dict(os.environ, **env, PORT=str(self.port), WORKERS=str(workers), OMP_NUM_THREADS="1")
         self.process = None
 
-    def start(self, bootstrap: bool = True, timeout: float = 120.0) -> "LocalServer":
+    def start(self, bootstrap: bool = True, timeout: float = 120.0) -> LocalServer:
         if bootstrap:
             subprocess.run([sys.executable, "-m", "shared.cli", "bootstrap"], cwd=ROOT, env=self.env, check=True,
                            capture_output=True, timeout=timeout)
@@ -32,9 +32,9 @@ class LocalServer:
             try:
                 urllib.request.urlopen(self.url + "/", timeout=1).close()
                 return self
-            except OSError:
+            except OSError as error:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}") from error
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 

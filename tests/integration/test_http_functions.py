@@ -1,7 +1,6 @@
 """HTTP entry points through functions-framework, on the local backends and on
 the Firestore emulator + fake-gcs-server."""
 
-import json
 
 import pytest
 

@@ -10,7 +10,11 @@ from scipy.stats import wasserstein_distance
 
 from shared.baseline import compute_baseline
 from shared.drift import (
-    DriftThresholds, WindowAggregator, evaluate_window, jensen_shannon_distance, population_stability_index,
+    DriftThresholds,
+    WindowAggregator,
+    evaluate_window,
+    jensen_shannon_distance,
+    population_stability_index,
     wasserstein_from_histograms,
 )
 from shared.prediction_store import WindowChunk

@@ -132,7 +132,8 @@ def test_outcome_request():
     body = json.dumps({"prediction_id": "abc", "label": "ENFERMEDAD LEVE"}).encode()
     assert parse_outcome_request("POST", "application/json", body, 1000) == ("abc", "ENFERMEDAD LEVE")
     with pytest.raises(ValidationError) as caught:
-        parse_outcome_request("POST", "application/json", json.dumps({"prediction_id": "a", "label": "SICK"}).encode(), 1000)
+        body = json.dumps({"prediction_id": "a", "label": "SICK"}).encode()
+        parse_outcome_request("POST", "application/json", body, 1000)
     assert caught.value.field == "label"
     with pytest.raises(ValidationError) as caught:
         parse_outcome_request("POST", "application/json", json.dumps({"label": LABELS[0]}).encode(), 1000)

@@ -10,7 +10,13 @@ from shared.errors import TrainingDataError
 from shared.reference_data import generate_reference_data
 from shared.schema import LABELS
 from shared.training import (
-    FAMILIES, evaluate, prepare_data, select_winner, serialize, train_candidates, Candidate,
+    FAMILIES,
+    Candidate,
+    evaluate,
+    prepare_data,
+    select_winner,
+    serialize,
+    train_candidates,
 )
 
 pytestmark = pytest.mark.slow

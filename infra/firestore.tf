@@ -1,0 +1,33 @@
+resource "google_firestore_database" "main" {
+  name                    = "(default)"
+  location_id             = var.firestore_location
+  type                    = "FIRESTORE_NATIVE"
+  concurrency_mode        = "OPTIMISTIC"
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+
+  depends_on = [google_project_service.required]
+}
+
+# Every query this project makes orders or filters on one field
+# (created_at, outcome_label), which Firestore's automatic single-field
+# indexes serve; no composite index is needed. The probabilities map is never
+# queried, so it is not indexed (cheaper writes).
+resource "google_firestore_field" "prediction_probabilities" {
+  database   = google_firestore_database.main.name
+  collection = "predictions"
+  field      = "probabilities"
+
+  index_config {}
+}
+
+# Prediction records expire `prediction_retention_days` after creation:
+# each record carries `expire_at`, and this TTL policy deletes it.
+resource "google_firestore_field" "prediction_ttl" {
+  database   = google_firestore_database.main.name
+  collection = "predictions"
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+}

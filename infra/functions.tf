@@ -1,0 +1,119 @@
+locals {
+  # Every variable of the README's configuration table, set explicitly for
+  # every function: each one loads the whole configuration.
+  common_environment = {
+    ARTIFACT_STORE                = "gcs"
+    PREDICTION_STORE              = "firestore"
+    EVENT_BUS                     = "pubsub"
+    LOCAL_DATA_DIR                = "/tmp/mlops"
+    ARTIFACT_BUCKET               = google_storage_bucket.artifacts.name
+    GOOGLE_CLOUD_PROJECT          = var.project_id
+    FIRESTORE_DATABASE            = google_firestore_database.main.name
+    MODEL_REFRESH_SECONDS         = tostring(var.model_refresh_seconds)
+    REQUIRE_PREDICTION_LOG        = tostring(var.require_prediction_log)
+    MAX_BATCH_SIZE                = "1000"
+    MAX_BODY_BYTES                = "262144"
+    STORE_TIMEOUT_SECONDS         = "5"
+    PREDICTION_RETENTION_DAYS     = tostring(var.prediction_retention_days)
+    DRIFT_CHECK_TOPIC             = google_pubsub_topic.topics["drift_check"].name
+    RETRAIN_TOPIC                 = google_pubsub_topic.topics["retrain"].name
+    MODEL_PROMOTED_TOPIC          = google_pubsub_topic.topics["model_promoted"].name
+    DRIFT_WINDOW_HOURS            = "24"
+    DRIFT_MIN_SAMPLES             = "200"
+    DRIFT_PSI_WARNING             = "0.1"
+    DRIFT_PSI_THRESHOLD           = "0.25"
+    DRIFT_WASSERSTEIN_THRESHOLD   = "0.1"
+    DRIFT_LABEL_JS_THRESHOLD      = "0.1"
+    DRIFT_F1_DROP_THRESHOLD       = "0.05"
+    TRAINING_SEED                 = "42"
+    TRAINING_ROWS                 = "20000"
+    TRAINING_FAMILIES             = "random_forest,xgboost,mlp"
+    SEARCH_BUDGET_SECONDS         = "240"
+    PROMOTION_F1_TOLERANCE        = "0.01"
+    PROMOTION_MAX_RECALL_DROP     = "0.1"
+    RETRAIN_MAX_EVENT_AGE_SECONDS = "3600"
+    TRAINING_LEASE_SECONDS        = "900"
+    CODE_VERSION                  = var.code_version
+    # OpenMP pools and forked/threaded servers do not mix (XGBoost hung here).
+    OMP_NUM_THREADS = "1"
+    # functions-framework's gunicorn: one process, THREADS concurrent requests.
+    WORKERS = "1"
+  }
+
+  # One entry per entry point in main.py. `trigger` is "http" for functions
+  # people call, "pubsub" for functions fed by a push subscription.
+  functions = {
+    predict = {
+      name = "predict", entry_point = "predict", trigger = "http",
+      memory = "1Gi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = var.predict_max_instances
+    }
+    predictions_history = {
+      name = "predictions-history", entry_point = "predictions_history", trigger = "http",
+      memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
+    }
+    model_metadata = {
+      name = "model", entry_point = "model_metadata", trigger = "http",
+      memory = "1Gi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 3
+    }
+    record_outcome = {
+      name = "record-outcome", entry_point = "record_outcome", trigger = "http",
+      memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
+    }
+    # One check or one training at a time per instance, and one instance:
+    # the training lease serialises anyway, and retries come from Pub/Sub.
+    drift_check = {
+      name = "drift-check", entry_point = "drift_check", trigger = "pubsub",
+      memory = "1Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
+    }
+    retrain = {
+      name = "retrain", entry_point = "retrain", trigger = "pubsub",
+      memory = "4Gi", cpu = "2", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
+    }
+  }
+}
+
+resource "google_cloudfunctions2_function" "functions" {
+  for_each    = local.functions
+  name        = "${var.name_prefix}-${each.value.name}"
+  location    = var.region
+  description = "Clinical risk MLOps loop: ${each.value.entry_point}"
+
+  build_config {
+    runtime     = "python311"
+    entry_point = each.value.entry_point
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout
+    max_instance_request_concurrency = each.value.concurrency
+    min_instance_count               = 0
+    max_instance_count               = each.value.max_instances
+    service_account_email            = google_service_account.functions[each.key].email
+    all_traffic_on_latest_revision   = true
+    # HTTP functions are reached by their callers (IAM still required);
+    # event functions only by Pub/Sub push from this project.
+    ingress_settings      = each.value.trigger == "http" ? var.http_ingress : "ALLOW_INTERNAL_ONLY"
+    environment_variables = merge(local.common_environment, { THREADS = tostring(each.value.threads) })
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+variable "http_ingress" {
+  description = "Ingress of the HTTP functions: ALLOW_ALL (IAM-authenticated callers anywhere) or ALLOW_INTERNAL_AND_GCLB (behind your load balancer / VPC)."
+  type        = string
+  default     = "ALLOW_INTERNAL_AND_GCLB"
+
+  validation {
+    condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.http_ingress)
+    error_message = "http_ingress must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
+  }
+}

@@ -1,0 +1,87 @@
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for functions, buckets, Firestore and Cloud Scheduler."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region or multi-region such as eur3)."
+  type        = string
+  default     = "eur3"
+}
+
+variable "name_prefix" {
+  description = "Prefix for every resource name, so several deployments can share a project."
+  type        = string
+  default     = "mlops"
+}
+
+variable "invoker_members" {
+  description = "Principals allowed to call the HTTP functions, e.g. [\"group:clinical-apps@example.org\", \"serviceAccount:app@proj.iam.gserviceaccount.com\"]. Never allUsers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.invoker_members : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "Public invokers are not allowed: list named principals."
+  }
+}
+
+variable "drift_schedule" {
+  description = "Cron schedule of the nightly drift check."
+  type        = string
+  default     = "0 2 * * *"
+}
+
+variable "drift_time_zone" {
+  description = "Time zone of the drift schedule (tz database name)."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "prediction_retention_days" {
+  description = "Days a prediction record is kept before Firestore's TTL policy deletes it."
+  type        = number
+  default     = 365
+}
+
+variable "model_refresh_seconds" {
+  description = "How often a warm instance re-reads the champion pointer."
+  type        = number
+  default     = 30
+}
+
+variable "require_prediction_log" {
+  description = "Answer a prediction only once its record is committed (recommended)."
+  type        = bool
+  default     = true
+}
+
+variable "predict_max_instances" {
+  description = "Upper bound on predict instances (cost and Firestore write-rate guard)."
+  type        = number
+  default     = 20
+}
+
+variable "noncurrent_version_days" {
+  description = "Days to keep noncurrent object versions in the artifact bucket."
+  type        = number
+  default     = 90
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key for bucket encryption (customer-managed keys). Empty: Google-managed keys."
+  type        = string
+  default     = ""
+}
+
+variable "code_version" {
+  description = "Commit being deployed; recorded in experiment records (Cloud Build passes $SHORT_SHA)."
+  type        = string
+  default     = "unknown"
+}
