@@ -2,10 +2,15 @@
 `--entry-point NAME`; the code lives in `functions/` and `shared/`."""
 
 from functions.drift_check import drift_check
+from functions.ingest_clinical import ingest_clinical
+from functions.ingest_reference import ingest_reference
 from functions.model_metadata import model_metadata
 from functions.predict import predict
 from functions.predictions_history import predictions_history
 from functions.record_outcome import record_outcome
 from functions.retrain import retrain
 
-__all__ = ["drift_check", "model_metadata", "predict", "predictions_history", "record_outcome", "retrain"]
+__all__ = [
+    "drift_check", "ingest_clinical", "ingest_reference", "model_metadata", "predict", "predictions_history",
+    "record_outcome", "retrain",
+]

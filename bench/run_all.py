@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["serving", "training", "drift"]
+BENCHMARKS = ["serving", "training", "drift", "load_test"]
 
 
 def main(argv: list[str]) -> int:

@@ -41,7 +41,17 @@ def error_response(error: errors.ServiceError) -> flask.Response:
     headers = {"Retry-After": "5"} if status == 503 else None
     if status == 405:
         headers = {"Allow": error.message.rsplit("use ", 1)[-1].replace(" or ", ", ")}
-    return json_response({"error": error.to_dict()}, status, headers)
+    response = json_response({"error": error.to_dict()}, status, headers)
+    if status == 413:
+        # functions-framework drains (reads into memory) every request body
+        # after a non-streamed response; an oversized one must not be read at
+        # all, so answer as a stream and close the connection instead.
+        body = response.get_data()
+        response.set_data(b"")
+        response.response = iter([body])
+        response.headers["Content-Length"] = str(len(body))
+        response.headers["Connection"] = "close"
+    return response
 
 
 def read_body(request: flask.Request, max_bytes: int) -> bytes:

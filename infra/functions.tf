@@ -33,12 +33,25 @@ locals {
     PROMOTION_MAX_RECALL_DROP     = "0.1"
     RETRAIN_MAX_EVENT_AGE_SECONDS = "3600"
     TRAINING_LEASE_SECONDS        = "900"
+    TRAINING_LAKE_DAYS            = tostring(var.training_lake_days)
+    INGEST_TABLE                  = var.ingest_table
+    INGEST_COLUMN_MAP             = var.ingest_column_map
+    INGEST_CHUNK_ROWS             = "50000"
+    REFERENCE_DATA_URL            = var.reference_data_url
+    REFERENCE_DATA_NAME           = "who_reference"
     CODE_VERSION                  = var.code_version
     # OpenMP pools and forked/threaded servers do not mix (XGBoost hung here).
     OMP_NUM_THREADS = "1"
     # functions-framework's gunicorn: one process, THREADS concurrent requests.
     WORKERS = "1"
   }
+
+  # Secrets reach only the function that needs them, from Secret Manager.
+  secret_environment = {
+    CLINICAL_DATABASE_URL = google_secret_manager_secret.ingestion["clinical-database-url"].secret_id
+    PSEUDONYM_KEY         = google_secret_manager_secret.ingestion["pseudonym-key"].secret_id
+  }
+  functions_with_secrets = ["ingest_clinical"]
 
   # One entry per entry point in main.py. `trigger` is "http" for functions
   # people call, "pubsub" for functions fed by a push subscription.
@@ -68,6 +81,15 @@ locals {
     retrain = {
       name = "retrain", entry_point = "retrain", trigger = "pubsub",
       memory = "4Gi", cpu = "2", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
+    }
+    # Chunked: memory is bounded by INGEST_CHUNK_ROWS, not the table.
+    ingest_clinical = {
+      name = "ingest-clinical", entry_point = "ingest_clinical", trigger = "pubsub",
+      memory = "2Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
+    }
+    ingest_reference = {
+      name = "ingest-reference", entry_point = "ingest_reference", trigger = "pubsub",
+      memory = "1Gi", cpu = "1", timeout = 300, concurrency = 1, threads = 1, max_instances = 1
     }
   }
 }
@@ -102,6 +124,28 @@ resource "google_cloudfunctions2_function" "functions" {
     # event functions only by Pub/Sub push from this project.
     ingress_settings      = each.value.trigger == "http" ? var.http_ingress : "ALLOW_INTERNAL_ONLY"
     environment_variables = merge(local.common_environment, { THREADS = tostring(each.value.threads) })
+    vpc_connector         = contains(local.functions_with_secrets, each.key) && var.vpc_connector != "" ? var.vpc_connector : null
+
+    dynamic "secret_environment_variables" {
+      for_each = contains(local.functions_with_secrets, each.key) ? local.secret_environment : {}
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_secret_manager_secret" "ingestion" {
+  for_each  = toset(["clinical-database-url", "pseudonym-key"])
+  secret_id = "${var.name_prefix}-${each.value}"
+
+  replication {
+    auto {}
   }
 
   depends_on = [google_project_service.required]

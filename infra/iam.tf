@@ -15,6 +15,8 @@ locals {
     record_outcome      = "roles/datastore.user"   # updates one field of a record
     drift_check         = "roles/datastore.user"   # reads records, writes reports
     retrain             = "roles/datastore.user"   # reads outcomes, writes experiments, leases
+    ingest_clinical     = "roles/datastore.user"   # watermark and run summaries
+    ingest_reference    = "roles/datastore.user"   # run summaries
   }
   artifact_roles = {
     predict        = "roles/storage.objectViewer" # loads the champion
@@ -84,4 +86,25 @@ resource "google_service_account_iam_member" "pubsub_token_creator" {
   service_account_id = google_service_account.pubsub_pusher.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
+}
+
+# The ingestion functions write only under lake/ in the artifact bucket
+# (listing is a bucket-level permission, hence the second clause).
+resource "google_storage_bucket_iam_member" "lake_writers" {
+  for_each = toset(["ingest_clinical", "ingest_reference"])
+  bucket   = google_storage_bucket.artifacts.name
+  role     = "roles/storage.objectUser"
+  member   = "serviceAccount:${google_service_account.functions[each.key].email}"
+
+  condition {
+    title      = "lake-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.artifacts.name}/objects/lake/\") || resource.type == \"storage.googleapis.com/Bucket\""
+  }
+}
+
+resource "google_secret_manager_secret_iam_member" "ingestion" {
+  for_each  = google_secret_manager_secret.ingestion
+  secret_id = each.value.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.functions["ingest_clinical"].email}"
 }

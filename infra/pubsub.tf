@@ -3,11 +3,15 @@ locals {
     drift_check    = "${var.name_prefix}-drift-check-requests"
     retrain        = "${var.name_prefix}-retrain-requests"
     model_promoted = "${var.name_prefix}-model-promoted"
+    ingest_clinical  = "${var.name_prefix}-ingest-clinical-requests"
+    ingest_reference = "${var.name_prefix}-ingest-reference-requests"
   }
   # Event functions and the topic each one consumes.
   event_subscriptions = {
-    drift_check = "drift_check"
-    retrain     = "retrain"
+    drift_check      = "drift_check"
+    retrain          = "retrain"
+    ingest_clinical  = "ingest_clinical"
+    ingest_reference = "ingest_reference"
   }
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }

@@ -80,6 +80,48 @@ variable "kms_key_name" {
   default     = ""
 }
 
+variable "training_lake_days" {
+  description = "Days of clinical lake partitions a retrain adds to its data (0: reference data and outcomes only)."
+  type        = number
+  default     = 0
+}
+
+variable "ingest_table" {
+  description = "Source table of clinical records in PostgreSQL (schema.table allowed)."
+  type        = string
+  default     = "clinical_records"
+}
+
+variable "ingest_column_map" {
+  description = "JSON mapping of the canonical columns (id, patient_id, recorded_at, temperature, temperature_unit, heart_rate, blood_pressure, diagnosis) to the source's names; empty: same names."
+  type        = string
+  default     = ""
+}
+
+variable "reference_data_url" {
+  description = "WHO GHO OData URL of the reference data set downloaded weekly."
+  type        = string
+  default     = "https://ghoapi.azureedge.net/api/WHOSIS_000001"
+}
+
+variable "vpc_connector" {
+  description = "Serverless VPC Access connector for reaching a private-IP Cloud SQL from ingest_clinical (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "clinical_ingestion_schedule" {
+  description = "Cron schedule of the daily clinical ingestion."
+  type        = string
+  default     = "30 1 * * *"
+}
+
+variable "reference_ingestion_schedule" {
+  description = "Cron schedule of the weekly reference data download."
+  type        = string
+  default     = "0 3 * * 1"
+}
+
 variable "code_version" {
   description = "Commit being deployed; recorded in experiment records (Cloud Build passes $SHORT_SHA)."
   type        = string

@@ -37,6 +37,8 @@ class ArtifactStore(Protocol):
 
     def list_paths(self, prefix: str) -> Iterator[str]: ...
 
+    def delete(self, path: str) -> None: ...
+
 
 class LocalArtifactStore:
     """A folder on disk; generations are counters kept beside each object."""
@@ -109,6 +111,12 @@ class LocalArtifactStore:
     def exists(self, path: str) -> bool:
         return self._path(path).is_file()
 
+    def delete(self, path: str) -> None:
+        full = self._path(path)
+        with self._locked(full):
+            full.unlink(missing_ok=True)
+            self._generation_path(full).unlink(missing_ok=True)
+
     def list_paths(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix) if prefix else self.root
         search_root = base if base.is_dir() else base.parent
@@ -128,6 +136,14 @@ class GcsArtifactStore:
         self.project = project or None
         self._client = client
         self.timeout = timeout
+
+    @property
+    def retry(self):
+        """The library's retry, bounded by our timeout: a dead store must turn
+        into a clear 503 in seconds, not after the default two minutes."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.timeout)
 
     @property
     def bucket(self):
@@ -154,19 +170,21 @@ class GcsArtifactStore:
 
     def read_bytes(self, path: str) -> bytes:
         with self._translate_errors(path):
-            return self.bucket.blob(path).download_as_bytes(timeout=self.timeout)
+            return self.bucket.blob(path).download_as_bytes(timeout=self.timeout, retry=self.retry)
 
     def read_with_generation(self, path: str) -> tuple[bytes, object]:
         with self._translate_errors(path):
-            blob = self.bucket.get_blob(path, timeout=self.timeout)
+            blob = self.bucket.get_blob(path, timeout=self.timeout, retry=self.retry)
             if blob is None:
                 raise NotFound(f"artifact not found: {path}")
-            data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=self.timeout)
+            data = blob.download_as_bytes(if_generation_match=blob.generation, timeout=self.timeout,
+                                          retry=self.retry)
             return data, blob.generation
 
     def write_bytes(self, path: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         with self._translate_errors(path):
-            self.bucket.blob(path).upload_from_string(data, content_type=content_type, timeout=self.timeout)
+            self.bucket.blob(path).upload_from_string(data, content_type=content_type, timeout=self.timeout,
+                                                      retry=self.retry)
 
     def write_if_generation_matches(
         self, path: str, data: bytes, generation: object | None, content_type: str = "application/json"
@@ -177,15 +195,26 @@ class GcsArtifactStore:
                 content_type=content_type,
                 if_generation_match=0 if generation is None else generation,
                 timeout=self.timeout,
+                retry=self.retry,
             )
 
     def exists(self, path: str) -> bool:
         with self._translate_errors(path):
-            return self.bucket.blob(path).exists(timeout=self.timeout)
+            return self.bucket.blob(path).exists(timeout=self.timeout, retry=self.retry)
+
+    def delete(self, path: str) -> None:
+        from google.api_core.exceptions import NotFound as GoogleNotFound
+
+        try:
+            with self._translate_errors(path):
+                self.bucket.blob(path).delete(timeout=self.timeout, retry=self.retry)
+        except (GoogleNotFound, NotFound):
+            pass
 
     def list_paths(self, prefix: str) -> Iterator[str]:
         with self._translate_errors(prefix):
-            names = [blob.name for blob in self._client_or_build().list_blobs(self.bucket_name, prefix=prefix)]
+            names = [blob.name for blob in self._client_or_build().list_blobs(
+                self.bucket_name, prefix=prefix, timeout=self.timeout, retry=self.retry)]
         yield from sorted(names)
 
     def _client_or_build(self):

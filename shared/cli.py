@@ -8,6 +8,8 @@
     drift-reports list
     drift-demo [--url URL]     normal then shifted traffic against `make run`
     topics create              create the Pub/Sub topics (for the emulator)
+    ingest-clinical [--date D] PostgreSQL -> cleaned, de-identified Parquet in the lake
+    ingest-reference           WHO GHO reference data -> the lake
 """
 
 from __future__ import annotations
@@ -139,11 +141,17 @@ def command_experiments(args) -> int:
 
 
 def command_drift_check(args) -> int:
-    from datetime import datetime, timezone
+    from datetime import date, datetime, timezone
 
-    from shared.drift_monitoring import run_drift_check, window_from_request
+    from shared.drift_monitoring import run_drift_check, run_partition_drift_check, window_from_request
 
     settings = backends.settings()
+    if args.lake_partition:
+        day = None if args.lake_partition == "latest" else date.fromisoformat(args.lake_partition)
+        report = run_partition_drift_check(day=day, trigger={"source": "cli"}, **backends.service_dependencies())
+        _print({key: report[key] for key in ("report_id", "partition", "sample_size", "decision", "reasons",
+                                             "plots", "retrain_request_id")})
+        return 0
     request = {"window_hours": args.hours, "window_start": args.start, "window_end": args.end}
     start, end = window_from_request({k: v for k, v in request.items() if v}, datetime.now(timezone.utc),
                                      settings.drift_window_hours)
@@ -183,6 +191,29 @@ def command_topics(args) -> int:
     return 0
 
 
+def command_ingest_clinical(args) -> int:
+    from datetime import date
+
+    from shared.clinical_ingestion import SourceMapping, ingest_clinical
+
+    settings = backends.settings()
+    _print(ingest_clinical(
+        database_url=settings.clinical_database_url,
+        mapping=SourceMapping.from_settings(settings.ingest_table, settings.ingest_column_map),
+        key=settings.pseudonym_key.encode(), artifacts=backends.artifact_store(), metadata=backends.metadata_store(),
+        ingestion_date=date.fromisoformat(args.date) if args.date else None, chunk_rows=settings.ingest_chunk_rows))
+    return 0
+
+
+def command_ingest_reference(args) -> int:
+    from shared.reference_ingestion import ingest_reference
+
+    settings = backends.settings()
+    _print(ingest_reference(url=settings.reference_data_url, name=settings.reference_data_name,
+                            artifacts=backends.artifact_store(), metadata=backends.metadata_store()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -215,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--hours", type=float, help="window length ending now (default DRIFT_WINDOW_HOURS)")
     drift.add_argument("--start", help="window start, ISO 8601")
     drift.add_argument("--end", help="window end, ISO 8601")
+    drift.add_argument("--lake-partition", help="check a clinical partition of the lake instead: YYYY-MM-DD or latest")
     drift.set_defaults(handler=command_drift_check)
     reports = commands.add_parser("drift-reports", help="drift reports, newest first")
     reports.add_argument("action", choices=["list"])
@@ -227,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="Pub/Sub topics")
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(handler=command_topics)
+    ingest = commands.add_parser("ingest-clinical", help="PostgreSQL -> the lake (watermarked)")
+    ingest.add_argument("--date", help="ingestion date to (re)build, YYYY-MM-DD (default today)")
+    ingest.set_defaults(handler=command_ingest_clinical)
+    commands.add_parser("ingest-reference", help="public reference data -> the lake").set_defaults(
+        handler=command_ingest_reference)
     return parser
 
 

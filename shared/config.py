@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from shared.errors import ServiceError
@@ -28,6 +28,8 @@ _CHOICES = {
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting; `repr` hides the two secrets."""
+
     # Backends
     artifact_store: str = "local"          # ARTIFACT_STORE: local | gcs
     prediction_store: str = "sqlite"       # PREDICTION_STORE: sqlite | firestore
@@ -64,6 +66,15 @@ class Settings:
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
     retrain_max_event_age_seconds: float = 3600.0  # RETRAIN_MAX_EVENT_AGE_SECONDS
     training_lease_seconds: float = 900.0  # TRAINING_LEASE_SECONDS
+    training_lake_days: int = 0            # TRAINING_LAKE_DAYS
+    # Ingestion
+    clinical_database_url: str = field(default="", repr=False)  # CLINICAL_DATABASE_URL (a secret)
+    ingest_table: str = "clinical_records" # INGEST_TABLE
+    ingest_column_map: str = ""            # INGEST_COLUMN_MAP
+    ingest_chunk_rows: int = 50_000        # INGEST_CHUNK_ROWS
+    pseudonym_key: str = field(default="", repr=False)          # PSEUDONYM_KEY (a secret)
+    reference_data_url: str = "https://ghoapi.azureedge.net/api/WHOSIS_000001"  # REFERENCE_DATA_URL
+    reference_data_name: str = "who_life_expectancy"  # REFERENCE_DATA_NAME
 
     @property
     def local_path(self) -> Path:
@@ -82,11 +93,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, failing fast with the variable's name."""
     environ = os.environ if environ is None else environ
     values = {}
-    for field in fields(Settings):
-        raw = environ.get(env_name(field.name))
+    for setting in fields(Settings):
+        raw = environ.get(env_name(setting.name))
         if raw is None or raw == "":
             continue
-        values[field.name] = _convert(field.name, field.type, raw)
+        values[setting.name] = _convert(setting.name, setting.type, raw)
     if "google_cloud_project" not in values and environ.get("GCP_PROJECT"):
         values["google_cloud_project"] = environ["GCP_PROJECT"]
     settings = Settings(**values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from shared import registry
 from shared.artifact_store import ArtifactStore
@@ -22,7 +22,7 @@ from shared.errors import ModelUnavailable
 from shared.event_bus import BusMessage, EventBus
 from shared.metadata_store import DRIFT_REPORTS, MetadataStore
 from shared.model_loading import read_manifest
-from shared.prediction_store import PredictionStore, isoformat
+from shared.prediction_store import PredictionStore, WindowChunk, isoformat
 from shared.schema import FEATURE_RANGES
 from shared.structured_logging import get_logger
 
@@ -73,25 +73,72 @@ def run_drift_check(
     settings: Settings,
     trigger: dict | None = None,
 ) -> dict:
-    """Check one window; returns the report (an existing one if already done)."""
+    """Check one window of logged predictions; returns the report (an existing one if already done)."""
+    return _check(
+        report_id=report_id_for(start, end), chunks=lambda champion: predictions.iter_window(start, end),
+        scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end)},
+        artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
+
+
+def run_partition_drift_check(
+    *,
+    day: date | None = None,
+    artifacts: ArtifactStore,
+    metadata: MetadataStore,
+    bus: EventBus,
+    settings: Settings,
+    trigger: dict | None = None,
+    **_unused,
+) -> dict:
+    """Check the newest (or a given) clinical partition of the lake: new data in
+    the health service's database, before any of it reaches /predict. The
+    champion's predictions on it give prediction drift, its clinicians'
+    labels the performance check."""
+    from shared import data_lake
+
+    days = data_lake.partition_dates(artifacts)
+    day = day or (days[-1] if days else None)
+    if day is None or day not in days:
+        raise ValueError(f"no clinical partition for {day or 'any date'} in the lake")
+    parts = data_lake.partition_parts(artifacts, day)
+    digest = hashlib.sha256("|".join(parts).encode() + str(len(parts)).encode()).hexdigest()[:12]
+
+    def chunks(champion: str):
+        from shared.model_loading import load_version
+        from shared.schema import FEATURES
+
+        model = load_version(artifacts, champion)
+        for frame in data_lake.iter_partition_frames(artifacts, day):
+            features = frame.select(list(FEATURES)).to_numpy().astype(float)
+            predicted = [label for label, _ in model.predict(features.tolist())] if len(features) else []
+            yield WindowChunk(features, predicted, frame.get_column("label").to_list())
+
+    return _check(
+        report_id=f"lake-{day.isoformat()}-{digest}", chunks=chunks,
+        scope={"source": "lake", "partition": f"{data_lake.CLINICAL}/date={day.isoformat()}",
+               "window_start": f"{day.isoformat()}T00:00:00Z", "window_end": f"{day.isoformat()}T23:59:59Z"},
+        artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
+
+
+def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, metadata: MetadataStore,
+           bus: EventBus, settings: Settings, trigger: dict | None) -> dict:
     pointer, _ = registry.read_champion(artifacts)
     if pointer is None:
         raise ModelUnavailable("no champion model: nothing to compare the window against")
     champion = pointer["version"]
-    report_id = report_id_for(start, end)
     existing = metadata.get(DRIFT_REPORTS, report_id)
     if existing is not None and (existing["decision"] != "drift" or existing.get("retrain_request_id")):
         log.info("drift window already checked", extra={"fields": {"report_id": report_id}})
         return existing
     baseline = registry.read_baseline(artifacts, champion)
     champion_metrics = read_manifest(artifacts, champion).get("metrics")
-    aggregate = WindowAggregator(baseline).consume(predictions.iter_window(start, end))
+    aggregate = WindowAggregator(baseline).consume(chunks(champion))
     evaluation = evaluate_window(aggregate, champion_metrics, thresholds_from(settings))
     prefix = f"reports/drift/{report_id}"
     report = {
-        "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(),
-        "window_start": isoformat(start), "window_end": isoformat(end), "champion_version": champion,
-        "trigger": trigger or {}, **evaluation, "plots": {}, "retrain_request_id": None,
+        "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
+        "champion_version": champion, "trigger": trigger or {}, **evaluation, "plots": {},
+        "retrain_request_id": None,
     }
     for name, feature in evaluation["features"].items():
         path = f"{prefix}/{name}.png"
@@ -113,7 +160,13 @@ def run_drift_check(
 
 def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,
                                settings: Settings) -> dict:
-    """A drift-check request (Cloud Scheduler's nightly message, or any publisher)."""
+    """A drift-check request (Cloud Scheduler's nightly message, or any publisher).
+    `{"lake_partition": "latest" | "YYYY-MM-DD"}` checks new data in the lake instead."""
+    if message.data.get("lake_partition"):
+        requested = message.data["lake_partition"]
+        return run_partition_drift_check(
+            day=None if requested == "latest" else date.fromisoformat(requested), artifacts=artifacts,
+            metadata=metadata, bus=bus, settings=settings, trigger={"message_id": message.message_id})
     start, end = window_from_request(message.data, message.publish_time, settings.drift_window_hours)
     return run_drift_check(start=start, end=end, predictions=predictions, artifacts=artifacts, metadata=metadata,
                            bus=bus, settings=settings,

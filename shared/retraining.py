@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
@@ -38,15 +38,29 @@ def training_options(settings: Settings) -> TrainingOptions:
     )
 
 
-def load_training_data(predictions, settings: Settings) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The reference data plus every clinician-labelled production record."""
+def load_training_data(predictions, settings: Settings, artifacts=None,
+                       today: date | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The reference data, every clinician-labelled production record, and --
+    with TRAINING_LAKE_DAYS > 0 -- the lake's clinical partitions of those days."""
     X, y = generate_reference_data(settings.training_rows, seed=settings.training_seed)
+    sources: dict = {}
+    if settings.training_lake_days > 0 and artifacts is not None:
+        from shared import data_lake
+
+        today = today or datetime.now(timezone.utc).date()
+        first = today - timedelta(days=settings.training_lake_days - 1)
+        days = [day for day in data_lake.partition_dates(artifacts) if first <= day <= today]
+        X_lake, y_lake, parts = data_lake.read_clinical_training_data(artifacts, days)
+        sources["lake_partitions"] = parts
+        sources["lake_rows"] = int(len(y_lake))
+        if len(y_lake):
+            X, y = np.vstack([X, X_lake]), np.concatenate([y, y_lake])
     outcome_features, outcome_labels = [], []
     for chunk in predictions.iter_labelled():
         outcome_features.append(chunk.features)
         outcome_labels.extend(chunk.outcomes)
-    sources = {"reference_generator": {"rows": settings.training_rows, "seed": settings.training_seed},
-               "labelled_outcomes": {"rows": len(outcome_labels)}}
+    sources.update({"reference_generator": {"rows": settings.training_rows, "seed": settings.training_seed},
+                    "labelled_outcomes": {"rows": len(outcome_labels)}})
     if outcome_labels:
         X = np.vstack([X, *outcome_features])
         y = np.concatenate([y, np.asarray(outcome_labels, dtype=object)])
@@ -77,7 +91,7 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
         trigger = {"message_id": message.message_id, "reason": message.data.get("reason"),
                    "report_id": message.data.get("report_id")}
         try:
-            X, y, sources = load_training_data(predictions, settings)
+            X, y, sources = load_training_data(predictions, settings, artifacts)
             record = run_training(X, y, store=artifacts, metadata=metadata, options=training_options(settings),
                                   actor="retrain", data_sources=sources, trigger=trigger, run_id=run_id)
         except TrainingDataError as error:

@@ -151,3 +151,12 @@ def quick_training_env():
     os.environ.update({"TRAINING_FAMILIES": "xgboost", "TRAINING_ROWS": "3000", "SEARCH_BUDGET_SECONDS": "0",
                        "MODEL_REFRESH_SECONDS": "1"})
     backends.reset()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.postgres import start_postgres
+
+    server = _start(start_postgres)
+    yield server
+    server.stop()

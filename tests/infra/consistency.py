@@ -94,12 +94,15 @@ def check_functions(root: Path) -> list[str]:
 def check_environment(root: Path) -> list[str]:
     parsed, problems = load_terraform(root)
     environment = merged_locals(parsed).get("common_environment", {})
+    secrets = merged_locals(parsed).get("secret_environment", {})
     functions = resources(parsed, "google_cloudfunctions2_function").get("functions", {})
     service = (functions.get("service_config") or [{}])[0]
     if "local.common_environment" not in str(service.get("environment_variables")):
         problems.append("the function resource does not set local.common_environment")
+    if secrets and "local.secret_environment" not in str(service.get("dynamic")):
+        problems.append("the function resource does not attach local.secret_environment")
     for field in fields(Settings):
-        if env_name(field.name) not in environment:
+        if env_name(field.name) not in environment and env_name(field.name) not in secrets:
             problems.append(f"{env_name(field.name)} is read by every function but not set in infra")
     readme = (root / "README.md").read_text() if (root / "README.md").exists() else ""
     for field in fields(Settings):

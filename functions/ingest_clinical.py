@@ -1,0 +1,32 @@
+"""`ingest_clinical`: the daily extraction from PostgreSQL into the lake."""
+
+from datetime import date
+
+import functions_framework
+
+from functions.event_adapter import decode, log
+from shared import backends
+
+
+@functions_framework.cloud_event
+def ingest_clinical(cloud_event):
+    # Imported here: Polars and psycopg load only in this function, not in
+    # every function's cold start (they all share main.py).
+    from shared.clinical_ingestion import SourceMapping
+    from shared.clinical_ingestion import ingest_clinical as run_ingestion
+
+    message = decode(cloud_event)
+    if message is None:
+        return
+    settings = backends.settings()
+    try:
+        day = date.fromisoformat(message.data["date"]) if message.data.get("date") else None
+    except (TypeError, ValueError):
+        log.error("ingestion request dropped: 'date' is not YYYY-MM-DD")
+        return
+    run_ingestion(
+        database_url=settings.clinical_database_url,
+        mapping=SourceMapping.from_settings(settings.ingest_table, settings.ingest_column_map),
+        key=settings.pseudonym_key.encode(), artifacts=backends.artifact_store(settings),
+        metadata=backends.metadata_store(settings), ingestion_date=day, chunk_rows=settings.ingest_chunk_rows,
+    )

@@ -1,0 +1,230 @@
+"""Clinical ingestion against a real PostgreSQL 15, reference ingestion
+against a local HTTP server with recorded responses, and training and drift
+on the lake."""
+
+import io
+import json
+import threading
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import polars as pl
+import psycopg
+import pytest
+
+from shared import backends, data_lake
+from shared.clinical_ingestion import SourceMapping, ingest_clinical
+from shared.deidentification import OUTPUT_COLUMNS, pseudonymize
+from shared.errors import ServiceUnavailable
+from shared.reference_data import generate_reference_data
+from shared.reference_ingestion import ReferenceDataInvalid, ingest_reference
+
+pytestmark = pytest.mark.emulator
+KEY = b"test-key-1"
+DAY1, DAY2 = date(2026, 11, 20), date(2026, 11, 21)
+
+SCHEMA = """
+DROP TABLE IF EXISTS clinical_records;
+CREATE TABLE clinical_records (
+    id BIGSERIAL PRIMARY KEY, patient_id TEXT, patient_name TEXT, document_number TEXT, phone TEXT, email TEXT,
+    address TEXT, recorded_at TIMESTAMPTZ, temperature TEXT, temperature_unit TEXT, heart_rate TEXT,
+    blood_pressure TEXT, diagnosis TEXT, notes TEXT)
+"""
+INSERT = ("INSERT INTO clinical_records (patient_id, patient_name, document_number, phone, email, address, "
+          "recorded_at, temperature, temperature_unit, heart_rate, blood_pressure, diagnosis, notes) "
+          "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+
+def identity(index: int) -> dict:
+    return {"patient_id": f"PAC-{index % 40:04d}", "patient_name": f"Paciente Nombre{index % 40} Apellido",
+            "document_number": f"{10000000 + index % 40}Z", "phone": f"+34 600 {index % 40:03d} 111",
+            "email": f"paciente{index % 40}@hospital.example", "address": f"Calle Falsa {index % 40}, Madrid"}
+
+
+def seed(url: str, good: int, start_index: int = 0, bad: bool = True) -> dict:
+    """Insert `good` clean rows (some in °F, labels in variant spellings) and,
+    with `bad`, one seeded case of each defect. Returns what to expect."""
+    X, y = generate_reference_data(good, seed=start_index + 1)
+    variants = {"ENFERMEDAD CRÓNICA": "enfermedad cronica", "ENFERMEDAD LEVE": "Leve"}
+    rows, expected_reasons = [], Counter()
+    base = datetime(2026, 11, 19, 8, 30, tzinfo=timezone.utc)
+    for offset, (vitals, label) in enumerate(zip(X.tolist(), y)):
+        index = start_index + offset
+        temperature, unit = (round(vitals[0] * 9 / 5 + 32, 1), "F") if index % 10 == 0 else (vitals[0], "C")
+        note = f"nota: {identity(index)['patient_name']}"
+        rows.append((*identity(index).values(), base + timedelta(minutes=index), str(temperature), unit,
+                     str(vitals[1]), str(vitals[2]), variants.get(label, label), note))
+    if bad:
+        defects = [
+            ("missing:temperature", {"temperature": None}), ("missing:heart_rate", {"heart_rate": ""}),
+            ("not_a_number:blood_pressure", {"blood_pressure": "ciento veinte"}),
+            ("out_of_range:blood_pressure", {"blood_pressure": "400"}),
+            ("out_of_range:heart_rate", {"heart_rate": "5"}),
+            ("out_of_range:temperature", {"temperature": "120", "unit": "F"}),  # 48.9 °C
+            ("unknown_label", {"diagnosis": "gripe"}),
+        ]
+        for number, (reason, change) in enumerate(defects):
+            index = start_index + good + number
+            row = [*identity(index).values(), base + timedelta(minutes=index), change.get("temperature", "37.0"),
+                   change.get("unit", "C"), change.get("heart_rate", "80"), change.get("blood_pressure", "120"),
+                   change.get("diagnosis", "NO ENFERMO"), "nota"]
+            rows.append(tuple(row))
+            expected_reasons[reason] += 1
+        rows.append(rows[0])  # an exact duplicate of the first clean row of this batch
+        rows.append(rows[1])
+        expected_reasons["duplicate"] += 2
+    with psycopg.connect(url) as connection:
+        connection.cursor().executemany(INSERT, rows)
+    return {"clean": good, "reasons": expected_reasons}
+
+
+@pytest.fixture
+def database(postgres_server):
+    with psycopg.connect(postgres_server.url) as connection:
+        connection.execute(SCHEMA)
+    return postgres_server.url
+
+
+def run(url, day, key=KEY, chunk_rows=64):
+    return ingest_clinical(database_url=url, mapping=SourceMapping(), key=key, artifacts=backends.artifact_store(),
+                           metadata=backends.metadata_store(), ingestion_date=day, chunk_rows=chunk_rows)
+
+
+def lake_frame(root: str, day: date) -> pl.DataFrame:
+    frames = list(data_lake.iter_partition_frames(backends.artifact_store(), day, root))
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def test_clean_rows_quarantine_and_no_identifier_survives(database):
+    expected = seed(database, good=150)
+    summary = run(database, DAY1)
+    clean = lake_frame(data_lake.CLINICAL, DAY1)
+    quarantine = lake_frame(data_lake.QUARANTINE, DAY1)
+    assert summary["rows_read"] == 150 + 7 + 2
+    assert clean.height == summary["rows_written"] == expected["clean"]
+    assert clean.columns == OUTPUT_COLUMNS
+    assert summary["parts"] == 3  # 159 rows in chunks of 64
+    assert Counter(quarantine.get_column("reason").to_list()) == expected["reasons"]
+    assert summary["quarantined_by_reason"] == dict(expected["reasons"])
+    fahrenheit = clean.filter(pl.col("temperature") < 30)
+    assert fahrenheit.height == 0  # every °F row was converted
+    assert set(clean.get_column("label").to_list()) <= {"NO ENFERMO", "ENFERMEDAD LEVE", "ENFERMEDAD AGUDA",
+                                                         "ENFERMEDAD CRÓNICA", "ENFERMEDAD TERMINAL"}
+    assert clean.get_column("recorded_date").dtype == pl.Date
+    store = backends.artifact_store()
+    raw = b"".join(store.read_bytes(path) for path in store.list_paths("lake/"))
+    decoded = "".join(json.dumps(data_lake.read_frame(store, path).to_dicts(), default=str)
+                      for path in store.list_paths("lake/"))
+    decoded += json.dumps(backends.metadata_store().list("ingestion_runs"))
+    for index in range(40):
+        for value in identity(index).values():
+            assert value not in decoded and value.encode() not in raw, value
+    assert "nota" not in decoded
+
+
+def test_pseudonyms_link_across_runs_only_with_the_same_key(database):
+    seed(database, good=30, bad=False)
+    run(database, DAY1)
+    first = lake_frame(data_lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list()
+    run(database, DAY1)  # a re-run of the day, same key
+    assert lake_frame(data_lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list() == first
+    assert first[0] == pseudonymize("PAC-0000", KEY)
+    run(database, DAY1, key=b"another-key")
+    other = lake_frame(data_lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list()
+    assert other != first and len(set(first) & set(other)) == 0
+
+
+def test_watermark_and_rerun_of_a_day(database):
+    seed(database, good=40, bad=False)
+    assert run(database, DAY1)["rows_read"] == 40
+    seed(database, good=25, start_index=1000, bad=False)
+    second = run(database, DAY2)
+    assert second["rows_read"] == 25 and not second["rerun"]  # only the new rows
+    again = run(database, DAY2)
+    assert again["rerun"] and again["rows_read"] == 25
+    assert lake_frame(data_lake.CLINICAL, DAY2).height == 25  # replaced, not duplicated
+    assert lake_frame(data_lake.CLINICAL, DAY1).height == 40
+
+
+def test_training_and_drift_from_the_lake(database, quick_training_env):
+    from shared.drift_monitoring import run_partition_drift_check
+    from shared.event_bus import BusMessage
+    from shared.retraining import handle_retrain_message
+
+    seed(database, good=300, bad=False)
+    run(database, datetime.now(timezone.utc).date())
+    import os
+
+    os.environ["TRAINING_LAKE_DAYS"] = "2"
+    backends.reset()
+    dependencies = backends.service_dependencies()
+    result = handle_retrain_message(BusMessage({"reason": "lake"}, {}, "lake-1", datetime.now(timezone.utc)),
+                                    **dependencies)
+    assert result["status"] == "trained" and result["promoted"]
+    record = dependencies["metadata"].list("experiments")[0]
+    assert record["data_sources"]["lake_rows"] == 300
+    assert record["data_sources"]["lake_partitions"][0].startswith("lake/clinical/date=")
+    assert record["data_fingerprint"]["rows"] == 3000 + 300
+    report = run_partition_drift_check(**dependencies)
+    assert report["sample_size"] == 300 and report["source"] == "lake"
+    assert report["performance"]["outcomes"] == 300 and report["performance"]["macro_f1"] > 0.5
+
+
+class RecordedResponses(BaseHTTPRequestHandler):
+    """Serves the queued (status, body) pairs in order; loopback only."""
+
+    queue: list = []
+
+    def do_GET(self):  # noqa: N802 -- the stdlib's name
+        status, body = self.queue.pop(0) if self.queue else (500, b"{}")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def gho_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordedResponses)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    RecordedResponses.queue = []
+    yield RecordedResponses.queue, f"http://127.0.0.1:{server.server_port}/api/WHOSIS_000001"
+    server.shutdown()
+
+
+GHO = json.dumps({"@odata.context": "https://ghoapi.azureedge.net/api/$metadata#WHOSIS_000001", "value": [
+    {"Id": 1, "IndicatorCode": "WHOSIS_000001", "SpatialDimType": "COUNTRY", "SpatialDim": "ESP", "TimeDim": 2019,
+     "Dim1": "SEX_BTSX", "NumericValue": 83.2, "Value": "83.2"},
+    {"Id": 2, "IndicatorCode": "WHOSIS_000001", "SpatialDimType": "COUNTRY", "SpatialDim": "PRT", "TimeDim": 2019,
+     "Dim1": "SEX_BTSX", "NumericValue": 81.1, "Value": "81.1"},
+    {"Id": 3, "IndicatorCode": "WHOSIS_000001", "SpatialDimType": "COUNTRY", "SpatialDim": "XXX", "TimeDim": 2019,
+     "Dim1": "SEX_BTSX", "NumericValue": None, "Value": ""},
+]}).encode()
+
+
+def reference(url):
+    return ingest_reference(url=url, name="who", artifacts=backends.artifact_store(),
+                            metadata=backends.metadata_store(), backoff_seconds=0.01)
+
+
+def test_reference_data_is_stored_after_retries_and_kept_on_failure(gho_server):
+    queue, url = gho_server
+    queue.extend([(503, b"busy"), (500, b"oops"), (200, GHO)])
+    summary = reference(url)
+    assert summary["rows"] == 3 and queue == []
+    stored = data_lake.read_frame(backends.artifact_store(), "lake/reference/who/data.parquet")
+    assert stored.get_column("spatial_dim").to_list() == ["ESP", "PRT", "XXX"]
+    before = backends.artifact_store().read_bytes("lake/reference/who/data.parquet")
+    queue.extend([(500, b"")] * 4)
+    with pytest.raises(ServiceUnavailable):
+        reference(url)
+    queue.append((200, json.dumps({"value": [{"IndicatorCode": "X"}]}).encode()))
+    with pytest.raises(ReferenceDataInvalid):
+        reference(url)
+    assert backends.artifact_store().read_bytes("lake/reference/who/data.parquet") == before
+    assert pl.read_parquet(io.BytesIO(before)).height == 3

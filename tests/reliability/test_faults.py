@@ -1,0 +1,164 @@
+"""Faults survived: stores that vanish and return, tampered artifacts,
+duplicate deliveries, a training run that crashes half-way."""
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from shared import backends, registry
+from shared.artifact_store import LocalArtifactStore
+from shared.config import load_settings
+from shared.errors import StoreUnavailable
+from shared.event_bus import BusMessage, LocalEventBus
+from shared.metadata_store import DRIFT_REPORTS, EXPERIMENTS
+from shared.model_loading import ModelLoader, model_path
+from shared.retraining import handle_retrain_message
+from tests import emulators
+from tests.conftest import PROJECT, register_model
+from tests.integration.events import post_event, pubsub_cloud_event
+from tests.integration.functions_client import client
+from tests.integration.test_monitoring_loop import send_traffic
+
+QUERY = "/?temperature=36.6&heart_rate=80&blood_pressure=120"
+pytestmark = pytest.mark.emulator
+
+
+def timed_get(test_client, path=QUERY):
+    started = time.monotonic()
+    response = test_client.get(path)
+    return response, time.monotonic() - started
+
+
+def wait_for_status(test_client, status: int, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = test_client.get(QUERY)
+        if response.status_code == status:
+            return response
+        time.sleep(0.3)
+    raise AssertionError(f"no {status} within {timeout} s (last {response.status_code})")
+
+
+def test_prediction_store_goes_away_and_comes_back(trained_candidate):
+    port = emulators.free_port()
+    firestore = emulators.start_firestore(port)
+    try:
+        os.environ.update(firestore.env)
+        os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "PREDICTION_STORE": "firestore",
+                           "STORE_TIMEOUT_SECONDS": "3"})
+        backends.reset()
+        register_model(backends.artifact_store(), trained_candidate)
+        predict = client("predict")
+        wait_for_status(predict, 200)  # a fresh emulator's first commit can take seconds
+        answered = [predict.get(QUERY).get_json()["prediction_id"] for _ in range(10)]
+        for prediction_id in answered:
+            assert backends.prediction_store().get_prediction(prediction_id).prediction_id == prediction_id
+        firestore.stop()
+        for _ in range(3):
+            response, seconds = timed_get(predict)
+            assert response.status_code == 503 and response.get_json()["error"]["code"] == "store_unavailable"
+            assert seconds < 10
+        firestore = emulators.start_firestore(port)  # an empty emulator on the same address
+        recovered = wait_for_status(predict, 200).get_json()["prediction_id"]
+        assert backends.prediction_store().get_prediction(recovered).prediction_id == recovered
+    finally:
+        firestore.stop()
+
+
+def test_artifact_store_unreachable_at_cold_start_then_recovers_then_vanishes(trained_candidate):
+    port = emulators.free_port()
+    os.environ.update({"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}", "GOOGLE_CLOUD_PROJECT": PROJECT,
+                       "ARTIFACT_STORE": "gcs", "ARTIFACT_BUCKET": "cold-start", "STORE_TIMEOUT_SECONDS": "1",
+                       "MODEL_REFRESH_SECONDS": "1"})
+    backends.reset()
+    predict = client("predict")
+    response, seconds = timed_get(predict)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "model_unavailable"
+    assert seconds < 10
+    gcs = emulators.start_fake_gcs(port)
+    try:
+        emulators.create_bucket("cold-start", PROJECT)
+        manifest = register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+        assert wait_for_status(predict, 200).get_json()["model_version"] == manifest["version"]
+    finally:
+        gcs.stop()
+    time.sleep(1.2)  # past the refresh interval: the next request re-checks a dead store
+    for _ in range(3):
+        response, seconds = timed_get(predict)
+        assert response.status_code == 200 and response.get_json()["model_version"] == manifest["version"]
+    assert seconds < 5
+
+
+@pytest.mark.parametrize("damage", ["missing_artifact", "tampered", "truncated"])
+def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, trained_candidate, damage, caplog):
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    good = register_model(store, trained_candidate)
+    clock = [0.0]
+    loader = ModelLoader(store, refresh_seconds=1, clock=lambda: clock[0])
+    assert loader.get().version == good["version"]
+    bad = register_model(store, trained_candidate)
+    artifact = store.root / model_path(bad["version"], "model.joblib")
+    if damage == "missing_artifact":
+        artifact.unlink()
+    elif damage == "tampered":
+        artifact.write_bytes(artifact.read_bytes().replace(b"xgboost", b"xgbooot", 1) + b"\0")
+    else:
+        artifact.write_bytes(artifact.read_bytes()[:200])
+    clock[0] += 5
+    import logging
+
+    logging.getLogger("mlops").addHandler(caplog.handler)
+    with caplog.at_level(logging.ERROR, logger="mlops"):
+        assert loader.get().version == good["version"]
+    reasons = [getattr(record, "fields", {}).get("reason", "") for record in caplog.records]
+    assert any(bad["version"] in reason or "not found" in reason for reason in reasons), reasons
+
+
+def test_the_same_drift_check_message_five_times_makes_one_report_and_one_request(trained_candidate):
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    os.environ["TRAINING_FAMILIES"] = "xgboost"
+    backends.reset()
+    bus = LocalEventBus()  # no subscriber: count what is published
+    backends._cache[("event_bus", backends.settings())] = bus
+    send_traffic(300, seed=4, weights={"acute": 0.6, "mild": 0.3})
+    drift = client("drift_check", "cloudevent")
+    event = pubsub_cloud_event({"window_hours": 1}, message_id="nightly")
+    for _ in range(5):
+        assert post_event(drift, event).status_code == 200
+    assert len(backends.metadata_store().list(DRIFT_REPORTS)) == 1
+    assert [topic for topic, _ in bus.published] == ["retrain-requests"]
+
+
+class CrashOnPromotion(LocalArtifactStore):
+    """The real local store, except that the first champion switch dies."""
+
+    crashes = 0
+
+    def write_if_generation_matches(self, path, data, generation, content_type="application/json"):
+        if path == "models/champion.json" and self.crashes:
+            self.crashes -= 1
+            raise StoreUnavailable("the instance died while switching the champion")
+        return super().write_if_generation_matches(path, data, generation, content_type)
+
+
+def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delivery_completes(
+        tmp_path, weak_candidate, quick_training_env):
+    store = CrashOnPromotion(tmp_path / "artifacts")
+    dependencies = dict(backends.service_dependencies(), artifacts=store)
+    champion = register_model(store, weak_candidate, metadata=dependencies["metadata"])
+    store.crashes = 1
+    message = BusMessage({"reason": "test", "report_id": "crash-1"}, {}, "m-1", datetime.now(timezone.utc))
+    with pytest.raises(StoreUnavailable):
+        handle_retrain_message(message, **dependencies)
+    assert registry.read_champion(store)[0]["version"] == champion["version"]
+    result = handle_retrain_message(message, **dependencies)
+    assert result["status"] == "trained" and result["promoted"]
+    assert registry.read_champion(store)[0]["version"] == result["version"] != champion["version"]
+    assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"
+    runs = dependencies["metadata"].list(EXPERIMENTS)
+    assert len(runs) == 1 and runs[0]["promotion"]["promoted"]  # the crashed run wrote no record
+    assert json.loads(store.read_bytes("models/champion.json"))["previous_version"] == champion["version"]
+    assert load_settings().training_families == "xgboost"
