@@ -35,6 +35,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/record_outcome": ("record_outcome", "http"),
     "/drift_check": ("drift_check", "cloudevent"),
     "/retrain": ("retrain", "cloudevent"),
+    "/ingest_clinical": ("ingest_clinical", "cloudevent"),
+    "/ingest_reference": ("ingest_reference", "cloudevent"),
 }
 
 

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["serving", "training", "drift", "load_test"]
+BENCHMARKS = ["serving", "training", "drift", "load_test", "ingestion"]
 
 
 def main(argv: list[str]) -> int:

@@ -5,13 +5,16 @@ process so peak memory (max RSS) is that run's alone."""
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import json, sys, time
+from bench.memory import peak_rss_mb
 from collections import defaultdict
 from shared.reference_data import generate_reference_data
 from shared.training import train_candidates
@@ -29,19 +32,17 @@ print(json.dumps({
                               "refit_seconds": round(c.training_seconds, 1),
                               "artifact_mb": round(len(c.artifact_bytes) / 1e6, 3),
                               "latency_ms": round(c.latency_ms, 3)} for c in result.candidates},
+    "peak_rss_mb": peak_rss_mb(),
 }))
 """
 
 
 def run(rows: int, budget: float) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     output = subprocess.run([sys.executable, "-c", CHILD, str(rows), str(budget)], capture_output=True, text=True,
-                            check=True, env={"OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"})
+                            check=True, cwd=ROOT, env={"OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"})
     result = json.loads(output.stdout.strip().splitlines()[-1])
     result["wall_seconds_with_data_generation"] = round(time.perf_counter() - started, 1)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result["peak_rss_mb"] = round(max(peak, before) / 1024, 1)  # ru_maxrss is in KiB on Linux
     return result
 
 

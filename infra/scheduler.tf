@@ -1,54 +1,40 @@
-# The nightly drift check: Cloud Scheduler publishes a drift-check request;
-# its push subscription delivers it to the drift_check function.
-resource "google_cloud_scheduler_job" "nightly_drift_check" {
-  name        = "${var.name_prefix}-nightly-drift-check"
-  description = "Checks the last 24 h of predictions against the champion's baseline."
+# Cloud Scheduler publishes a request on a topic; the topic's push
+# subscription delivers it to the matching event function.
+locals {
+  schedules = {
+    nightly-drift-check = {
+      topic       = "drift_check"
+      schedule    = var.drift_schedule
+      description = "Checks the last 24 h of predictions against the champion's baseline."
+      data        = { window_hours = 24, source = "cloud-scheduler" }
+    }
+    daily-clinical-ingestion = {
+      topic       = "ingest_clinical"
+      schedule    = var.clinical_ingestion_schedule
+      description = "Extracts the clinical records added since the last run into the lake."
+      data        = { source = "cloud-scheduler" }
+    }
+    weekly-reference-ingestion = {
+      topic       = "ingest_reference"
+      schedule    = var.reference_ingestion_schedule
+      description = "Downloads the public reference data set into the lake."
+      data        = { source = "cloud-scheduler" }
+    }
+  }
+}
+
+resource "google_cloud_scheduler_job" "jobs" {
+  for_each    = local.schedules
+  name        = "${var.name_prefix}-${each.key}"
+  description = each.value.description
   region      = var.region
-  schedule    = var.drift_schedule
-  time_zone   = var.drift_time_zone
+  schedule    = each.value.schedule
+  time_zone   = var.schedule_time_zone
 
   pubsub_target {
-    topic_name = google_pubsub_topic.topics["drift_check"].id
-    data       = base64encode(jsonencode({ window_hours = 24, source = "cloud-scheduler" }))
+    topic_name = google_pubsub_topic.topics[each.value.topic].id
+    data       = base64encode(jsonencode(each.value.data))
     attributes = { source = "cloud-scheduler" }
-  }
-
-  retry_config {
-    retry_count = 3
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_cloud_scheduler_job" "daily_clinical_ingestion" {
-  name        = "${var.name_prefix}-daily-clinical-ingestion"
-  description = "Extracts the clinical records added since the last run into the lake."
-  region      = var.region
-  schedule    = var.clinical_ingestion_schedule
-  time_zone   = var.drift_time_zone
-
-  pubsub_target {
-    topic_name = google_pubsub_topic.topics["ingest_clinical"].id
-    data       = base64encode(jsonencode({ source = "cloud-scheduler" }))
-  }
-
-  retry_config {
-    retry_count = 3
-  }
-
-  depends_on = [google_project_service.required]
-}
-
-resource "google_cloud_scheduler_job" "weekly_reference_ingestion" {
-  name        = "${var.name_prefix}-weekly-reference-ingestion"
-  description = "Downloads the public reference data set into the lake."
-  region      = var.region
-  schedule    = var.reference_ingestion_schedule
-  time_zone   = var.drift_time_zone
-
-  pubsub_target {
-    topic_name = google_pubsub_topic.topics["ingest_reference"].id
-    data       = base64encode(jsonencode({ source = "cloud-scheduler" }))
   }
 
   retry_config {

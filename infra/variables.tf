@@ -38,8 +38,8 @@ variable "drift_schedule" {
   default     = "0 2 * * *"
 }
 
-variable "drift_time_zone" {
-  description = "Time zone of the drift schedule (tz database name)."
+variable "schedule_time_zone" {
+  description = "Time zone of every Cloud Scheduler job (tz database name)."
   type        = string
   default     = "Etc/UTC"
 }

@@ -30,6 +30,12 @@ def _cached(name: str, current: Settings, build):
     return value
 
 
+def override(name: str, value, current: Settings | None = None) -> None:
+    """Use `value` as the `name` adapter (e.g. "event_bus") for these settings: a test seam."""
+    with _lock:
+        _cache[(name, current or settings())] = value
+
+
 def reset() -> None:
     """Forget every built adapter (tests change the environment between cases)."""
     with _lock:

@@ -131,8 +131,10 @@ def check_topics(root: Path) -> list[str]:
         reference = str(environment.get(env_name(setting), ""))
         if f'google_pubsub_topic.topics["{key}"]' not in reference:
             problems.append(f"{env_name(setting)} does not name the {key!r} topic resource")
+    scheduled = {unquote(job.get("topic")) for job in merged_locals(parsed).get("schedules", {}).values()}
     scheduler = resources(parsed, "google_cloud_scheduler_job")
-    if not any('topics["drift_check"]' in str(job) for job in scheduler.values()):
+    uses_schedules = any("each.value.topic" in str(job) for job in scheduler.values())
+    if "drift_check" not in scheduled or not uses_schedules:
         problems.append("no Cloud Scheduler job publishes to the drift-check topic")
     return problems
 

@@ -108,3 +108,8 @@ def test_checkov_catches_a_public_bucket(copy):
     summary, failed = checkov_summary(copy / "infra")
     assert summary["failed"] >= 1
     assert any(f["resource"] == "google_storage_bucket.artifacts" for f in failed)
+
+
+def test_a_missing_nightly_schedule_is_reported(copy):
+    edit(copy / "infra" / "scheduler.tf", 'topic       = "drift_check"', 'topic       = "retrain"')
+    assert "no Cloud Scheduler job publishes to the drift-check topic" in consistency.check_topics(copy)

@@ -132,3 +132,18 @@ def test_record_outcome_contract(trained_candidate):
     invalid = outcome.post("/", json={"prediction_id": prediction_id, "label": "SICK"})
     assert invalid.status_code == 400 and invalid.get_json()["error"]["field"] == "label"
     assert outcome.get("/").status_code == 405
+
+
+def test_a_raw_pubsub_push_body_reaches_the_event_function(trained_candidate):
+    """What infra's push subscriptions send: no CloudEvent headers, the bare
+    Pub/Sub envelope; functions-framework converts it to the same CloudEvent."""
+    from shared.event_bus import envelope
+
+    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    send_traffic(250, seed=6)
+    body = envelope({"window_hours": 1}, {"source": "cloud-scheduler"}, message_id="push-1")
+    body["subscription"] = "projects/demo/subscriptions/mlops-drift-check-requests-to-drift-check"
+    response = client("drift_check", "cloudevent").post("/", json=body)
+    assert response.status_code == 200
+    [report] = backends.metadata_store().list(DRIFT_REPORTS)
+    assert report["sample_size"] == 250 and report["trigger"]["message_id"] == "push-1"

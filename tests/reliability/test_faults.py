@@ -122,7 +122,7 @@ def test_the_same_drift_check_message_five_times_makes_one_report_and_one_reques
     os.environ["TRAINING_FAMILIES"] = "xgboost"
     backends.reset()
     bus = LocalEventBus()  # no subscriber: count what is published
-    backends._cache[("event_bus", backends.settings())] = bus
+    backends.override("event_bus", bus)
     send_traffic(300, seed=4, weights={"acute": 0.6, "mild": 0.3})
     drift = client("drift_check", "cloudevent")
     event = pubsub_cloud_event({"window_hours": 1}, message_id="nightly")
