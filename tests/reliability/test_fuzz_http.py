@@ -59,7 +59,7 @@ def check_response(response, method: str) -> None:
         assert set(error) == {"code", "message", "field"} and error["code"] and error["message"]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(target=st.sampled_from(TARGETS), method=methods, pairs=query_pairs, body=bodies, content_type=content_types)
 def test_no_input_makes_a_5xx(fuzz_environment, target, method, pairs, body, content_type):
     test_client = fuzz_environment[target]
