@@ -43,6 +43,10 @@ ROUTES: dict[str, tuple[str, str]] = {
 def _index_app() -> flask.Flask:
     index = flask.Flask("index")
 
+    @index.route("/openapi.yaml")
+    def openapi():
+        return flask.Response(Path(__file__).with_name("openapi.yaml").read_bytes(), mimetype="application/yaml")
+
     @index.route("/", defaults={"path": ""})
     @index.route("/<path:path>")
     def listing(path):

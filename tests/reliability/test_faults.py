@@ -162,3 +162,34 @@ def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delive
     assert len(runs) == 1 and runs[0]["promotion"]["promoted"]  # the crashed run wrote no record
     assert json.loads(store.read_bytes("models/champion.json"))["previous_version"] == champion["version"]
     assert load_settings().training_families == "xgboost"
+
+
+def test_two_different_requests_never_train_at_the_same_time(tmp_path, weak_candidate, quick_training_env):
+    """Both arrive together: one trains under the lease, the other is told to
+    come back later (Pub/Sub redelivers it), then trains on its own turn."""
+    import threading
+
+    from shared.errors import LeaseHeld
+
+    dependencies = backends.service_dependencies()
+    register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def deliver(key):
+        message = BusMessage({"reason": key, "report_id": key}, {}, key, datetime.now(timezone.utc))
+        barrier.wait()
+        try:
+            outcomes[key] = handle_retrain_message(message, **dependencies)["status"]
+        except LeaseHeld:
+            outcomes[key] = "lease_held"
+
+    threads = [threading.Thread(target=deliver, args=(key,)) for key in ("report-a", "report-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["lease_held", "trained"]
+    waiting = next(key for key, status in outcomes.items() if status == "lease_held")
+    redelivered = BusMessage({"reason": waiting, "report_id": waiting}, {}, waiting, datetime.now(timezone.utc))
+    assert handle_retrain_message(redelivered, **dependencies)["status"] == "trained"
+    assert len(dependencies["metadata"].list(EXPERIMENTS)) == 2
