@@ -12,8 +12,7 @@ from shared import backends
 def ingest_clinical(cloud_event):
     # Imported here: Polars and psycopg load only in this function, not in
     # every function's cold start (they all share main.py).
-    from shared.clinical_ingestion import SourceMapping
-    from shared.clinical_ingestion import ingest_clinical as run_ingestion
+    from shared.clinical_ingestion import ingest_clinical_configured
 
     message = decode(cloud_event)
     if message is None:
@@ -24,9 +23,5 @@ def ingest_clinical(cloud_event):
     except (TypeError, ValueError):
         log.error("ingestion request dropped: 'date' is not YYYY-MM-DD")
         return
-    run_ingestion(
-        database_url=settings.clinical_database_url,
-        mapping=SourceMapping.from_settings(settings.ingest_table, settings.ingest_column_map),
-        key=settings.pseudonym_key.encode(), artifacts=backends.artifact_store(settings),
-        metadata=backends.metadata_store(settings), ingestion_date=day, chunk_rows=settings.ingest_chunk_rows,
-    )
+    ingest_clinical_configured(settings, artifacts=backends.artifact_store(settings),
+                               metadata=backends.metadata_store(settings), ingestion_date=day)

@@ -146,12 +146,16 @@ class GcsArtifactStore:
         return DEFAULT_RETRY.with_timeout(self.timeout)
 
     @property
-    def bucket(self):
+    def client(self):
         if self._client is None:
             from google.cloud import storage
 
             self._client = storage.Client(project=self.project)
-        return self._client.bucket(self.bucket_name)
+        return self._client
+
+    @property
+    def bucket(self):
+        return self.client.bucket(self.bucket_name)
 
     @contextmanager
     def _translate_errors(self, path: str):
@@ -213,10 +217,6 @@ class GcsArtifactStore:
 
     def list_paths(self, prefix: str) -> Iterator[str]:
         with self._translate_errors(prefix):
-            names = [blob.name for blob in self._client_or_build().list_blobs(
+            names = [blob.name for blob in self.client.list_blobs(
                 self.bucket_name, prefix=prefix, timeout=self.timeout, retry=self.retry)]
         yield from sorted(names)
-
-    def _client_or_build(self):
-        self.bucket  # noqa: B018 -- builds the client on first use
-        return self._client

@@ -194,14 +194,11 @@ def command_topics(args) -> int:
 def command_ingest_clinical(args) -> int:
     from datetime import date
 
-    from shared.clinical_ingestion import SourceMapping, ingest_clinical
+    from shared.clinical_ingestion import ingest_clinical_configured
 
-    settings = backends.settings()
-    _print(ingest_clinical(
-        database_url=settings.clinical_database_url,
-        mapping=SourceMapping.from_settings(settings.ingest_table, settings.ingest_column_map),
-        key=settings.pseudonym_key.encode(), artifacts=backends.artifact_store(), metadata=backends.metadata_store(),
-        ingestion_date=date.fromisoformat(args.date) if args.date else None, chunk_rows=settings.ingest_chunk_rows))
+    _print(ingest_clinical_configured(
+        backends.settings(), artifacts=backends.artifact_store(), metadata=backends.metadata_store(),
+        ingestion_date=date.fromisoformat(args.date) if args.date else None))
     return 0
 
 

@@ -172,3 +172,14 @@ def ingest_clinical(
     log.info("clinical ingestion finished", extra={"fields": {k: summary[k] for k in (
         "date", "rows_read", "rows_written", "rows_quarantined", "watermark_to")}})
     return summary
+
+
+def ingest_clinical_configured(settings, *, artifacts: ArtifactStore, metadata: MetadataStore,
+                               ingestion_date: date | None = None) -> dict:
+    """`ingest_clinical` with everything taken from configuration (function and CLI)."""
+    return ingest_clinical(
+        database_url=settings.clinical_database_url,
+        mapping=SourceMapping.from_settings(settings.ingest_table, settings.ingest_column_map),
+        key=settings.pseudonym_key.encode(), artifacts=artifacts, metadata=metadata,
+        ingestion_date=ingestion_date, chunk_rows=settings.ingest_chunk_rows,
+    )
