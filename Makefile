@@ -26,7 +26,7 @@ setup: $(STAMP) $(CHECKOV_STAMP)
 
 ## make run: train a first model if none exists, then serve every function on $(PORT)
 run: $(STAMP)
-	$(PY) -m shared.cli bootstrap
+	$(PY) -m tools.cli bootstrap
 	PORT=$(PORT) $(PY) local_server.py
 
 ## make test: the whole suite, emulators included (started by the tests)
@@ -43,11 +43,11 @@ emulators: $(STAMP)
 
 ## make train: the full candidate search on the reference data
 train: $(STAMP)
-	$(PY) -m shared.cli train
+	$(PY) -m tools.cli train
 
 ## make drift-demo: against a running `make run`: normal traffic, shifted traffic, drift, retrain
 drift-demo: $(STAMP)
-	$(PY) -m shared.cli drift-demo --url http://127.0.0.1:$(PORT)
+	$(PY) -m tools.cli drift-demo --url http://127.0.0.1:$(PORT)
 
 clean:
 	rm -rf .local bench/results

@@ -6,13 +6,13 @@ import json
 
 import functions_framework
 
-from shared import backends
+from shared import wiring
 
 
 @functions_framework.http
 def bare_predict(request):
     row = [float(request.args[name]) for name in ("temperature", "heart_rate", "blood_pressure")]
-    model = backends.model_loader().get()
+    model = wiring.model_loader().get()
     label, probabilities = model.predict([row])[0]
     return json.dumps({"prediction": label, "probabilities": probabilities, "model_version": model.version}), 200, {
         "Content-Type": "application/json"}

@@ -27,7 +27,7 @@ from shared import backends
 from shared.drift_monitoring import run_drift_check
 end = datetime.now(timezone.utc) + timedelta(minutes=1)
 started = time.perf_counter()
-report = run_drift_check(start=end - timedelta(days=2), end=end, **backends.service_dependencies())
+report = run_drift_check(start=end - timedelta(days=2), end=end, **wiring.service_dependencies())
 print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "sample_size": report["sample_size"],
                   "decision": report["decision"],
                   "peak_rss_mb": peak_rss_mb()}))
@@ -35,8 +35,8 @@ print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "sample_si
 
 
 def fill(store, rows: int, batch: int) -> float:
-    from shared.prediction_store import PredictionRecord
-    from shared.reference_data import generate_reference_data, label_by_rule
+    from shared.records import PredictionRecord
+    from shared.training.synthetic_data import generate_reference_data, label_by_rule
 
     X, _ = generate_reference_data(min(rows, 200_000), seed=9)
     labels = label_by_rule(X)
@@ -59,8 +59,8 @@ def check(env: dict) -> dict:
 
 
 def aggregation_only(baseline: dict, rows: int = 1_000_000, chunk: int = 5000) -> dict:
-    from shared.drift import WindowAggregator
-    from shared.prediction_store import WindowChunk
+    from shared.monitoring.statistics import WindowAggregator
+    from shared.records import WindowChunk
 
     rng = np.random.default_rng(0)
     chunks = [WindowChunk(rng.normal([36.8, 80, 120], [0.6, 12, 15], size=(chunk, 3)),
@@ -83,25 +83,26 @@ def main(quick: bool = False) -> dict:
 
 
 def _run(quick: bool) -> dict:
-    from shared import backends, registry
-    from shared.training_runs import ensure_champion
+    from shared import wiring
+    from shared.models import registry
+    from shared.training.runs import ensure_champion
 
     sizes = [10_000] if quick else [100_000, 1_000_000]
     results: dict = {"sqlite": {}, "firestore_emulator": {}}
     data_dir = tempfile.mkdtemp(prefix="bench-drift-")
     env = dict(os.environ, LOCAL_DATA_DIR=data_dir, OMP_NUM_THREADS="1", DRIFT_MIN_SAMPLES="1")
     os.environ.update({"LOCAL_DATA_DIR": data_dir})
-    backends.reset()
-    ensure_champion(backends.artifact_store(), backends.metadata_store(), rows=5000, seed=1)
-    store = backends.artifact_store()
+    wiring.reset()
+    ensure_champion(wiring.artifact_store(), wiring.metadata_store(), rows=5000, seed=1)
+    store = wiring.artifact_store()
     baseline = registry.read_baseline(store, registry.read_champion(store)[0]["version"])
     results["aggregation_only"] = aggregation_only(baseline)
     filled = 0
     for rows in sizes:
-        fill_seconds = fill(backends.prediction_store(), rows - filled, 20_000)
+        fill_seconds = fill(wiring.prediction_store(), rows - filled, 20_000)
         filled = rows
         # Measure the steady state: fold the bulk load's write-ahead log into the database first.
-        backends.prediction_store().database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        wiring.prediction_store().database.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         results["sqlite"][str(rows)] = dict(check(env), fill_seconds=round(fill_seconds, 1))
         print("sqlite", rows, results["sqlite"][str(rows)], file=sys.stderr)
     firestore = emulators.start_firestore()
@@ -109,9 +110,9 @@ def _run(quick: bool) -> dict:
         fs_env = dict(env, PREDICTION_STORE="firestore", GOOGLE_CLOUD_PROJECT="demo-drift", **firestore.env)
         os.environ.update({k: fs_env[k] for k in ("PREDICTION_STORE", "GOOGLE_CLOUD_PROJECT",
                                                   "FIRESTORE_EMULATOR_HOST")})
-        backends.reset()
+        wiring.reset()
         rows = 10_000 if quick else 100_000
-        fill_seconds = fill(backends.prediction_store(), rows, 500)
+        fill_seconds = fill(wiring.prediction_store(), rows, 500)
         results["firestore_emulator"][str(rows)] = dict(check(fs_env), fill_seconds=round(fill_seconds, 1))
     finally:
         firestore.stop()

@@ -18,7 +18,7 @@ CHILD = """
 import json, sys, time
 from bench.memory import peak_rss_mb
 from shared.artifact_store import LocalArtifactStore
-from shared.clinical_ingestion import SourceMapping, ingest_clinical
+from tools.clinical_ingestion import SourceMapping, ingest_clinical
 from shared.metadata_store import SqliteMetadataStore
 from shared.sqlite_database import SqliteDatabase
 url, folder, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -39,7 +39,7 @@ def fill(url: str, rows: int) -> float:
     import numpy as np
     import psycopg
 
-    from shared.reference_data import generate_reference_data
+    from shared.training.synthetic_data import generate_reference_data
 
     X, y = generate_reference_data(min(rows, 200_000), seed=3)
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)

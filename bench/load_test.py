@@ -38,7 +38,7 @@ def main(quick: bool = False) -> dict:
     firestore = emulators.start_firestore()
     data_dir = tempfile.mkdtemp(prefix="bench-load-")
     base_env = dict(os.environ, LOCAL_DATA_DIR=data_dir, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-m", "shared.cli", "bootstrap"], cwd=ROOT, env=base_env, check=True,
+    subprocess.run([sys.executable, "-m", "tools.cli", "bootstrap"], cwd=ROOT, env=base_env, check=True,
                    capture_output=True)
     env = dict(base_env, PREDICTION_STORE="firestore", GOOGLE_CLOUD_PROJECT="demo-load", **firestore.env)
     answered: list[str] = []

@@ -102,7 +102,7 @@ def main(quick: bool = False) -> dict:
     total, runs = (500, 3) if quick else (2000, 5)
     data_dir = tempfile.mkdtemp(prefix="bench-serving-")
     env = dict(os.environ, LOCAL_DATA_DIR=data_dir, OMP_NUM_THREADS="1", MODEL_REFRESH_SECONDS="30")
-    subprocess.run([sys.executable, "-m", "shared.cli", "bootstrap"], cwd=ROOT, env=env, check=True,
+    subprocess.run([sys.executable, "-m", "tools.cli", "bootstrap"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     results: dict = {"workers": WORKERS, "threads": THREADS}
     # Cold starts first, on a quiet machine: nothing else running, no emulator.

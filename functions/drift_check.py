@@ -3,8 +3,8 @@
 import functions_framework
 
 from functions.event_adapter import decode, log
-from shared import backends
-from shared.drift_monitoring import handle_drift_check_message
+from shared import wiring
+from shared.monitoring.drift_check import handle_drift_check_message
 
 
 @functions_framework.cloud_event
@@ -13,6 +13,6 @@ def drift_check(cloud_event):
     if message is None:
         return
     try:
-        handle_drift_check_message(message, **backends.service_dependencies())
+        handle_drift_check_message(message, **wiring.service_dependencies())
     except ValueError as error:  # a window that makes no sense: retrying cannot fix it
         log.error("drift check request dropped", extra={"fields": {"reason": str(error)}})

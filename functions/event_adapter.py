@@ -4,7 +4,8 @@ Pub/Sub redelivers."""
 
 from __future__ import annotations
 
-from shared.event_bus import BusMessage, PoisonMessage, message_from_cloud_event
+from shared.errors import PoisonMessage
+from shared.event_bus.messages import BusMessage, message_from_cloud_event
 from shared.structured_logging import get_logger
 
 log = get_logger("events")

@@ -5,23 +5,23 @@ from datetime import date
 import functions_framework
 
 from functions.event_adapter import decode, log
-from shared import backends
+from shared import wiring
 
 
 @functions_framework.cloud_event
 def ingest_clinical(cloud_event):
     # Imported here: Polars and psycopg load only in this function, not in
     # every function's cold start (they all share main.py).
-    from shared.clinical_ingestion import ingest_clinical_configured
+    from shared.ingestion.clinical import ingest_clinical_configured
 
     message = decode(cloud_event)
     if message is None:
         return
-    settings = backends.settings()
+    settings = wiring.settings()
     try:
         day = date.fromisoformat(message.data["date"]) if message.data.get("date") else None
     except (TypeError, ValueError):
         log.error("ingestion request dropped: 'date' is not YYYY-MM-DD")
         return
-    ingest_clinical_configured(settings, artifacts=backends.artifact_store(settings),
-                               metadata=backends.metadata_store(settings), ingestion_date=day)
+    ingest_clinical_configured(settings, artifacts=wiring.artifact_store(settings),
+                               metadata=wiring.metadata_store(settings), ingestion_date=day)

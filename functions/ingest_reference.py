@@ -3,19 +3,19 @@
 import functions_framework
 
 from functions.event_adapter import decode, log
-from shared import backends
+from shared import wiring
 
 
 @functions_framework.cloud_event
 def ingest_reference(cloud_event):
-    from shared.reference_ingestion import ReferenceDataInvalid  # Polars loads only here
-    from shared.reference_ingestion import ingest_reference as run_ingestion
+    from shared.errors import ReferenceDataInvalid
+    from shared.ingestion.public_dataset import ingest_reference as run_ingestion
 
     if decode(cloud_event) is None:
         return
-    settings = backends.settings()
+    settings = wiring.settings()
     try:
         run_ingestion(url=settings.reference_data_url, name=settings.reference_data_name,
-                      artifacts=backends.artifact_store(settings), metadata=backends.metadata_store(settings))
+                      artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings))
     except ReferenceDataInvalid as error:  # retrying cannot fix a bad payload; the previous copy stays
         log.error("reference data refused", extra={"fields": {"reason": error.message}})

@@ -3,13 +3,13 @@
 import functions_framework
 
 from functions.http_adapter import json_endpoint, json_response
-from shared import backends
-from shared.http_contract import require_method
-from shared.prediction_service import describe_model
+from shared import wiring
+from shared.serving.http_contract import require_method
+from shared.serving.prediction_service import describe_model
 
 
 @functions_framework.http
 @json_endpoint
 def model_metadata(request):
     require_method(request.method, ("GET",))
-    return json_response(describe_model(backends.model_loader().get()))
+    return json_response(describe_model(wiring.model_loader().get()))

@@ -3,22 +3,22 @@
 import functions_framework
 
 from functions.http_adapter import json_endpoint, json_response, query_lists, read_body
-from shared import backends
-from shared.http_contract import parse_predict_request
-from shared.prediction_service import predict_and_log
+from shared import wiring
+from shared.serving.http_contract import parse_predict_request
+from shared.serving.prediction_service import predict_and_log
 
 
 @functions_framework.http
 @json_endpoint
 def predict(request):
-    settings = backends.settings()
+    settings = wiring.settings()
     body = read_body(request, settings.max_body_bytes) if request.method == "POST" else b""
     parsed = parse_predict_request(
         request.method, query_lists(request), request.content_type, body,
         max_batch=settings.max_batch_size, max_body_bytes=settings.max_body_bytes,
     )
     response = predict_and_log(
-        parsed.instances, loader=backends.model_loader(settings), store=backends.prediction_store(settings),
+        parsed.instances, loader=wiring.model_loader(settings), store=wiring.prediction_store(settings),
         require_log=settings.require_prediction_log, batch=parsed.batch,
     )
     return json_response(response)

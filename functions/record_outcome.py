@@ -3,14 +3,15 @@
 import functions_framework
 
 from functions.http_adapter import json_endpoint, json_response, read_body
-from shared import backends, prediction_service
-from shared.http_contract import parse_outcome_request
+from shared import wiring
+from shared.serving import prediction_service
+from shared.serving.http_contract import parse_outcome_request
 
 
 @functions_framework.http
 @json_endpoint
 def record_outcome(request):
-    settings = backends.settings()
+    settings = wiring.settings()
     body = read_body(request, settings.max_body_bytes) if request.method == "POST" else b""
     prediction_id, label = parse_outcome_request(request.method, request.content_type, body, settings.max_body_bytes)
-    return json_response(prediction_service.record_outcome(backends.prediction_store(settings), prediction_id, label))
+    return json_response(prediction_service.record_outcome(wiring.prediction_store(settings), prediction_id, label))

@@ -12,12 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from shared.errors import ServiceError
-
-
-class ConfigError(ServiceError):
-    code = "config"
-
+from shared.errors import ConfigError
 
 _CHOICES = {
     "artifact_store": ("local", "gcs"),

@@ -85,3 +85,21 @@ class LeaseHeld(ServiceError):
 
 class TrainingDataError(ServiceError):
     code = "training_data"
+
+
+class PoisonMessage(ServiceError):
+    """A message that can never be processed; acknowledged and dropped."""
+
+    code = "poison_message"
+
+
+class ConfigError(ServiceError):
+    code = "config"
+
+
+class IngestionConfigError(ServiceError):
+    code = "ingestion_config"
+
+
+class ReferenceDataInvalid(ServiceError):
+    code = "reference_data_invalid"

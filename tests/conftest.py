@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from shared import backends  # noqa: E402
+from shared import wiring  # noqa: E402
 from tests import emulators  # noqa: E402
 
 PROJECT = "demo-mlops-test"
@@ -32,11 +32,11 @@ def clean_environment(tmp_path, monkeypatch):
     for name in ("ARTIFACT_STORE", "PREDICTION_STORE", "EVENT_BUS", "ARTIFACT_BUCKET", "GOOGLE_CLOUD_PROJECT"):
         os.environ.pop(name, None)
     os.environ["LOCAL_DATA_DIR"] = str(tmp_path / "local")
-    backends.reset()
+    wiring.reset()
     yield
     os.environ.clear()
     os.environ.update(saved)
-    backends.reset()
+    wiring.reset()
 
 
 def _start(starter):
@@ -83,7 +83,7 @@ def firestore_env(firestore_emulator):
     clear_firestore(firestore_emulator)
     os.environ.update(firestore_emulator.env)
     os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "PREDICTION_STORE": "firestore"})
-    backends.reset()
+    wiring.reset()
     return firestore_emulator
 
 
@@ -96,13 +96,13 @@ def gcs_env(gcs_emulator, request):
     os.environ.update(gcs_emulator.env)
     os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "ARTIFACT_STORE": "gcs", "ARTIFACT_BUCKET": bucket})
     emulators.create_bucket(bucket, PROJECT)
-    backends.reset()
+    wiring.reset()
     return bucket
 
 
 @pytest.fixture(scope="session")
 def small_dataset():
-    from shared.reference_data import generate_reference_data
+    from shared.training.synthetic_data import generate_reference_data
 
     return generate_reference_data(3000, seed=7)
 
@@ -110,7 +110,7 @@ def small_dataset():
 @pytest.fixture(scope="session")
 def trained_candidate(small_dataset):
     """One quickly trained XGBoost candidate, reused by tests that need a model."""
-    from shared.training import train_candidates
+    from shared.training.candidates import train_candidates
 
     X, y = small_dataset
     return train_candidates(X, y, seed=7, families=("xgboost",), budget_seconds=0.0)
@@ -118,10 +118,10 @@ def trained_candidate(small_dataset):
 
 def register_model(store, result, metadata=None, promote: bool = True, version: str | None = None):
     """Register `result`'s winner in `store` (and make it champion)."""
-    from shared import registry
-    from shared.baseline import compute_baseline
-    from shared.metadata_store import SqliteMetadataStore
-    from shared.sqlite_database import SqliteDatabase
+    from shared.models import registry
+    from shared.monitoring.baseline import compute_baseline
+    from shared.stores.metadata.sqlite import SqliteMetadataStore
+    from shared.stores.sqlite_database import SqliteDatabase
 
     data = result.data
     manifest = registry.register_version(
@@ -138,8 +138,8 @@ def register_model(store, result, metadata=None, promote: bool = True, version: 
 @pytest.fixture(scope="session")
 def weak_candidate():
     """A deliberately weak champion (300 rows), so a retrain reliably beats it."""
-    from shared.reference_data import generate_reference_data
-    from shared.training import train_candidates
+    from shared.training.candidates import train_candidates
+    from shared.training.synthetic_data import generate_reference_data
 
     X, y = generate_reference_data(300, seed=8)
     return train_candidates(X, y, seed=8, families=("xgboost",), budget_seconds=0.0)
@@ -150,7 +150,7 @@ def quick_training_env():
     """Retraining that takes seconds: one family, no search, 3,000 rows."""
     os.environ.update({"TRAINING_FAMILIES": "xgboost", "TRAINING_ROWS": "3000", "SEARCH_BUDGET_SECONDS": "0",
                        "MODEL_REFRESH_SECONDS": "1"})
-    backends.reset()
+    wiring.reset()
 
 
 @pytest.fixture(scope="session")

@@ -156,7 +156,7 @@ def main() -> int:
     print("export GOOGLE_CLOUD_PROJECT=demo-mlops")
     print("export ARTIFACT_STORE=gcs ARTIFACT_BUCKET=demo-mlops-artifacts")
     print("export PREDICTION_STORE=firestore EVENT_BUS=pubsub")
-    print("\nThe bucket is created for you; topics are created by `python -m shared.cli topics create`.")
+    print("\nThe bucket is created for you; topics are created by `python -m tools.cli topics create`.")
     os.environ.update(emulators[2].env)
     create_bucket("demo-mlops-artifacts", "demo-mlops")
     sys.stdout.flush()

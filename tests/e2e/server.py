@@ -23,7 +23,7 @@ class LocalServer:
 
     def start(self, bootstrap: bool = True, timeout: float = 120.0) -> LocalServer:
         if bootstrap:
-            subprocess.run([sys.executable, "-m", "shared.cli", "bootstrap"], cwd=ROOT, env=self.env, check=True,
+            subprocess.run([sys.executable, "-m", "tools.cli", "bootstrap"], cwd=ROOT, env=self.env, check=True,
                            capture_output=True, timeout=timeout)
         self.process = subprocess.Popen([sys.executable, "local_server.py"], cwd=ROOT, env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

@@ -114,7 +114,7 @@ def check_environment(root: Path) -> list[str]:
 def published_topic_settings(root: Path) -> set[str]:
     pattern = re.compile(r"\.publish\(\s*settings\.(\w+_topic)")
     found = set()
-    for path in (root / "shared").glob("*.py"):
+    for path in (root / "shared").rglob("*.py"):
         found.update(pattern.findall(path.read_text()))
     return found
 

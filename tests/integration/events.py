@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
-from shared.event_bus import envelope
+from shared.event_bus.messages import envelope
 
 
 def pubsub_cloud_event(data: dict, attributes: dict | None = None, message_id: str | None = None,

@@ -5,14 +5,15 @@ import os
 import threading
 import time
 
-from shared import backends, registry
+from shared import wiring
 from shared.errors import PromotionConflict
+from shared.models import registry
 from tests.conftest import register_model
 from tests.integration.functions_client import client
 
 
 def test_two_concurrent_promotions_exactly_one_wins(gcs_env, trained_candidate):
-    store, metadata = backends.artifact_store(), backends.metadata_store()
+    store, metadata = wiring.artifact_store(), wiring.metadata_store()
     champion = register_model(store, trained_candidate, metadata=metadata)
     challengers = [register_model(store, trained_candidate, promote=False) for _ in range(2)]
     seen = registry.read_champion(store)
@@ -40,7 +41,7 @@ def test_two_concurrent_promotions_exactly_one_wins(gcs_env, trained_candidate):
 
 def test_rollback_is_served_after_the_refresh_interval(gcs_env, trained_candidate):
     os.environ["MODEL_REFRESH_SECONDS"] = "1"
-    store, metadata = backends.artifact_store(), backends.metadata_store()
+    store, metadata = wiring.artifact_store(), wiring.metadata_store()
     first = register_model(store, trained_candidate, metadata=metadata)
     second = register_model(store, trained_candidate, metadata=metadata)
     predict = client("predict")

@@ -4,7 +4,7 @@ the Firestore emulator + fake-gcs-server."""
 
 import pytest
 
-from shared import backends
+from shared import wiring
 from tests.conftest import register_model
 from tests.integration.functions_client import client
 
@@ -22,7 +22,7 @@ def backend(request, trained_candidate):
     if request.param == "emulators":
         request.getfixturevalue("firestore_env")
         request.getfixturevalue("gcs_env")
-    manifest = register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    manifest = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     return manifest
 
 
@@ -48,8 +48,8 @@ def test_demo_urls_by_get_and_post_are_answered_and_logged(backend):
 def test_a_fresh_client_reads_the_record_back(backend):
     response = client("predict").post("/", json={"temperature": 37.2, "heart_rate": 88, "blood_pressure": 130})
     prediction_id = response.get_json()["prediction_id"]
-    backends.reset()  # a new instance: new clients, nothing cached
-    record = backends.prediction_store().get_prediction(prediction_id)
+    wiring.reset()  # a new instance: new clients, nothing cached
+    record = wiring.prediction_store().get_prediction(prediction_id)
     assert record.temperature == 37.2 and record.model_version == backend["version"]
     assert record.prediction == response.get_json()["prediction"]
 
@@ -59,7 +59,7 @@ def test_batch_answers_one_prediction_per_instance(backend):
     response = client("predict").post("/", json={"instances": instances})
     body = response.get_json()
     assert response.status_code == 200 and len(body["predictions"]) == 20
-    assert backends.prediction_store().count() == 20
+    assert wiring.prediction_store().count() == 20
 
 
 def test_history_pages_with_cursor(backend):
@@ -97,7 +97,7 @@ def test_bad_input_is_a_4xx_naming_the_field_and_logs_nothing(backend, method, p
     response = getattr(client("predict"), method)(path, **kwargs)
     assert response.status_code == status
     assert response.get_json()["error"]["field"] == field
-    assert backends.prediction_store().count() == 0
+    assert wiring.prediction_store().count() == 0
 
 
 def test_no_model_is_503_with_json(tmp_path):

@@ -13,12 +13,13 @@ import polars as pl
 import psycopg
 import pytest
 
-from shared import backends, data_lake
-from shared.clinical_ingestion import SourceMapping, ingest_clinical
-from shared.deidentification import OUTPUT_COLUMNS, pseudonymize
-from shared.errors import ServiceUnavailable
-from shared.reference_data import generate_reference_data
-from shared.reference_ingestion import ReferenceDataInvalid, ingest_reference
+from shared import wiring
+from shared.errors import ReferenceDataInvalid, ServiceUnavailable
+from shared.ingestion import lake
+from shared.ingestion.clinical import SourceMapping, ingest_clinical
+from shared.ingestion.deidentification import OUTPUT_COLUMNS, pseudonymize
+from shared.ingestion.public_dataset import ingest_reference
+from shared.training.synthetic_data import generate_reference_data
 
 pytestmark = pytest.mark.emulator
 KEY = b"test-key-1"
@@ -87,20 +88,20 @@ def database(postgres_server):
 
 
 def run(url, day, key=KEY, chunk_rows=64):
-    return ingest_clinical(database_url=url, mapping=SourceMapping(), key=key, artifacts=backends.artifact_store(),
-                           metadata=backends.metadata_store(), ingestion_date=day, chunk_rows=chunk_rows)
+    return ingest_clinical(database_url=url, mapping=SourceMapping(), key=key, artifacts=wiring.artifact_store(),
+                           metadata=wiring.metadata_store(), ingestion_date=day, chunk_rows=chunk_rows)
 
 
 def lake_frame(root: str, day: date) -> pl.DataFrame:
-    frames = list(data_lake.iter_partition_frames(backends.artifact_store(), day, root))
+    frames = list(lake.iter_partition_frames(wiring.artifact_store(), day, root))
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
 def test_clean_rows_quarantine_and_no_identifier_survives(database):
     expected = seed(database, good=150)
     summary = run(database, DAY1)
-    clean = lake_frame(data_lake.CLINICAL, DAY1)
-    quarantine = lake_frame(data_lake.QUARANTINE, DAY1)
+    clean = lake_frame(lake.CLINICAL, DAY1)
+    quarantine = lake_frame(lake.QUARANTINE, DAY1)
     assert summary["rows_read"] == 150 + 7 + 2
     assert clean.height == summary["rows_written"] == expected["clean"]
     assert clean.columns == OUTPUT_COLUMNS
@@ -112,11 +113,11 @@ def test_clean_rows_quarantine_and_no_identifier_survives(database):
     assert set(clean.get_column("label").to_list()) <= {"NO ENFERMO", "ENFERMEDAD LEVE", "ENFERMEDAD AGUDA",
                                                          "ENFERMEDAD CRÓNICA", "ENFERMEDAD TERMINAL"}
     assert clean.get_column("recorded_date").dtype == pl.Date
-    store = backends.artifact_store()
+    store = wiring.artifact_store()
     raw = b"".join(store.read_bytes(path) for path in store.list_paths("lake/"))
-    decoded = "".join(json.dumps(data_lake.read_frame(store, path).to_dicts(), default=str)
+    decoded = "".join(json.dumps(lake.read_frame(store, path).to_dicts(), default=str)
                       for path in store.list_paths("lake/"))
-    decoded += json.dumps(backends.metadata_store().list("ingestion_runs"))
+    decoded += json.dumps(wiring.metadata_store().list("ingestion_runs"))
     for index in range(40):
         for value in identity(index).values():
             assert value not in decoded and value.encode() not in raw, value
@@ -126,12 +127,12 @@ def test_clean_rows_quarantine_and_no_identifier_survives(database):
 def test_pseudonyms_link_across_runs_only_with_the_same_key(database):
     seed(database, good=30, bad=False)
     run(database, DAY1)
-    first = lake_frame(data_lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list()
+    first = lake_frame(lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list()
     run(database, DAY1)  # a re-run of the day, same key
-    assert lake_frame(data_lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list() == first
+    assert lake_frame(lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list() == first
     assert first[0] == pseudonymize("PAC-0000", KEY)
     run(database, DAY1, key=b"another-key")
-    other = lake_frame(data_lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list()
+    other = lake_frame(lake.CLINICAL, DAY1).get_column("patient_pseudonym").to_list()
     assert other != first and len(set(first) & set(other)) == 0
 
 
@@ -143,22 +144,22 @@ def test_watermark_and_rerun_of_a_day(database):
     assert second["rows_read"] == 25 and not second["rerun"]  # only the new rows
     again = run(database, DAY2)
     assert again["rerun"] and again["rows_read"] == 25
-    assert lake_frame(data_lake.CLINICAL, DAY2).height == 25  # replaced, not duplicated
-    assert lake_frame(data_lake.CLINICAL, DAY1).height == 40
+    assert lake_frame(lake.CLINICAL, DAY2).height == 25  # replaced, not duplicated
+    assert lake_frame(lake.CLINICAL, DAY1).height == 40
 
 
 def test_training_and_drift_from_the_lake(database, quick_training_env):
-    from shared.drift_monitoring import run_partition_drift_check
-    from shared.event_bus import BusMessage
-    from shared.retraining import handle_retrain_message
+    from shared.event_bus.messages import BusMessage
+    from shared.monitoring.drift_check import run_partition_drift_check
+    from shared.training.retrain_handler import handle_retrain_message
 
     seed(database, good=300, bad=False)
     run(database, datetime.now(timezone.utc).date())
     import os
 
     os.environ["TRAINING_LAKE_DAYS"] = "2"
-    backends.reset()
-    dependencies = backends.service_dependencies()
+    wiring.reset()
+    dependencies = wiring.service_dependencies()
     result = handle_retrain_message(BusMessage({"reason": "lake"}, {}, "lake-1", datetime.now(timezone.utc)),
                                     **dependencies)
     assert result["status"] == "trained" and result["promoted"]
@@ -208,8 +209,8 @@ GHO = json.dumps({"@odata.context": "https://ghoapi.azureedge.net/api/$metadata#
 
 
 def reference(url):
-    return ingest_reference(url=url, name="who", artifacts=backends.artifact_store(),
-                            metadata=backends.metadata_store(), backoff_seconds=0.01)
+    return ingest_reference(url=url, name="who", artifacts=wiring.artifact_store(),
+                            metadata=wiring.metadata_store(), backoff_seconds=0.01)
 
 
 def test_reference_data_is_stored_after_retries_and_kept_on_failure(gho_server):
@@ -217,14 +218,14 @@ def test_reference_data_is_stored_after_retries_and_kept_on_failure(gho_server):
     queue.extend([(503, b"busy"), (500, b"oops"), (200, GHO)])
     summary = reference(url)
     assert summary["rows"] == 3 and queue == []
-    stored = data_lake.read_frame(backends.artifact_store(), "lake/reference/who/data.parquet")
+    stored = lake.read_frame(wiring.artifact_store(), "lake/reference/who/data.parquet")
     assert stored.get_column("spatial_dim").to_list() == ["ESP", "PRT", "XXX"]
-    before = backends.artifact_store().read_bytes("lake/reference/who/data.parquet")
+    before = wiring.artifact_store().read_bytes("lake/reference/who/data.parquet")
     queue.extend([(500, b"")] * 4)
     with pytest.raises(ServiceUnavailable):
         reference(url)
     queue.append((200, json.dumps({"value": [{"IndicatorCode": "X"}]}).encode()))
     with pytest.raises(ReferenceDataInvalid):
         reference(url)
-    assert backends.artifact_store().read_bytes("lake/reference/who/data.parquet") == before
+    assert wiring.artifact_store().read_bytes("lake/reference/who/data.parquet") == before
     assert pl.read_parquet(io.BytesIO(before)).height == 3

@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from shared import backends, registry
-from shared.event_bus import create_topics
-from shared.metadata_store import DRIFT_REPORTS, EXPERIMENTS
+from shared import wiring
+from shared.event_bus.pubsub import create_topics
+from shared.models import registry
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS
 from tests.conftest import PROJECT, register_model
 from tests.integration.events import post_event, pubsub_cloud_event
 from tests.integration.functions_client import client
@@ -29,7 +30,7 @@ def pubsub_env(pubsub_emulator, firestore_env, gcs_env, quick_training_env):
     topics = {name: f"{name}-{suffix}" for name in ("retrain", "drift", "promoted")}
     os.environ.update({"EVENT_BUS": "pubsub", "RETRAIN_TOPIC": topics["retrain"],
                        "DRIFT_CHECK_TOPIC": topics["drift"], "MODEL_PROMOTED_TOPIC": topics["promoted"]})
-    backends.reset()
+    wiring.reset()
     create_topics(PROJECT, list(topics.values()))
     from google.cloud import pubsub_v1
 
@@ -64,7 +65,7 @@ def as_cloud_event(message):
 
 def test_drift_to_new_champion_on_emulators(pubsub_env, weak_candidate):
     subscriber, subscriptions = pubsub_env
-    store, metadata = backends.artifact_store(), backends.metadata_store()
+    store, metadata = wiring.artifact_store(), wiring.metadata_store()
     champion = register_model(store, weak_candidate, metadata=metadata)
     send_traffic(300, seed=13, weights={"acute": 0.6, "mild": 0.3}, label_outcomes=True)
 

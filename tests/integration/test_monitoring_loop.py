@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import backends, registry
-from shared.metadata_store import DRIFT_REPORTS, EXPERIMENTS
-from shared.reference_data import generate_reference_data, label_by_rule
+from shared import wiring
+from shared.models import registry
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS
+from shared.training.synthetic_data import generate_reference_data, label_by_rule
 from tests.conftest import register_model
 from tests.integration.events import post_event, pubsub_cloud_event
 from tests.integration.functions_client import client
@@ -32,25 +33,25 @@ def send_traffic(rows: int, seed: int, weights=None, label_outcomes: bool = Fals
 
 @pytest.mark.slow
 def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_env):
-    champion = register_model(backends.artifact_store(), weak_candidate, metadata=backends.metadata_store())
+    champion = register_model(wiring.artifact_store(), weak_candidate, metadata=wiring.metadata_store())
     send_traffic(400, seed=3, weights={"acute": 0.6, "mild": 0.3}, label_outcomes=True)
     drift = client("drift_check", "cloudevent")
     nightly = pubsub_cloud_event({"window_hours": 1}, message_id="nightly-1")
     response = post_event(drift, nightly)
     assert response.status_code == 200
-    reports = backends.metadata_store().list(DRIFT_REPORTS)
+    reports = wiring.metadata_store().list(DRIFT_REPORTS)
     assert len(reports) == 1 and reports[0]["decision"] == "drift"
     report = reports[0]
     assert report["sample_size"] == 400 and report["retrain_request_id"]
-    stored = json.loads(backends.artifact_store().read_bytes(f"reports/drift/{report['report_id']}/report.json"))
+    stored = json.loads(wiring.artifact_store().read_bytes(f"reports/drift/{report['report_id']}/report.json"))
     assert stored["features"]["temperature"]["psi"] == report["features"]["temperature"]["psi"]
-    png = backends.artifact_store().read_bytes(report["plots"]["temperature"])
+    png = wiring.artifact_store().read_bytes(report["plots"]["temperature"])
     assert png.startswith(b"\x89PNG")
-    backends.event_bus().join(timeout=120)  # the local bus trains in the background
-    experiments = backends.metadata_store().list(EXPERIMENTS)
+    wiring.event_bus().join(timeout=120)  # the local bus trains in the background
+    experiments = wiring.metadata_store().list(EXPERIMENTS)
     assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"], experiments
     assert experiments[0]["data_sources"]["labelled_outcomes"]["rows"] == 400
-    new_version = registry.read_champion(backends.artifact_store())[0]["version"]
+    new_version = registry.read_champion(wiring.artifact_store())[0]["version"]
     assert new_version != champion["version"]
     served = None
     deadline = time.monotonic() + 10
@@ -60,55 +61,55 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     assert served == new_version
     # the same nightly message again: same window, same report, no second request
     assert post_event(drift, nightly).status_code == 200
-    assert len(backends.metadata_store().list(DRIFT_REPORTS)) == 1
-    assert len(backends.event_bus().published) == 2  # one retrain request + one model-promoted
+    assert len(wiring.metadata_store().list(DRIFT_REPORTS)) == 1
+    assert len(wiring.event_bus().published) == 2  # one retrain request + one model-promoted
 
 
 def test_normal_traffic_is_not_drift_and_publishes_nothing(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     send_traffic(400, seed=21)
     response = post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}))
     assert response.status_code == 200
-    report = backends.metadata_store().list(DRIFT_REPORTS)[0]
+    report = wiring.metadata_store().list(DRIFT_REPORTS)[0]
     assert report["decision"] in ("ok", "warning"), report["reasons"]
-    assert backends.event_bus().published == []
+    assert wiring.event_bus().published == []
 
 
 def test_too_few_predictions_is_insufficient_data(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     send_traffic(20, seed=1, weights={"acute": 0.9})
     post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}, structured=True))
-    assert backends.metadata_store().list(DRIFT_REPORTS)[0]["decision"] == "insufficient_data"
-    assert backends.event_bus().published == []
+    assert wiring.metadata_store().list(DRIFT_REPORTS)[0]["decision"] == "insufficient_data"
+    assert wiring.event_bus().published == []
 
 
 @pytest.mark.slow
 def test_duplicate_retrain_delivery_trains_once(weak_candidate, quick_training_env):
-    register_model(backends.artifact_store(), weak_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), weak_candidate, metadata=wiring.metadata_store())
     retrain = client("retrain", "cloudevent")
     event = pubsub_cloud_event({"reason": "test", "report_id": "r-1"}, message_id="m-1")
     for _ in range(5):
         assert post_event(retrain, event).status_code == 200
-    assert len(backends.metadata_store().list(EXPERIMENTS)) == 1
+    assert len(wiring.metadata_store().list(EXPERIMENTS)) == 1
     other_message_same_report = pubsub_cloud_event({"reason": "again", "report_id": "r-1"}, message_id="m-2")
     assert post_event(retrain, other_message_same_report).status_code == 200
-    assert len(backends.metadata_store().list(EXPERIMENTS)) == 1
+    assert len(wiring.metadata_store().list(EXPERIMENTS)) == 1
 
 
 def test_old_retrain_requests_are_dropped(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     old = datetime.now(timezone.utc) - timedelta(hours=2)
     response = post_event(client("retrain", "cloudevent"), pubsub_cloud_event({"reason": "x"}, publish_time=old))
     assert response.status_code == 200
-    assert backends.metadata_store().list(EXPERIMENTS) == []
+    assert wiring.metadata_store().list(EXPERIMENTS) == []
 
 
 def test_a_held_lease_makes_the_delivery_fail_for_a_retry(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
-    backends.metadata_store().acquire_lease("training", "someone-else", 600, datetime.now(timezone.utc))
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    wiring.metadata_store().acquire_lease("training", "someone-else", 600, datetime.now(timezone.utc))
     response = post_event(client("retrain", "cloudevent"), pubsub_cloud_event({"reason": "x"}))
     assert response.status_code == 500  # functions-framework's signal to Pub/Sub: redeliver
-    assert backends.metadata_store().list(EXPERIMENTS) == []
+    assert wiring.metadata_store().list(EXPERIMENTS) == []
 
 
 def test_poison_messages_are_acknowledged(trained_candidate):
@@ -119,7 +120,7 @@ def test_poison_messages_are_acknowledged(trained_candidate):
 
 
 def test_record_outcome_contract(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     prediction_id = client("predict").get(QUERY).get_json()["prediction_id"]
     outcome = client("record_outcome")
     first = outcome.post("/", json={"prediction_id": prediction_id, "label": "ENFERMEDAD LEVE"})
@@ -137,13 +138,13 @@ def test_record_outcome_contract(trained_candidate):
 def test_a_raw_pubsub_push_body_reaches_the_event_function(trained_candidate):
     """What infra's push subscriptions send: no CloudEvent headers, the bare
     Pub/Sub envelope; functions-framework converts it to the same CloudEvent."""
-    from shared.event_bus import envelope
+    from shared.event_bus.messages import envelope
 
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     send_traffic(250, seed=6)
     body = envelope({"window_hours": 1}, {"source": "cloud-scheduler"}, message_id="push-1")
     body["subscription"] = "projects/demo/subscriptions/mlops-drift-check-requests-to-drift-check"
     response = client("drift_check", "cloudevent").post("/", json=body)
     assert response.status_code == 200
-    [report] = backends.metadata_store().list(DRIFT_REPORTS)
+    [report] = wiring.metadata_store().list(DRIFT_REPORTS)
     assert report["sample_size"] == 250 and report["trigger"]["message_id"] == "push-1"

@@ -4,7 +4,7 @@ operator chose so, an answer that says it was not logged."""
 import os
 import time
 
-from shared import backends
+from shared import wiring
 from tests import emulators
 from tests.conftest import PROJECT, register_model
 from tests.integration.functions_client import client
@@ -16,11 +16,11 @@ def point_firestore_at_nothing():
     os.environ.update({"FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{emulators.free_port()}",
                        "GOOGLE_CLOUD_PROJECT": PROJECT, "PREDICTION_STORE": "firestore",
                        "STORE_TIMEOUT_SECONDS": "1"})
-    backends.reset()
+    wiring.reset()
 
 
 def test_unreachable_store_is_a_bounded_503(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate)
+    register_model(wiring.artifact_store(), trained_candidate)
     point_firestore_at_nothing()
     started = time.monotonic()
     response = client("predict").get(QUERY)
@@ -30,7 +30,7 @@ def test_unreachable_store_is_a_bounded_503(trained_candidate):
 
 
 def test_serving_without_logging_says_so(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate)
+    register_model(wiring.artifact_store(), trained_candidate)
     point_firestore_at_nothing()
     os.environ["REQUIRE_PREDICTION_LOG"] = "false"
     response = client("predict").get(QUERY)

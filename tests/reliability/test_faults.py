@@ -8,14 +8,17 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared import backends, registry
-from shared.artifact_store import LocalArtifactStore
+from shared import wiring
 from shared.config import load_settings
 from shared.errors import StoreUnavailable
-from shared.event_bus import BusMessage, LocalEventBus
-from shared.metadata_store import DRIFT_REPORTS, EXPERIMENTS
-from shared.model_loading import ModelLoader, model_path
-from shared.retraining import handle_retrain_message
+from shared.event_bus.local import LocalEventBus
+from shared.event_bus.messages import BusMessage
+from shared.models import registry
+from shared.models.layout import model_path
+from shared.models.loading import ModelLoader
+from shared.stores.artifacts.local import LocalArtifactStore
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS
+from shared.training.retrain_handler import handle_retrain_message
 from tests import emulators
 from tests.conftest import PROJECT, register_model
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -49,13 +52,13 @@ def test_prediction_store_goes_away_and_comes_back(trained_candidate):
         os.environ.update(firestore.env)
         os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "PREDICTION_STORE": "firestore",
                            "STORE_TIMEOUT_SECONDS": "3"})
-        backends.reset()
-        register_model(backends.artifact_store(), trained_candidate)
+        wiring.reset()
+        register_model(wiring.artifact_store(), trained_candidate)
         predict = client("predict")
         wait_for_status(predict, 200)  # a fresh emulator's first commit can take seconds
         answered = [predict.get(QUERY).get_json()["prediction_id"] for _ in range(10)]
         for prediction_id in answered:
-            assert backends.prediction_store().get_prediction(prediction_id).prediction_id == prediction_id
+            assert wiring.prediction_store().get_prediction(prediction_id).prediction_id == prediction_id
         firestore.stop()
         for _ in range(3):
             response, seconds = timed_get(predict)
@@ -63,7 +66,7 @@ def test_prediction_store_goes_away_and_comes_back(trained_candidate):
             assert seconds < 10
         firestore = emulators.start_firestore(port)  # an empty emulator on the same address
         recovered = wait_for_status(predict, 200).get_json()["prediction_id"]
-        assert backends.prediction_store().get_prediction(recovered).prediction_id == recovered
+        assert wiring.prediction_store().get_prediction(recovered).prediction_id == recovered
     finally:
         firestore.stop()
 
@@ -73,7 +76,7 @@ def test_artifact_store_unreachable_at_cold_start_then_recovers_then_vanishes(tr
     os.environ.update({"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}", "GOOGLE_CLOUD_PROJECT": PROJECT,
                        "ARTIFACT_STORE": "gcs", "ARTIFACT_BUCKET": "cold-start", "STORE_TIMEOUT_SECONDS": "1",
                        "MODEL_REFRESH_SECONDS": "1"})
-    backends.reset()
+    wiring.reset()
     predict = client("predict")
     response, seconds = timed_get(predict)
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "model_unavailable"
@@ -81,7 +84,7 @@ def test_artifact_store_unreachable_at_cold_start_then_recovers_then_vanishes(tr
     gcs = emulators.start_fake_gcs(port)
     try:
         emulators.create_bucket("cold-start", PROJECT)
-        manifest = register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+        manifest = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
         assert wait_for_status(predict, 200).get_json()["model_version"] == manifest["version"]
     finally:
         gcs.stop()
@@ -118,17 +121,17 @@ def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, train
 
 
 def test_the_same_drift_check_message_five_times_makes_one_report_and_one_request(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     os.environ["TRAINING_FAMILIES"] = "xgboost"
-    backends.reset()
+    wiring.reset()
     bus = LocalEventBus()  # no subscriber: count what is published
-    backends.override("event_bus", bus)
+    wiring.override("event_bus", bus)
     send_traffic(300, seed=4, weights={"acute": 0.6, "mild": 0.3})
     drift = client("drift_check", "cloudevent")
     event = pubsub_cloud_event({"window_hours": 1}, message_id="nightly")
     for _ in range(5):
         assert post_event(drift, event).status_code == 200
-    assert len(backends.metadata_store().list(DRIFT_REPORTS)) == 1
+    assert len(wiring.metadata_store().list(DRIFT_REPORTS)) == 1
     assert [topic for topic, _ in bus.published] == ["retrain-requests"]
 
 
@@ -147,7 +150,7 @@ class CrashOnPromotion(LocalArtifactStore):
 def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delivery_completes(
         tmp_path, weak_candidate, quick_training_env):
     store = CrashOnPromotion(tmp_path / "artifacts")
-    dependencies = dict(backends.service_dependencies(), artifacts=store)
+    dependencies = dict(wiring.service_dependencies(), artifacts=store)
     champion = register_model(store, weak_candidate, metadata=dependencies["metadata"])
     store.crashes = 1
     message = BusMessage({"reason": "test", "report_id": "crash-1"}, {}, "m-1", datetime.now(timezone.utc))
@@ -171,7 +174,7 @@ def test_two_different_requests_never_train_at_the_same_time(tmp_path, weak_cand
 
     from shared.errors import LeaseHeld
 
-    dependencies = backends.service_dependencies()
+    dependencies = wiring.service_dependencies()
     register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
     barrier, outcomes = threading.Barrier(2), {}
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import backends
+from shared import wiring
 from tests.conftest import register_model
 from tests.integration.functions_client import client
 
@@ -48,7 +48,7 @@ methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "
 @pytest.fixture
 def fuzz_environment(trained_candidate):
     """Set up once per test function; hypothesis runs every example inside it."""
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     return {target: client(target) for target in TARGETS}
 
 
@@ -63,11 +63,11 @@ def check_response(response, method: str) -> None:
 @given(target=st.sampled_from(TARGETS), method=methods, pairs=query_pairs, body=bodies, content_type=content_types)
 def test_no_input_makes_a_5xx(fuzz_environment, target, method, pairs, body, content_type):
     test_client = fuzz_environment[target]
-    before = backends.prediction_store().count()
+    before = wiring.prediction_store().count()
     response = test_client.open("/?" + urlencode(pairs), method=method, data=body,
                                 headers={"Content-Type": content_type} if content_type else {})
     check_response(response, method)
-    after = backends.prediction_store().count()
+    after = wiring.prediction_store().count()
     if response.status_code != 200 or target != "predict":
         assert after == before  # refused requests leave no record
     else:

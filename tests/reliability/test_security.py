@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from shared import backends
-from shared.metadata_store import DRIFT_REPORTS
+from shared import wiring
+from shared.stores.metadata.port import DRIFT_REPORTS
 from shared.structured_logging import JsonFormatter
 from tests.conftest import register_model
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -45,11 +45,11 @@ def send_requests_with_identifiers():
 
 @pytest.mark.emulator
 def test_stored_records_hold_features_outputs_and_metadata_only(firestore_env, trained_candidate, captured_logs):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     send_requests_with_identifiers()
     from google.cloud import firestore
 
-    documents = [s.to_dict() for s in firestore.Client(project=backends.settings().google_cloud_project)
+    documents = [s.to_dict() for s in firestore.Client(project=wiring.settings().google_cloud_project)
                  .collection("predictions").stream()]
     assert len(documents) == 5
     for document in documents:
@@ -60,7 +60,7 @@ def test_stored_records_hold_features_outputs_and_metadata_only(firestore_env, t
 
 
 def test_log_lines_are_json_with_severity_and_never_carry_bodies(trained_candidate, captured_logs):
-    register_model(backends.artifact_store(), trained_candidate, metadata=backends.metadata_store())
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     send_requests_with_identifiers()
     client("predictions_history").get("/?limit=abc")
     post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}))
@@ -72,7 +72,7 @@ def test_log_lines_are_json_with_severity_and_never_carry_bodies(trained_candida
     for secret in SECRETS:
         assert secret not in captured_logs.getvalue()
     assert "38.9" not in captured_logs.getvalue()  # inputs are not logged either
-    report = backends.metadata_store().list(DRIFT_REPORTS)[0]
+    report = wiring.metadata_store().list(DRIFT_REPORTS)[0]
     for secret in SECRETS:
         assert secret not in json.dumps(report)
 
@@ -103,7 +103,7 @@ class ExplodingStream(io.RawIOBase):
 
 
 def test_a_declared_oversized_body_is_refused_before_reading(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate)
+    register_model(wiring.artifact_store(), trained_candidate)
     for target in ("predict", "record_outcome"):
         response = client(target).post("/", input_stream=ExplodingStream(), content_type="application/json")
         assert response.status_code == 413
@@ -111,7 +111,7 @@ def test_a_declared_oversized_body_is_refused_before_reading(trained_candidate):
 
 
 def test_an_undeclared_oversized_body_is_cut_at_the_limit(trained_candidate):
-    register_model(backends.artifact_store(), trained_candidate)
+    register_model(wiring.artifact_store(), trained_candidate)
     body = b'{"instances": [' + b'{"temperature": 36.6, "heart_rate": 80, "blood_pressure": 120},' * 5000 + b"{}]}"
     # No Content-Length, as with a chunked upload: the server must stop reading at the limit.
     response = client("predict").post("/", input_stream=io.BytesIO(body), content_type="application/json",

@@ -2,9 +2,10 @@ import csv
 
 import pytest
 
-from shared import backends, registry
-from shared.cli import main
-from shared.reference_data import generate_reference_data
+from shared import wiring
+from shared.models import registry
+from shared.training.synthetic_data import generate_reference_data
+from tools.cli import main
 
 
 def write_csv(path, X, y):
@@ -21,7 +22,7 @@ def test_train_from_csv_then_list_promote_rollback(tmp_path, capsys):
     write_csv(data, X, y)
     assert main(["train", "--data", str(data), "--families", "xgboost", "--budget", "0"]) == 0
     assert main(["train", "--data", str(data), "--families", "random_forest", "--budget", "0"]) == 0
-    versions = [m["version"] for m in registry.list_versions(backends.artifact_store())]
+    versions = [m["version"] for m in registry.list_versions(wiring.artifact_store())]
     assert len(versions) == 2
     capsys.readouterr()
     assert main(["models", "list"]) == 0
@@ -30,7 +31,7 @@ def test_train_from_csv_then_list_promote_rollback(tmp_path, capsys):
     assert main(["models", "promote", versions[0]]) == 0
     assert main(["models", "promote", versions[1]]) == 0
     assert main(["models", "rollback"]) == 0
-    assert registry.read_champion(backends.artifact_store())[0]["version"] == versions[0]
+    assert registry.read_champion(wiring.artifact_store())[0]["version"] == versions[0]
     assert main(["experiments", "list"]) == 0
     assert capsys.readouterr().out.count("winner=") == 2
 

@@ -1,6 +1,7 @@
 import pytest
 
-from shared.config import ConfigError, load_settings
+from shared.config import load_settings
+from shared.errors import ConfigError
 
 
 def test_defaults_are_local():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from shared.baseline import compute_baseline
-from shared.drift import (
+from shared.monitoring.baseline import compute_baseline
+from shared.monitoring.statistics import (
     DriftThresholds,
     WindowAggregator,
     evaluate_window,
@@ -17,8 +17,8 @@ from shared.drift import (
     population_stability_index,
     wasserstein_from_histograms,
 )
-from shared.prediction_store import WindowChunk
-from shared.reference_data import generate_reference_data, label_by_rule
+from shared.records import WindowChunk
+from shared.training.synthetic_data import generate_reference_data, label_by_rule
 
 
 def test_psi_by_hand():

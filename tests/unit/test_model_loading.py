@@ -4,10 +4,11 @@ import logging
 import numpy as np
 import pytest
 
-from shared.artifact_store import LocalArtifactStore
 from shared.errors import ModelUnavailable
-from shared.model_loading import ModelLoader, model_path, probabilities_to_predictions, warn_on_library_mismatch
+from shared.models.layout import model_path
+from shared.models.loading import ModelLoader, probabilities_to_predictions, warn_on_library_mismatch
 from shared.schema import LABELS
+from shared.stores.artifacts.local import LocalArtifactStore
 from tests.conftest import register_model
 
 

@@ -1,5 +1,5 @@
-from shared.promotion_gate import decide_promotion
 from shared.schema import LABELS
+from shared.training.promotion_gate import decide_promotion
 
 
 def metrics(macro_f1: float, recalls: dict | None = None) -> dict:

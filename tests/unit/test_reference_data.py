@@ -2,8 +2,8 @@ from collections import Counter
 
 import numpy as np
 
-from shared.reference_data import generate_reference_data, label_by_rule
 from shared.schema import FEATURE_RANGES, FEATURES, LABELS
+from shared.training.synthetic_data import generate_reference_data, label_by_rule
 
 
 def test_generator_is_deterministic_per_seed():

@@ -5,14 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from shared import registry
-from shared.artifact_store import LocalArtifactStore
 from shared.errors import NotFound, PromotionConflict
-from shared.metadata_store import EXPERIMENTS, SqliteMetadataStore
-from shared.model_loading import load_version, model_path, sha256_hex
-from shared.reference_data import generate_reference_data
-from shared.sqlite_database import SqliteDatabase
-from shared.training_runs import TrainingOptions, run_training
+from shared.models import registry
+from shared.models.layout import model_path, sha256_hex
+from shared.models.loading import load_version
+from shared.stores.artifacts.local import LocalArtifactStore
+from shared.stores.metadata.port import EXPERIMENTS
+from shared.stores.metadata.sqlite import SqliteMetadataStore
+from shared.stores.sqlite_database import SqliteDatabase
+from shared.training.runs import TrainingOptions, run_training
+from shared.training.synthetic_data import generate_reference_data
 from tests.conftest import register_model
 
 QUICK = TrainingOptions(seed=3, families=("xgboost",), budget_seconds=0.0)

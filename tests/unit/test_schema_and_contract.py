@@ -4,8 +4,8 @@ import math
 import pytest
 
 from shared.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, ValidationError
-from shared.http_contract import parse_history_query, parse_outcome_request, parse_predict_request
 from shared.schema import LABELS, parse_number, parse_vitals
+from shared.serving.http_contract import parse_history_query, parse_outcome_request, parse_predict_request
 
 VALID = {"temperature": "36.6", "heart_rate": "80", "blood_pressure": "120"}
 

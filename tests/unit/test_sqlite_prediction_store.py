@@ -4,8 +4,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.errors import NotFound, ValidationError
-from shared.prediction_store import PredictionRecord, SqlitePredictionStore
-from shared.sqlite_database import SqliteDatabase
+from shared.records import PredictionRecord
+from shared.stores.predictions.sqlite import SqlitePredictionStore
+from shared.stores.sqlite_database import SqliteDatabase
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

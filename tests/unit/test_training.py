@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from shared.errors import TrainingDataError
-from shared.reference_data import generate_reference_data
 from shared.schema import LABELS
-from shared.training import (
+from shared.training.candidates import (
     FAMILIES,
     Candidate,
     evaluate,
@@ -18,6 +17,7 @@ from shared.training import (
     serialize,
     train_candidates,
 )
+from shared.training.synthetic_data import generate_reference_data
 
 pytestmark = pytest.mark.slow
 

@@ -13,17 +13,19 @@ import hashlib
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from shared import registry
-from shared.artifact_store import ArtifactStore
 from shared.config import Settings
-from shared.drift import DriftThresholds, WindowAggregator, evaluate_window
-from shared.drift_plots import feature_plot_png
 from shared.errors import ModelUnavailable
-from shared.event_bus import BusMessage, EventBus
-from shared.metadata_store import DRIFT_REPORTS, MetadataStore
-from shared.model_loading import read_manifest
-from shared.prediction_store import PredictionStore, WindowChunk, isoformat
+from shared.event_bus.messages import BusMessage
+from shared.event_bus.port import EventBus
+from shared.models import registry
+from shared.models.layout import read_manifest
+from shared.monitoring.plots import feature_plot_png
+from shared.monitoring.statistics import DriftThresholds, WindowAggregator, evaluate_window
+from shared.records import WindowChunk, isoformat
 from shared.schema import FEATURE_RANGES
+from shared.stores.artifacts.port import ArtifactStore
+from shared.stores.metadata.port import DRIFT_REPORTS, MetadataStore
+from shared.stores.predictions.port import PredictionStore
 from shared.structured_logging import get_logger
 
 log = get_logger("drift_monitoring")
@@ -48,7 +50,7 @@ def window_from_request(data: dict, event_time: datetime, default_hours: float) 
     """The window a trigger asks for: explicit bounds, or the `window_hours`
     (default DRIFT_WINDOW_HOURS) before the event's publish time -- which a
     redelivery repeats, so it checks the same window."""
-    from shared.event_bus import parse_timestamp
+    from shared.event_bus.messages import parse_timestamp
 
     end = parse_timestamp(data.get("window_end")) if data.get("window_end") else None
     start = parse_timestamp(data.get("window_start")) if data.get("window_start") else None
@@ -94,28 +96,28 @@ def run_partition_drift_check(
     the health service's database, before any of it reaches /predict. The
     champion's predictions on it give prediction drift, its clinicians'
     labels the performance check."""
-    from shared import data_lake
+    from shared.ingestion import lake
 
-    days = data_lake.partition_dates(artifacts)
+    days = lake.partition_dates(artifacts)
     day = day or (days[-1] if days else None)
     if day is None or day not in days:
         raise ValueError(f"no clinical partition for {day or 'any date'} in the lake")
-    parts = data_lake.partition_parts(artifacts, day)
+    parts = lake.partition_parts(artifacts, day)
     digest = hashlib.sha256("|".join(parts).encode() + str(len(parts)).encode()).hexdigest()[:12]
 
     def chunks(champion: str):
-        from shared.model_loading import load_version
+        from shared.models.loading import load_version
         from shared.schema import FEATURES
 
         model = load_version(artifacts, champion)
-        for frame in data_lake.iter_partition_frames(artifacts, day):
+        for frame in lake.iter_partition_frames(artifacts, day):
             features = frame.select(list(FEATURES)).to_numpy().astype(float)
             predicted = [label for label, _ in model.predict(features.tolist())] if len(features) else []
             yield WindowChunk(features, predicted, frame.get_column("label").to_list())
 
     return _check(
         report_id=f"lake-{day.isoformat()}-{digest}", chunks=chunks,
-        scope={"source": "lake", "partition": f"{data_lake.CLINICAL}/date={day.isoformat()}",
+        scope={"source": "lake", "partition": f"{lake.CLINICAL}/date={day.isoformat()}",
                "window_start": f"{day.isoformat()}T00:00:00Z", "window_end": f"{day.isoformat()}T23:59:59Z"},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m shared.cli --help`.
+"""Command line: `python -m tools.cli --help`.
 
     bootstrap                  train and promote a first model if none serves
     train [--data PATH] ...    full search, registration, promotion gate
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from shared import backends, registry
+from shared import wiring
 from shared.errors import ServiceError, TrainingDataError
-from shared.metadata_store import EXPERIMENTS
+from shared.models import registry
 from shared.schema import FEATURES
-from shared.training import FAMILIES
+from shared.stores.metadata.port import EXPERIMENTS
+from shared.training.candidates import FAMILIES
 
 
 def load_training_file(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -61,10 +62,10 @@ def _print(document) -> None:
 
 
 def command_bootstrap(args) -> int:
-    from shared.training_runs import ensure_champion
+    from shared.training.runs import ensure_champion
 
-    settings = backends.settings()
-    record = ensure_champion(backends.artifact_store(), backends.metadata_store(),
+    settings = wiring.settings()
+    record = ensure_champion(wiring.artifact_store(), wiring.metadata_store(),
                              rows=settings.training_rows, seed=settings.training_seed,
                              progress=lambda message: print(message, file=sys.stderr))
     if record is None:
@@ -75,10 +76,10 @@ def command_bootstrap(args) -> int:
 
 
 def command_train(args) -> int:
-    from shared.reference_data import generate_reference_data
-    from shared.training_runs import TrainingOptions, run_training
+    from shared.training.runs import TrainingOptions, run_training
+    from shared.training.synthetic_data import generate_reference_data
 
-    settings = backends.settings()
+    settings = wiring.settings()
     seed = args.seed if args.seed is not None else settings.training_seed
     if args.data:
         X, y = load_training_file(args.data)
@@ -100,7 +101,7 @@ def command_train(args) -> int:
             bar.set_postfix_str(message[:80])
             bar.update(1)
 
-        record = run_training(X, y, store=backends.artifact_store(), metadata=backends.metadata_store(),
+        record = run_training(X, y, store=wiring.artifact_store(), metadata=wiring.metadata_store(),
                               options=options, actor="cli", data_sources=sources, progress=progress)
     summary = {
         "run_id": record["run_id"], "version": record["winner"]["version"], "winner": record["winner"]["family"],
@@ -112,7 +113,7 @@ def command_train(args) -> int:
 
 
 def command_models(args) -> int:
-    store, metadata = backends.artifact_store(), backends.metadata_store()
+    store, metadata = wiring.artifact_store(), wiring.metadata_store()
     if args.models_command == "list":
         pointer, _ = registry.read_champion(store)
         champion = pointer["version"] if pointer else None
@@ -133,7 +134,7 @@ def command_models(args) -> int:
 
 
 def command_experiments(args) -> int:
-    records = backends.metadata_store().list(EXPERIMENTS, args.limit)
+    records = wiring.metadata_store().list(EXPERIMENTS, args.limit)
     for record in records:
         print(f"{record['created_at']}  {record['run_id']}  winner={record['winner']['family']}  "
               f"version={record['winner']['version']}  promoted={record['promotion']['promoted']}")
@@ -143,23 +144,23 @@ def command_experiments(args) -> int:
 def command_drift_check(args) -> int:
     from datetime import date, datetime, timezone
 
-    from shared.drift_monitoring import run_drift_check, run_partition_drift_check, window_from_request
+    from shared.monitoring.drift_check import run_drift_check, run_partition_drift_check, window_from_request
 
-    settings = backends.settings()
+    settings = wiring.settings()
     if args.lake_partition:
         day = None if args.lake_partition == "latest" else date.fromisoformat(args.lake_partition)
-        report = run_partition_drift_check(day=day, trigger={"source": "cli"}, **backends.service_dependencies())
+        report = run_partition_drift_check(day=day, trigger={"source": "cli"}, **wiring.service_dependencies())
         _print({key: report[key] for key in ("report_id", "partition", "sample_size", "decision", "reasons",
                                              "plots", "retrain_request_id")})
         return 0
     request = {"window_hours": args.hours, "window_start": args.start, "window_end": args.end}
     start, end = window_from_request({k: v for k, v in request.items() if v}, datetime.now(timezone.utc),
                                      settings.drift_window_hours)
-    report = run_drift_check(start=start, end=end, trigger={"source": "cli"}, **backends.service_dependencies())
+    report = run_drift_check(start=start, end=end, trigger={"source": "cli"}, **wiring.service_dependencies())
     summary = {key: report[key] for key in ("report_id", "window_start", "window_end", "sample_size", "decision",
                                             "reasons", "plots", "retrain_request_id")}
     _print(summary)
-    bus = backends.event_bus()
+    bus = wiring.event_bus()
     if hasattr(bus, "join") and report.get("retrain_request_id"):
         print("retraining in this process (local event bus)…", file=sys.stderr)
         bus.join()
@@ -167,24 +168,24 @@ def command_drift_check(args) -> int:
 
 
 def command_drift_reports(args) -> int:
-    from shared.metadata_store import DRIFT_REPORTS
+    from shared.stores.metadata.port import DRIFT_REPORTS
 
-    for report in backends.metadata_store().list(DRIFT_REPORTS, args.limit):
+    for report in wiring.metadata_store().list(DRIFT_REPORTS, args.limit):
         print(f"{report['report_id']}  {report['window_start']} → {report['window_end']}  "
               f"n={report['sample_size']}  {report['decision']}")
     return 0
 
 
 def command_drift_demo(args) -> int:
-    from shared.drift_demo import run_demo
+    from tools.drift_demo import run_demo
 
     return run_demo(args.url.rstrip("/"), rows=args.rows)
 
 
 def command_topics(args) -> int:
-    from shared.event_bus import create_topics
+    from shared.event_bus.pubsub import create_topics
 
-    settings = backends.settings()
+    settings = wiring.settings()
     topics = [settings.drift_check_topic, settings.retrain_topic, settings.model_promoted_topic]
     created = create_topics(settings.google_cloud_project, topics)
     print(f"created: {', '.join(created) or 'none (all existed)'}")
@@ -194,25 +195,25 @@ def command_topics(args) -> int:
 def command_ingest_clinical(args) -> int:
     from datetime import date
 
-    from shared.clinical_ingestion import ingest_clinical_configured
+    from shared.ingestion.clinical import ingest_clinical_configured
 
     _print(ingest_clinical_configured(
-        backends.settings(), artifacts=backends.artifact_store(), metadata=backends.metadata_store(),
+        wiring.settings(), artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
         ingestion_date=date.fromisoformat(args.date) if args.date else None))
     return 0
 
 
 def command_ingest_reference(args) -> int:
-    from shared.reference_ingestion import ingest_reference
+    from shared.ingestion.public_dataset import ingest_reference
 
-    settings = backends.settings()
+    settings = wiring.settings()
     _print(ingest_reference(url=settings.reference_data_url, name=settings.reference_data_name,
-                            artifacts=backends.artifact_store(), metadata=backends.metadata_store()))
+                            artifacts=wiring.artifact_store(), metadata=wiring.metadata_store()))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("bootstrap", help="train and promote a first model if none serves").set_defaults(

@@ -16,8 +16,8 @@ from datetime import date
 
 import numpy as np
 
-from shared.artifact_store import ArtifactStore
 from shared.schema import FEATURES
+from shared.stores.artifacts.port import ArtifactStore
 
 CLINICAL = "lake/clinical"
 QUARANTINE = "lake/quarantine/clinical"

@@ -20,11 +20,11 @@ import json
 import uuid
 from datetime import datetime, timezone
 
-from shared.artifact_store import ArtifactStore
 from shared.errors import NotFound, PreconditionFailed, PromotionConflict, ValidationError
-from shared.metadata_store import CHAMPION_HISTORY, MetadataStore
-from shared.model_loading import CHAMPION_POINTER, model_path, read_manifest, runtime_library_versions, sha256_hex
+from shared.models.layout import CHAMPION_POINTER, model_path, read_manifest, runtime_library_versions, sha256_hex
 from shared.schema import FEATURE_RANGES, FEATURES
+from shared.stores.artifacts.port import ArtifactStore
+from shared.stores.metadata.port import CHAMPION_HISTORY, MetadataStore
 
 
 def new_version_id(now: datetime | None = None) -> str:

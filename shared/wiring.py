@@ -52,7 +52,7 @@ def _firestore_client(current: Settings):
 
 
 def _sqlite_database(current: Settings):
-    from shared.sqlite_database import SqliteDatabase
+    from shared.stores.sqlite_database import SqliteDatabase
 
     return _cached("sqlite", current, lambda: SqliteDatabase(
         current.local_path / "mlops.sqlite3", timeout_seconds=current.store_timeout_seconds))
@@ -63,11 +63,11 @@ def artifact_store(current: Settings | None = None):
 
     def build():
         if current.artifact_store == "gcs":
-            from shared.artifact_store import GcsArtifactStore
+            from shared.stores.artifacts.gcs import GcsArtifactStore
 
             return GcsArtifactStore(current.artifact_bucket, project=current.google_cloud_project or None,
                                     timeout=current.store_timeout_seconds)
-        from shared.artifact_store import LocalArtifactStore
+        from shared.stores.artifacts.local import LocalArtifactStore
 
         return LocalArtifactStore(current.local_path / "artifacts")
 
@@ -79,12 +79,12 @@ def prediction_store(current: Settings | None = None):
 
     def build():
         if current.prediction_store == "firestore":
-            from shared.prediction_store import FirestorePredictionStore
+            from shared.stores.predictions.firestore import FirestorePredictionStore
 
             return FirestorePredictionStore(
                 current.google_cloud_project, current.firestore_database, client=_firestore_client(current),
                 timeout=current.store_timeout_seconds, retention_days=current.prediction_retention_days)
-        from shared.prediction_store import SqlitePredictionStore
+        from shared.stores.predictions.sqlite import SqlitePredictionStore
 
         return SqlitePredictionStore(_sqlite_database(current))
 
@@ -96,11 +96,11 @@ def metadata_store(current: Settings | None = None):
 
     def build():
         if current.prediction_store == "firestore":
-            from shared.metadata_store import FirestoreMetadataStore
+            from shared.stores.metadata.firestore import FirestoreMetadataStore
 
             return FirestoreMetadataStore(current.google_cloud_project, current.firestore_database,
                                           client=_firestore_client(current))
-        from shared.metadata_store import SqliteMetadataStore
+        from shared.stores.metadata.sqlite import SqliteMetadataStore
 
         return SqliteMetadataStore(_sqlite_database(current))
 
@@ -112,10 +112,10 @@ def event_bus(current: Settings | None = None):
 
     def build():
         if current.event_bus == "pubsub":
-            from shared.event_bus import PubSubEventBus
+            from shared.event_bus.pubsub import PubSubEventBus
 
             return PubSubEventBus(current.google_cloud_project)
-        from shared.event_bus import LocalEventBus
+        from shared.event_bus.local import LocalEventBus
 
         return LocalEventBus(subscribers=_local_subscribers(current))
 
@@ -127,12 +127,12 @@ def _local_subscribers(current: Settings) -> dict:
     same handlers the Pub/Sub-triggered functions call."""
 
     def drift_check(message):
-        from shared.drift_monitoring import handle_drift_check_message
+        from shared.monitoring.drift_check import handle_drift_check_message
 
         return handle_drift_check_message(message, **service_dependencies(current))
 
     def retrain(message):
-        from shared.retraining import handle_retrain_message
+        from shared.training.retrain_handler import handle_retrain_message
 
         return handle_retrain_message(message, **service_dependencies(current))
 
@@ -150,7 +150,7 @@ def model_loader(current: Settings | None = None):
     current = current or settings()
 
     def build():
-        from shared.model_loading import ModelLoader
+        from shared.models.loading import ModelLoader
 
         return ModelLoader(artifact_store(current), refresh_seconds=current.model_refresh_seconds)
 

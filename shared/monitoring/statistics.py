@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.baseline import FINE_BINS, coarse_bin_count, coarse_bin_index, fine_bin_index
-from shared.prediction_store import WindowChunk
+from shared.monitoring.baseline import FINE_BINS, coarse_bin_count, coarse_bin_index, fine_bin_index
+from shared.records import WindowChunk
 from shared.schema import FEATURES, LABELS
 
 PSI_WARNING = 0.1

@@ -26,12 +26,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from shared import data_lake
-from shared.artifact_store import ArtifactStore
-from shared.clinical_cleaning import clean_chunk
-from shared.deidentification import OUTPUT_COLUMNS, QUARANTINE_COLUMNS, deidentify
-from shared.errors import ServiceError
-from shared.metadata_store import MetadataStore
+from shared.errors import IngestionConfigError
+from shared.ingestion import lake
+from shared.ingestion.cleaning import clean_chunk
+from shared.ingestion.deidentification import OUTPUT_COLUMNS, QUARANTINE_COLUMNS, deidentify
+from shared.stores.artifacts.port import ArtifactStore
+from shared.stores.metadata.port import MetadataStore
 from shared.structured_logging import get_logger
 
 log = get_logger("clinical_ingestion")
@@ -41,10 +41,6 @@ RUNS_COLLECTION = "ingestion_runs"
 STATE_ID = "clinical"
 CANONICAL_COLUMNS = ("id", "patient_id", "recorded_at", "temperature", "temperature_unit", "heart_rate",
                      "blood_pressure", "diagnosis")
-
-
-class IngestionConfigError(ServiceError):
-    code = "ingestion_config"
 
 
 @dataclass(frozen=True)
@@ -136,8 +132,8 @@ def ingest_clinical(
     state = metadata.get(STATE_COLLECTION, STATE_ID) or {}
     rerun = state.get("date") == day.isoformat()
     start_watermark = int(state.get("start_watermark", 0) if rerun else state.get("end_watermark", 0))
-    replaced = data_lake.clear_partition(artifacts, data_lake.CLINICAL, day) + data_lake.clear_partition(
-        artifacts, data_lake.QUARANTINE, day)
+    replaced = lake.clear_partition(artifacts, lake.CLINICAL, day) + lake.clear_partition(
+        artifacts, lake.QUARANTINE, day)
     read = written = 0
     reasons: Counter = Counter()
     watermark = start_watermark
@@ -152,10 +148,10 @@ def ingest_clinical(
                 watermark = max(watermark, int(frame.get_column("source_id").max()))
                 clean, quarantine = clean_chunk(frame)
                 if clean.height:
-                    data_lake.write_frame(artifacts, data_lake.part_path(data_lake.CLINICAL, day, parts),
+                    lake.write_frame(artifacts, lake.part_path(lake.CLINICAL, day, parts),
                                           deidentify(clean, key, OUTPUT_COLUMNS))
                 if quarantine.height:
-                    data_lake.write_frame(artifacts, data_lake.part_path(data_lake.QUARANTINE, day, parts),
+                    lake.write_frame(artifacts, lake.part_path(lake.QUARANTINE, day, parts),
                                           deidentify(quarantine, key, QUARANTINE_COLUMNS))
                     reasons.update(quarantine.get_column("reason").to_list())
                 written += clean.height

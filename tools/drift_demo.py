@@ -18,9 +18,9 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
-from shared.event_bus import envelope
-from shared.reference_data import generate_reference_data, label_by_rule
+from shared.event_bus.messages import envelope
 from shared.schema import FEATURES
+from shared.training.synthetic_data import generate_reference_data, label_by_rule
 
 SHIFT = {"acute": 0.6, "mild": 0.3}
 
@@ -72,9 +72,9 @@ def trigger_drift_check(base_url: str, start: datetime, end: datetime) -> None:
 
 
 def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sys.stdout) -> int:
-    from shared import backends
-    from shared.drift_monitoring import report_id_for
-    from shared.metadata_store import DRIFT_REPORTS
+    from shared import wiring
+    from shared.monitoring.drift_check import report_id_for
+    from shared.stores.metadata.port import DRIFT_REPORTS
 
     def say(message: str) -> None:
         print(message, file=out, flush=True)
@@ -84,7 +84,7 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
         say(f"no model is served at {base_url} ({status}); start `make run` first")
         return 1
     say(f"champion: {model['version']}")
-    metadata = backends.metadata_store()
+    metadata = wiring.metadata_store()
     for title, weights, seed in (("normal", None, 101), ("shifted (fever, tachycardia)", SHIFT, 202)):
         start = datetime.now(timezone.utc)
         say(f"sending a day of {title} traffic: {rows} predictions")
@@ -112,5 +112,5 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
                 f"was {model['metrics']['macro_f1']:.4f})")
             return 0
         time.sleep(2)
-    say("no new champion within the wait: see `python -m shared.cli experiments list` for the gate's decision")
+    say("no new champion within the wait: see `python -m tools.cli experiments list` for the gate's decision")
     return 1

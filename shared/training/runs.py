@@ -17,15 +17,16 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from shared import registry
-from shared.artifact_store import ArtifactStore
-from shared.baseline import compute_baseline
 from shared.errors import PromotionConflict, ServiceError
-from shared.metadata_store import EXPERIMENTS, MetadataStore
-from shared.model_loading import load_version, model_path
-from shared.promotion_gate import decide_promotion
+from shared.models import registry
+from shared.models.layout import model_path
+from shared.models.loading import load_version
+from shared.monitoring.baseline import compute_baseline
+from shared.stores.artifacts.port import ArtifactStore
+from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
-from shared.training import FAMILIES, SEARCH_SPACES, evaluate, predict_labels, train_candidates
+from shared.training.candidates import FAMILIES, SEARCH_SPACES, evaluate, predict_labels, train_candidates
+from shared.training.promotion_gate import decide_promotion
 
 log = get_logger("training_runs")
 
@@ -146,7 +147,7 @@ def ensure_champion(store: ArtifactStore, metadata: MetadataStore, *, rows: int,
     pointer, _ = registry.read_champion(store)
     if pointer is not None:
         return None
-    from shared.reference_data import generate_reference_data
+    from shared.training.synthetic_data import generate_reference_data
 
     X, y = generate_reference_data(rows, seed=seed)
     return run_training(

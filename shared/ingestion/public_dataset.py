@@ -16,20 +16,16 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
-from shared import data_lake
-from shared.artifact_store import ArtifactStore
-from shared.errors import ServiceError, ServiceUnavailable
-from shared.metadata_store import MetadataStore
+from shared.errors import ReferenceDataInvalid, ServiceUnavailable
+from shared.ingestion import lake
+from shared.stores.artifacts.port import ArtifactStore
+from shared.stores.metadata.port import MetadataStore
 from shared.structured_logging import get_logger
 
 log = get_logger("reference_ingestion")
 RUNS_COLLECTION = "ingestion_runs"
 REQUIRED = ("IndicatorCode", "SpatialDim", "TimeDim", "NumericValue")
 MAX_BYTES = 200 * 1024 * 1024
-
-
-class ReferenceDataInvalid(ServiceError):
-    code = "reference_data_invalid"
 
 
 def fetch_json(url: str, attempts: int = 4, backoff_seconds: float = 1.0, timeout: float = 30.0) -> dict:
@@ -84,8 +80,8 @@ def ingest_reference(*, url: str, name: str, artifacts: ArtifactStore, metadata:
     now = now or datetime.now(timezone.utc)
     rows = validate(fetch_json(url, backoff_seconds=backoff_seconds))
     frame = pl.DataFrame(rows)
-    path = f"{data_lake.REFERENCE}/{name}/data.parquet"
-    data_lake.write_frame(artifacts, path, frame)
+    path = f"{lake.REFERENCE}/{name}/data.parquet"
+    lake.write_frame(artifacts, path, frame)
     summary = {"run_id": f"reference-{now.strftime('%Y%m%dT%H%M%S%f')}", "created_at": now.isoformat(),
                "source": url, "path": path, "rows": frame.height,
                "indicators": sorted(set(frame.get_column("indicator").to_list()))}

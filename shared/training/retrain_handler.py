@@ -21,11 +21,11 @@ import numpy as np
 
 from shared.config import Settings
 from shared.errors import LeaseHeld, TrainingDataError
-from shared.event_bus import BusMessage
-from shared.metadata_store import EXPERIMENTS, PROCESSED_EVENTS
-from shared.reference_data import generate_reference_data
+from shared.event_bus.messages import BusMessage
+from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS
 from shared.structured_logging import get_logger
-from shared.training_runs import TrainingOptions, run_training
+from shared.training.runs import TrainingOptions, run_training
+from shared.training.synthetic_data import generate_reference_data
 
 log = get_logger("retraining")
 TRAINING_LEASE = "training"
@@ -45,12 +45,12 @@ def load_training_data(predictions, settings: Settings, artifacts=None,
     X, y = generate_reference_data(settings.training_rows, seed=settings.training_seed)
     sources: dict = {}
     if settings.training_lake_days > 0 and artifacts is not None:
-        from shared import data_lake
+        from shared.ingestion import lake
 
         today = today or datetime.now(timezone.utc).date()
         first = today - timedelta(days=settings.training_lake_days - 1)
-        days = [day for day in data_lake.partition_dates(artifacts) if first <= day <= today]
-        X_lake, y_lake, parts = data_lake.read_clinical_training_data(artifacts, days)
+        days = [day for day in lake.partition_dates(artifacts) if first <= day <= today]
+        X_lake, y_lake, parts = lake.read_clinical_training_data(artifacts, days)
         sources["lake_partitions"] = parts
         sources["lake_rows"] = int(len(y_lake))
         if len(y_lake):

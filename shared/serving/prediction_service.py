@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime, timezone
 
 from shared.errors import StoreUnavailable
-from shared.model_loading import LoadedModel, ModelLoader
-from shared.prediction_store import PredictionRecord, PredictionStore
+from shared.models.loading import LoadedModel, ModelLoader
+from shared.records import PredictionRecord
 from shared.schema import FEATURE_RANGES, FEATURES, Vitals
+from shared.stores.predictions.port import PredictionStore
 from shared.structured_logging import get_logger
 
 log = get_logger("prediction_service")

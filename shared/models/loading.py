@@ -11,29 +11,23 @@
   ever sees a half-swapped model.
 """
 
+
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.artifact_store import ArtifactStore
-from shared.errors import ArtifactIntegrityError, ModelUnavailable, NotFound, ServiceError
+from shared.errors import ArtifactIntegrityError, ModelUnavailable, ServiceError
+from shared.models.layout import model_path, read_champion_version, read_manifest, runtime_library_versions, sha256_hex
 from shared.schema import FEATURES, LABELS
+from shared.stores.artifacts.port import ArtifactStore
 from shared.structured_logging import get_logger
 
-CHAMPION_POINTER = "models/champion.json"
-
 log = get_logger("model_loading")
-
-
-def model_path(version: str, name: str) -> str:
-    return f"models/{version}/{name}"
 
 
 @dataclass(frozen=True)
@@ -66,21 +60,6 @@ def probabilities_to_predictions(probabilities, model_labels: list[str]) -> list
     return results
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def read_manifest(store: ArtifactStore, version: str) -> dict:
-    return json.loads(store.read_bytes(model_path(version, "manifest.json")))
-
-
-def read_champion_version(store: ArtifactStore) -> str | None:
-    try:
-        return json.loads(store.read_bytes(CHAMPION_POINTER))["version"]
-    except NotFound:
-        return None
-
-
 def load_version(store: ArtifactStore, version: str) -> LoadedModel:
     """Download, verify and unpickle one registered version."""
     import joblib
@@ -101,18 +80,6 @@ def load_version(store: ArtifactStore, version: str) -> LoadedModel:
         raise ArtifactIntegrityError(f"model {version} could not be unpickled: {type(error).__name__}") from None
     warn_on_library_mismatch(version, manifest.get("library_versions", {}))
     return LoadedModel(version=version, pipeline=pipeline, manifest=manifest)
-
-
-def runtime_library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("scikit-learn", "xgboost-cpu", "xgboost", "numpy", "joblib"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def warn_on_library_mismatch(model_version: str, trained_with: dict[str, str]) -> list[str]:

@@ -1,0 +1,43 @@
+"""Where a model version lives in the artifact store, and how it is identified:
+the champion pointer, each version's files, its manifest and its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from shared.errors import NotFound
+from shared.stores.artifacts.port import ArtifactStore
+
+CHAMPION_POINTER = "models/champion.json"
+
+
+def model_path(version: str, name: str) -> str:
+    return f"models/{version}/{name}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(store: ArtifactStore, version: str) -> dict:
+    return json.loads(store.read_bytes(model_path(version, "manifest.json")))
+
+
+def read_champion_version(store: ArtifactStore) -> str | None:
+    try:
+        return json.loads(store.read_bytes(CHAMPION_POINTER))["version"]
+    except NotFound:
+        return None
+
+
+def runtime_library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("scikit-learn", "xgboost-cpu", "xgboost", "numpy", "joblib"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions

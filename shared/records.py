@@ -1,0 +1,64 @@
+"""Domain records the stores hold and the statistics read: no I/O here.
+
+A record holds the model's inputs and outputs and metadata only: no client
+IP, no patient identifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from shared.schema import FEATURES
+
+
+@dataclass
+class PredictionRecord:
+    prediction_id: str
+    created_at: datetime
+    temperature: float
+    heart_rate: float
+    blood_pressure: float
+    prediction: str
+    probabilities: dict[str, float]
+    model_version: str
+    outcome_label: str | None = None
+    outcome_recorded_at: datetime | None = None
+    outcome_updated_at: datetime | None = None
+
+    def to_api(self) -> dict:
+        item = {
+            "prediction_id": self.prediction_id,
+            "created_at": isoformat(self.created_at),
+            "inputs": {name: getattr(self, name) for name in FEATURES},
+            "prediction": self.prediction,
+            "probabilities": self.probabilities,
+            "model_version": self.model_version,
+        }
+        if self.outcome_label is not None:
+            item["outcome"] = {
+                "label": self.outcome_label,
+                "recorded_at": isoformat(self.outcome_recorded_at),
+                "updated_at": isoformat(self.outcome_updated_at),
+            }
+        return item
+
+
+@dataclass
+class WindowChunk:
+    """A bounded slice of logged predictions, column-wise for vectorised stats."""
+
+    features: np.ndarray  # shape (n, len(FEATURES))
+    predictions: list[str]
+    outcomes: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

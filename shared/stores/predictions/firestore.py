@@ -1,0 +1,172 @@
+"""Prediction store on Firestore (collection `predictions`): random document ids
+spread writes across the key space instead of hot-spotting on time order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from shared.errors import NotFound, StoreUnavailable
+from shared.records import PredictionRecord, WindowChunk
+from shared.schema import FEATURES
+from shared.stores.predictions.cursor import decode_cursor, encode_cursor, from_micros
+
+COLLECTION = "predictions"
+
+
+class FirestorePredictionStore:
+    """Firestore in native mode. The client is built lazily unless injected."""
+
+    def __init__(self, project: str, database: str = "(default)", client=None, timeout: float = 5.0,
+                 retention_days: int = 365):
+        self.project = project
+        self.database = database
+        self._client = client
+        self.timeout = timeout
+        self.retention = timedelta(days=retention_days)
+
+    @property
+    def client(self):
+        if self._client is None:
+            from google.cloud import firestore
+
+            self._client = firestore.Client(project=self.project, database=self.database)
+        return self._client
+
+    @property
+    def collection(self):
+        return self.client.collection(COLLECTION)
+
+    def _call(self, function, *args, **kwargs):
+        from google.api_core import exceptions
+
+        try:
+            return function(*args, **kwargs)
+        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError,
+                exceptions.InternalServerError) as error:
+            raise StoreUnavailable(f"prediction store unavailable: {type(error).__name__}") from None
+
+    def _retry(self):
+        from google.api_core.retry import Retry
+
+        # Bounded: a request must fail fast with a 503, never hang on a dead store.
+        return Retry(initial=0.1, maximum=1.0, timeout=self.timeout)
+
+    def save_predictions(self, records: list[PredictionRecord]) -> None:
+        batch = self.client.batch()
+        for record in records:
+            batch.create(self.collection.document(record.prediction_id), self._document(record))
+        self._call(batch.commit, retry=self._retry(), timeout=self.timeout)
+
+    def _document(self, record: PredictionRecord) -> dict:
+        return {
+            "created_at": record.created_at,
+            "expire_at": record.created_at + self.retention,
+            "temperature": record.temperature,
+            "heart_rate": record.heart_rate,
+            "blood_pressure": record.blood_pressure,
+            "prediction": record.prediction,
+            "probabilities": record.probabilities,
+            "model_version": record.model_version,
+        }
+
+    @staticmethod
+    def _record(snapshot) -> PredictionRecord:
+        data = snapshot.to_dict()
+        return PredictionRecord(
+            prediction_id=snapshot.id,
+            created_at=data["created_at"],
+            temperature=data["temperature"],
+            heart_rate=data["heart_rate"],
+            blood_pressure=data["blood_pressure"],
+            prediction=data["prediction"],
+            probabilities=data["probabilities"],
+            model_version=data["model_version"],
+            outcome_label=data.get("outcome_label"),
+            outcome_recorded_at=data.get("outcome_recorded_at"),
+            outcome_updated_at=data.get("outcome_updated_at"),
+        )
+
+    def list_predictions(self, limit: int, cursor: str | None = None) -> tuple[list[PredictionRecord], str | None]:
+        from google.cloud import firestore
+
+        query = self.collection.order_by("created_at", direction=firestore.Query.DESCENDING).order_by(
+            "__name__", direction=firestore.Query.DESCENDING
+        )
+        if cursor:
+            micros, prediction_id = decode_cursor(cursor)
+            query = query.start_after(
+                {"created_at": from_micros(micros), "__name__": self.collection.document(prediction_id)})
+        snapshots = self._call(lambda: list(query.limit(limit + 1).stream(retry=self._retry(), timeout=self.timeout)))
+        records = [self._record(snapshot) for snapshot in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            next_cursor = encode_cursor(records[-1].created_at, records[-1].prediction_id)
+        return records, next_cursor
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord:
+        snapshot = self._call(self.collection.document(prediction_id).get, retry=self._retry(), timeout=self.timeout)
+        if not snapshot.exists:
+            raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
+        return self._record(snapshot)
+
+    def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord:
+        from google.cloud import firestore
+
+        reference = self.collection.document(prediction_id)
+
+        @firestore.transactional
+        def update(transaction):
+            snapshot = reference.get(transaction=transaction)
+            if not snapshot.exists:
+                raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
+            data = snapshot.to_dict()
+            changes = {"outcome_label": label}
+            if data.get("outcome_recorded_at") is None:
+                changes["outcome_recorded_at"] = now
+            if data.get("outcome_label") != label:
+                changes["outcome_updated_at"] = now
+            transaction.update(reference, changes)
+
+        self._call(update, self.client.transaction())
+        return self.get_prediction(prediction_id)
+
+    def _iter_query(self, query, chunk_size: int) -> Iterator[WindowChunk]:
+        last = None
+        while True:
+            page = (query.start_after(last) if last is not None else query).limit(chunk_size)
+            snapshots = self._call(lambda page=page: list(page.stream(timeout=60)))
+            if not snapshots:
+                return
+            rows, predictions, outcomes = [], [], []
+            for snapshot in snapshots:
+                data = snapshot.to_dict()
+                rows.append([data[name] for name in FEATURES])
+                predictions.append(data["prediction"])
+                outcomes.append(data.get("outcome_label"))
+            yield WindowChunk(np.asarray(rows, dtype=float), predictions, outcomes)
+            if len(snapshots) < chunk_size:
+                return
+            last = snapshots[-1]
+
+    def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (
+            self.collection.where(filter=FieldFilter("created_at", ">=", start))
+            .where(filter=FieldFilter("created_at", "<", end))
+            .order_by("created_at")
+        )
+        return self._iter_query(query, chunk_size)
+
+    def iter_labelled(self, chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self.collection.where(filter=FieldFilter("outcome_label", "!=", None)).order_by("outcome_label")
+        return self._iter_query(query.order_by("__name__"), chunk_size)
+
+    def count(self) -> int:
+        result = self._call(lambda: self.collection.count().get(timeout=self.timeout))
+        return int(result[0][0].value)

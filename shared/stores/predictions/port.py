@@ -1,0 +1,25 @@
+"""Prediction store port: every answered prediction and its clinician outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from shared.records import PredictionRecord, WindowChunk
+
+
+class PredictionStore(Protocol):
+    def save_predictions(self, records: list[PredictionRecord]) -> None: ...
+
+    def list_predictions(self, limit: int, cursor: str | None = None) -> tuple[list[PredictionRecord], str | None]: ...
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord: ...
+
+    def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord: ...
+
+    def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]: ...
+
+    def iter_labelled(self, chunk_size: int = 5000) -> Iterator[WindowChunk]: ...
+
+    def count(self) -> int: ...

@@ -1,0 +1,127 @@
+"""Prediction store on SQLite: the local default."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+
+import numpy as np
+
+from shared.errors import NotFound, StoreUnavailable
+from shared.records import PredictionRecord, WindowChunk
+from shared.schema import FEATURES
+from shared.stores.predictions.cursor import decode_cursor, encode_cursor, from_micros, to_micros
+from shared.stores.sqlite_database import SqliteDatabase
+
+
+class SqlitePredictionStore:
+    def __init__(self, database: SqliteDatabase):
+        self.database = database
+
+    def _execute(self, sql: str, parameters=()):
+        import sqlite3
+
+        try:
+            return self.database.connection().execute(sql, parameters)
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"prediction store unavailable: {error}") from None
+
+    def save_predictions(self, records: list[PredictionRecord]) -> None:
+        import sqlite3
+
+        rows = [
+            (
+                r.prediction_id, to_micros(r.created_at), r.temperature, r.heart_rate, r.blood_pressure,
+                r.prediction, json.dumps(r.probabilities), r.model_version,
+            )
+            for r in records
+        ]
+        connection = self.database.connection()
+        try:
+            with connection:  # one transaction: all records or none
+                connection.execute("BEGIN IMMEDIATE")
+                connection.executemany(
+                    "INSERT INTO predictions (prediction_id, created_us, temperature, heart_rate, blood_pressure,"
+                    " prediction, probabilities, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"prediction store unavailable: {error}") from None
+
+    @staticmethod
+    def _record(row) -> PredictionRecord:
+        return PredictionRecord(
+            prediction_id=row[0], created_at=from_micros(row[1]), temperature=row[2], heart_rate=row[3],
+            blood_pressure=row[4], prediction=row[5], probabilities=json.loads(row[6]), model_version=row[7],
+            outcome_label=row[8], outcome_recorded_at=from_micros(row[9]), outcome_updated_at=from_micros(row[10]),
+        )
+
+    _COLUMNS = (
+        "prediction_id, created_us, temperature, heart_rate, blood_pressure, prediction, probabilities,"
+        " model_version, outcome_label, outcome_recorded_us, outcome_updated_us"
+    )
+
+    def list_predictions(self, limit: int, cursor: str | None = None) -> tuple[list[PredictionRecord], str | None]:
+        if cursor:
+            micros, prediction_id = decode_cursor(cursor)
+            rows = self._execute(
+                f"SELECT {self._COLUMNS} FROM predictions WHERE (created_us, prediction_id) < (?, ?)"
+                " ORDER BY created_us DESC, prediction_id DESC LIMIT ?",
+                (micros, prediction_id, limit + 1),
+            ).fetchall()
+        else:
+            rows = self._execute(
+                f"SELECT {self._COLUMNS} FROM predictions ORDER BY created_us DESC, prediction_id DESC LIMIT ?",
+                (limit + 1,),
+            ).fetchall()
+        records = [self._record(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = records[-1]
+            next_cursor = encode_cursor(last.created_at, last.prediction_id)
+        return records, next_cursor
+
+    def get_prediction(self, prediction_id: str) -> PredictionRecord:
+        row = self._execute(
+            f"SELECT {self._COLUMNS} FROM predictions WHERE prediction_id = ?", (prediction_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
+        return self._record(row)
+
+    def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord:
+        micros = to_micros(now)
+        cursor = self._execute(
+            "UPDATE predictions SET"
+            " outcome_recorded_us = COALESCE(outcome_recorded_us, ?),"
+            " outcome_updated_us = CASE WHEN outcome_label IS ? THEN outcome_updated_us ELSE ? END,"
+            " outcome_label = ? WHERE prediction_id = ?",
+            (micros, label, micros, label, prediction_id),
+        )
+        if cursor.rowcount == 0:
+            raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
+        return self.get_prediction(prediction_id)
+
+    def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int) -> Iterator[WindowChunk]:
+        cursor = self._execute(
+            "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label FROM predictions"
+            f" WHERE {where} ORDER BY created_us",
+            parameters,
+        )
+        while rows := cursor.fetchmany(chunk_size):
+            columns = list(zip(*rows))
+            yield WindowChunk(
+                features=np.column_stack([np.asarray(columns[i], dtype=float) for i in range(len(FEATURES))]),
+                predictions=list(columns[3]),
+                outcomes=list(columns[4]),
+            )
+
+    def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        return self._iter_chunks("created_us >= ? AND created_us < ?", (to_micros(start), to_micros(end)), chunk_size)
+
+    def iter_labelled(self, chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        return self._iter_chunks("outcome_label IS NOT NULL", (), chunk_size)
+
+    def count(self) -> int:
+        return self._execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
