@@ -24,6 +24,9 @@ import flask  # noqa: E402
 from functions_framework import create_app  # noqa: E402
 from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
 
+from shared.config import validate_all  # noqa: E402
+from shared.errors import ConfigError  # noqa: E402
+
 SOURCE = str(Path(__file__).with_name("main.py"))
 
 # path -> (entry point, signature type)
@@ -80,6 +83,10 @@ def build_app():
     return DispatcherMiddleware(_index_app(), mounts)
 
 
+try:
+    validate_all()  # refuse to start on a bad value, naming the variable
+except ConfigError as error:
+    sys.exit(f"configuration error: {error.message}")
 app = build_app()
 
 

@@ -23,11 +23,11 @@ CHILD = """
 import json, time
 from bench.memory import peak_rss_mb
 from datetime import datetime, timedelta, timezone
-from shared import backends
-from shared.drift_monitoring import run_drift_check
+from shared import wiring
+from shared.monitoring.drift_check import run_drift_check
 end = datetime.now(timezone.utc) + timedelta(minutes=1)
 started = time.perf_counter()
-report = run_drift_check(start=end - timedelta(days=2), end=end, **wiring.service_dependencies())
+report = run_drift_check(start=end - timedelta(days=2), end=end, **wiring.drift_check_dependencies())
 print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "sample_size": report["sample_size"],
                   "decision": report["decision"],
                   "peak_rss_mb": peak_rss_mb()}))

@@ -17,10 +17,10 @@ from bench.serving import ROOT
 CHILD = """
 import json, sys, time
 from bench.memory import peak_rss_mb
-from shared.artifact_store import LocalArtifactStore
-from tools.clinical_ingestion import SourceMapping, ingest_clinical
-from shared.metadata_store import SqliteMetadataStore
-from shared.sqlite_database import SqliteDatabase
+from shared.stores.artifacts.local import LocalArtifactStore
+from shared.ingestion.clinical import SourceMapping, ingest_clinical
+from shared.stores.metadata.sqlite import SqliteMetadataStore
+from shared.stores.sqlite_database import SqliteDatabase
 url, folder, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
 started = time.perf_counter()
 summary = ingest_clinical(database_url=url, mapping=SourceMapping(), key=b"bench-key",

@@ -16,8 +16,8 @@ CHILD = """
 import json, sys, time
 from bench.memory import peak_rss_mb
 from collections import defaultdict
-from shared.reference_data import generate_reference_data
-from shared.training import train_candidates
+from shared.training.synthetic_data import generate_reference_data
+from shared.training.candidates import train_candidates
 rows, budget = int(sys.argv[1]), float(sys.argv[2])
 X, y = generate_reference_data(rows, seed=42)
 phases = defaultdict(float)

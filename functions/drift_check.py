@@ -4,7 +4,8 @@ import functions_framework
 
 from functions.event_adapter import decode, log
 from shared import wiring
-from shared.monitoring.drift_check import handle_drift_check_message
+
+wiring.settings("drift_check")  # a bad value fails the start, naming the variable
 
 
 @functions_framework.cloud_event
@@ -13,6 +14,6 @@ def drift_check(cloud_event):
     if message is None:
         return
     try:
-        handle_drift_check_message(message, **wiring.service_dependencies())
+        wiring.check_drift(message)
     except ValueError as error:  # a window that makes no sense: retrying cannot fix it
         log.error("drift check request dropped", extra={"fields": {"reason": str(error)}})

@@ -16,16 +16,6 @@ from shared.structured_logging import get_logger
 
 log = get_logger("http")
 
-_STATUS = [  # most specific first
-    (errors.MethodNotAllowed, 405),
-    (errors.UnsupportedMediaType, 415),
-    (errors.PayloadTooLarge, 413),
-    (errors.ValidationError, 400),
-    (errors.NotFound, 404),
-    (errors.ServiceUnavailable, 503),
-    (errors.PreconditionFailed, 409),
-]
-
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> flask.Response:
     response = flask.Response(json.dumps(body, ensure_ascii=False), status=status,
@@ -37,10 +27,10 @@ def json_response(body: dict, status: int = 200, headers: dict | None = None) ->
 
 
 def error_response(error: errors.ServiceError) -> flask.Response:
-    status = next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
+    status = error.status
     headers = {"Retry-After": "5"} if status == 503 else None
-    if status == 405:
-        headers = {"Allow": error.message.rsplit("use ", 1)[-1].replace(" or ", ", ")}
+    if isinstance(error, errors.MethodNotAllowed):
+        headers = {"Allow": ", ".join(error.allowed)}
     response = json_response({"error": error.to_dict()}, status, headers)
     if status == 413:
         # functions-framework drains (reads into memory) every request body

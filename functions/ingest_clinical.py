@@ -7,6 +7,8 @@ import functions_framework
 from functions.event_adapter import decode, log
 from shared import wiring
 
+wiring.settings("ingest_clinical")  # a bad value fails the start, naming the variable
+
 
 @functions_framework.cloud_event
 def ingest_clinical(cloud_event):
@@ -17,7 +19,7 @@ def ingest_clinical(cloud_event):
     message = decode(cloud_event)
     if message is None:
         return
-    settings = wiring.settings()
+    settings = wiring.settings("ingest_clinical")
     try:
         day = date.fromisoformat(message.data["date"]) if message.data.get("date") else None
     except (TypeError, ValueError):

@@ -5,6 +5,8 @@ import functions_framework
 from functions.event_adapter import decode, log
 from shared import wiring
 
+wiring.settings("ingest_reference")  # a bad value fails the start, naming the variable
+
 
 @functions_framework.cloud_event
 def ingest_reference(cloud_event):
@@ -13,7 +15,7 @@ def ingest_reference(cloud_event):
 
     if decode(cloud_event) is None:
         return
-    settings = wiring.settings()
+    settings = wiring.settings("ingest_reference")
     try:
         run_ingestion(url=settings.reference_data_url, name=settings.reference_data_name,
                       artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings))

@@ -7,9 +7,11 @@ from shared import wiring
 from shared.serving.http_contract import require_method
 from shared.serving.prediction_service import describe_model
 
+wiring.settings("model_metadata")  # a bad value fails the start, naming the variable
+
 
 @functions_framework.http
 @json_endpoint
 def model_metadata(request):
     require_method(request.method, ("GET",))
-    return json_response(describe_model(wiring.model_loader().get()))
+    return json_response(describe_model(wiring.model_loader(wiring.settings("model_metadata")).get()))

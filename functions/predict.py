@@ -7,11 +7,13 @@ from shared import wiring
 from shared.serving.http_contract import parse_predict_request
 from shared.serving.prediction_service import predict_and_log
 
+wiring.settings("predict")  # a bad value fails the start, naming the variable
+
 
 @functions_framework.http
 @json_endpoint
 def predict(request):
-    settings = wiring.settings()
+    settings = wiring.settings("predict")
     body = read_body(request, settings.max_body_bytes) if request.method == "POST" else b""
     parsed = parse_predict_request(
         request.method, query_lists(request), request.content_type, body,

@@ -7,9 +7,12 @@ from shared import wiring
 from shared.serving.http_contract import parse_history_query
 from shared.serving.prediction_service import prediction_history
 
+wiring.settings("predictions_history")  # a bad value fails the start, naming the variable
+
 
 @functions_framework.http
 @json_endpoint
 def predictions_history(request):
     limit, cursor = parse_history_query(request.method, query_lists(request))
-    return json_response(prediction_history(wiring.prediction_store(), limit, cursor))
+    store = wiring.prediction_store(wiring.settings("predictions_history"))
+    return json_response(prediction_history(store, limit, cursor))

@@ -7,11 +7,13 @@ from shared import wiring
 from shared.serving import prediction_service
 from shared.serving.http_contract import parse_outcome_request
 
+wiring.settings("record_outcome")  # a bad value fails the start, naming the variable
+
 
 @functions_framework.http
 @json_endpoint
 def record_outcome(request):
-    settings = wiring.settings()
+    settings = wiring.settings("record_outcome")
     body = read_body(request, settings.max_body_bytes) if request.method == "POST" else b""
     prediction_id, label = parse_outcome_request(request.method, request.content_type, body, settings.max_body_bytes)
     return json_response(prediction_service.record_outcome(wiring.prediction_store(settings), prediction_id, label))

@@ -4,11 +4,12 @@ import functions_framework
 
 from functions.event_adapter import decode
 from shared import wiring
-from shared.training.retrain_handler import handle_retrain_message
+
+wiring.settings("retrain")  # a bad value fails the start, naming the variable
 
 
 @functions_framework.cloud_event
 def retrain(cloud_event):
     message = decode(cloud_event)
     if message is not None:
-        handle_retrain_message(message, **wiring.service_dependencies())
+        wiring.retrain(message)

@@ -1,45 +1,31 @@
 locals {
-  # Every variable of the README's configuration table, set explicitly for
-  # every function: each one loads the whole configuration.
-  common_environment = {
-    ARTIFACT_STORE                = "gcs"
-    PREDICTION_STORE              = "firestore"
-    EVENT_BUS                     = "pubsub"
-    LOCAL_DATA_DIR                = "/tmp/mlops"
-    ARTIFACT_BUCKET               = google_storage_bucket.artifacts.name
-    GOOGLE_CLOUD_PROJECT          = var.project_id
-    FIRESTORE_DATABASE            = google_firestore_database.main.name
-    MODEL_REFRESH_SECONDS         = tostring(var.model_refresh_seconds)
-    REQUIRE_PREDICTION_LOG        = tostring(var.require_prediction_log)
-    MAX_BATCH_SIZE                = "1000"
-    MAX_BODY_BYTES                = "262144"
-    STORE_TIMEOUT_SECONDS         = "5"
-    PREDICTION_RETENTION_DAYS     = tostring(var.prediction_retention_days)
-    DRIFT_CHECK_TOPIC             = google_pubsub_topic.topics["drift_check"].name
-    RETRAIN_TOPIC                 = google_pubsub_topic.topics["retrain"].name
-    MODEL_PROMOTED_TOPIC          = google_pubsub_topic.topics["model_promoted"].name
-    DRIFT_WINDOW_HOURS            = "24"
-    DRIFT_MIN_SAMPLES             = "200"
-    DRIFT_PSI_WARNING             = "0.1"
-    DRIFT_PSI_THRESHOLD           = "0.25"
-    DRIFT_WASSERSTEIN_THRESHOLD   = "0.1"
-    DRIFT_LABEL_JS_THRESHOLD      = "0.1"
-    DRIFT_F1_DROP_THRESHOLD       = "0.05"
-    TRAINING_SEED                 = "42"
-    TRAINING_ROWS                 = "20000"
-    TRAINING_FAMILIES             = "random_forest,xgboost,mlp"
-    SEARCH_BUDGET_SECONDS         = "240"
-    PROMOTION_F1_TOLERANCE        = "0.01"
-    PROMOTION_MAX_RECALL_DROP     = "0.1"
-    RETRAIN_MAX_EVENT_AGE_SECONDS = "3600"
-    TRAINING_LEASE_SECONDS        = "900"
-    TRAINING_LAKE_DAYS            = tostring(var.training_lake_days)
-    INGEST_TABLE                  = var.ingest_table
-    INGEST_COLUMN_MAP             = var.ingest_column_map
-    INGEST_CHUNK_ROWS             = "50000"
-    REFERENCE_DATA_URL            = var.reference_data_url
-    REFERENCE_DATA_NAME           = "who_reference"
-    CODE_VERSION                  = var.code_version
+  # The deployment's values of settings from shared/config.py. A setting not
+  # listed keeps the default defined there, once. Each function receives only
+  # the variables it reads: function_variables.json is written from
+  # shared/config.py's FUNCTION_SETTINGS, and tests/infra checks they agree.
+  deployment_settings = {
+    ARTIFACT_STORE            = "gcs"
+    PREDICTION_STORE          = "firestore"
+    EVENT_BUS                 = "pubsub"
+    ARTIFACT_BUCKET           = google_storage_bucket.artifacts.name
+    GOOGLE_CLOUD_PROJECT      = var.project_id
+    FIRESTORE_DATABASE        = google_firestore_database.main.name
+    MODEL_REFRESH_SECONDS     = tostring(var.model_refresh_seconds)
+    REQUIRE_PREDICTION_LOG    = tostring(var.require_prediction_log)
+    PREDICTION_RETENTION_DAYS = tostring(var.prediction_retention_days)
+    RETRAIN_TOPIC             = google_pubsub_topic.topics["retrain"].name
+    MODEL_PROMOTED_TOPIC      = google_pubsub_topic.topics["model_promoted"].name
+    TRAINING_LAKE_DAYS        = tostring(var.training_lake_days)
+    INGEST_TABLE              = var.ingest_table
+    INGEST_COLUMN_MAP         = var.ingest_column_map
+    REFERENCE_DATA_URL        = var.reference_data_url
+    REFERENCE_DATA_NAME       = "who_reference"
+  }
+  function_variables = jsondecode(file("${path.module}/function_variables.json"))
+
+  # Read by the process, not by shared/config.py.
+  process_environment = {
+    CODE_VERSION = var.code_version
     # OpenMP pools and forked/threaded servers do not mix (XGBoost hung here).
     OMP_NUM_THREADS = "1"
     # functions-framework's gunicorn: one process, THREADS concurrent requests.
@@ -57,38 +43,38 @@ locals {
   # people call, "pubsub" for functions fed by a push subscription.
   functions = {
     predict = {
-      name = "predict", entry_point = "predict", trigger = "http",
+      name   = "predict", entry_point = "predict", trigger = "http",
       memory = "1Gi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = var.predict_max_instances
     }
     predictions_history = {
-      name = "predictions-history", entry_point = "predictions_history", trigger = "http",
+      name   = "predictions-history", entry_point = "predictions_history", trigger = "http",
       memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
     }
     model_metadata = {
-      name = "model", entry_point = "model_metadata", trigger = "http",
+      name   = "model", entry_point = "model_metadata", trigger = "http",
       memory = "1Gi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 3
     }
     record_outcome = {
-      name = "record-outcome", entry_point = "record_outcome", trigger = "http",
+      name   = "record-outcome", entry_point = "record_outcome", trigger = "http",
       memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
     }
     # One check or one training at a time per instance, and one instance:
     # the training lease serialises anyway, and retries come from Pub/Sub.
     drift_check = {
-      name = "drift-check", entry_point = "drift_check", trigger = "pubsub",
+      name   = "drift-check", entry_point = "drift_check", trigger = "pubsub",
       memory = "1Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
     }
     retrain = {
-      name = "retrain", entry_point = "retrain", trigger = "pubsub",
+      name   = "retrain", entry_point = "retrain", trigger = "pubsub",
       memory = "4Gi", cpu = "2", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
     }
     # Chunked: memory is bounded by INGEST_CHUNK_ROWS, not the table.
     ingest_clinical = {
-      name = "ingest-clinical", entry_point = "ingest_clinical", trigger = "pubsub",
+      name   = "ingest-clinical", entry_point = "ingest_clinical", trigger = "pubsub",
       memory = "2Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
     }
     ingest_reference = {
-      name = "ingest-reference", entry_point = "ingest_reference", trigger = "pubsub",
+      name   = "ingest-reference", entry_point = "ingest_reference", trigger = "pubsub",
       memory = "1Gi", cpu = "1", timeout = 300, concurrency = 1, threads = 1, max_instances = 1
     }
   }
@@ -122,9 +108,13 @@ resource "google_cloudfunctions2_function" "functions" {
     all_traffic_on_latest_revision   = true
     # HTTP functions are reached by their callers (IAM still required);
     # event functions only by Pub/Sub push from this project.
-    ingress_settings      = each.value.trigger == "http" ? var.http_ingress : "ALLOW_INTERNAL_ONLY"
-    environment_variables = merge(local.common_environment, { THREADS = tostring(each.value.threads) })
-    vpc_connector         = contains(local.functions_with_secrets, each.key) && var.vpc_connector != "" ? var.vpc_connector : null
+    ingress_settings = each.value.trigger == "http" ? var.http_ingress : "ALLOW_INTERNAL_ONLY"
+    environment_variables = merge(
+      local.process_environment,
+      { for name, value in local.deployment_settings : name => value if contains(local.function_variables[each.key], name) },
+      { THREADS = tostring(each.value.threads) },
+    )
+    vpc_connector = contains(local.functions_with_secrets, each.key) && var.vpc_connector != "" ? var.vpc_connector : null
 
     dynamic "secret_environment_variables" {
       for_each = contains(local.functions_with_secrets, each.key) ? local.secret_environment : {}

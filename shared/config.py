@@ -1,12 +1,21 @@
 """All configuration, read in one place from environment variables.
 
-Every variable here appears in the README's configuration table and in
-`infra/`. Defaults make a bare checkout run locally with no cloud account:
-a folder for artifacts, SQLite for records, an in-process event bus.
+`Settings` lists every variable once, with its one default: defaults make a
+bare checkout run locally with no cloud account (a folder for artifacts,
+SQLite for records, an in-process event bus).
+
+Each Cloud Function reads only the variables it uses (`FUNCTION_SETTINGS`):
+`load_settings(function="predict")` reads and validates predict's variables and returns
+an object that has no attribute for anything else, so a function cannot come
+to depend on a setting its deployment does not set. `infra/` sets the same
+names on each function, and the README's table says who reads what; tests
+check the three agree.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -80,33 +89,121 @@ class Settings:
         return tuple(name.strip() for name in self.training_families.split(",") if name.strip())
 
 
+DEFAULTS = Settings()
+"""The defaults, for pure code that needs one (e.g. a threshold) without reading the environment."""
+
+# Variables by what they configure; each function's set is a union of these.
+_ARTIFACTS = {"artifact_store", "artifact_bucket", "local_data_dir", "google_cloud_project", "store_timeout_seconds"}
+_RECORDS = {"prediction_store", "firestore_database", "local_data_dir", "google_cloud_project",
+            "store_timeout_seconds", "prediction_retention_days"}
+_EVENTS = {"event_bus", "google_cloud_project"}
+_DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift_psi_threshold",
+          "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic"}
+_TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
+             "promotion_f1_tolerance", "promotion_max_recall_drop", "retrain_max_event_age_seconds",
+             "training_lease_seconds", "training_lake_days", "model_promoted_topic"}
+_CLINICAL = {"clinical_database_url", "ingest_table", "ingest_column_map", "ingest_chunk_rows", "pseudonym_key"}
+
+FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
+    "predict": frozenset(_ARTIFACTS | _RECORDS | {"model_refresh_seconds", "require_prediction_log",
+                                                  "max_batch_size", "max_body_bytes"}),
+    "predictions_history": frozenset(_RECORDS),
+    "model_metadata": frozenset(_ARTIFACTS | {"model_refresh_seconds"}),
+    "record_outcome": frozenset(_RECORDS | {"max_body_bytes"}),
+    "drift_check": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _DRIFT),
+    "retrain": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _TRAINING),
+    # The metadata store (ingestion runs, watermark) follows PREDICTION_STORE.
+    "ingest_clinical": frozenset(_ARTIFACTS | _RECORDS | _CLINICAL),
+    "ingest_reference": frozenset(_ARTIFACTS | _RECORDS | {"reference_data_url", "reference_data_name"}),
+}
+"""Which settings each entry point of main.py reads. Anything else is read only
+by the developer tools (the CLI, the local server), which get every setting."""
+
+_VIEWS: dict[str, type] = {}
+
+
+def _view(function: str) -> type:
+    """A frozen dataclass with only `function`'s settings (built once per function)."""
+    if function not in _VIEWS:
+        names = FUNCTION_SETTINGS[function]
+        namespace = {}
+        if "local_data_dir" in names:
+            namespace["local_path"] = Settings.local_path
+        if "training_families" in names:
+            namespace["families"] = Settings.families
+        _VIEWS[function] = dataclasses.make_dataclass(
+            "".join(part.title() for part in function.split("_")) + "Settings",
+            [(f.name, f.type, field(default=f.default, repr=f.repr)) for f in fields(Settings) if f.name in names],
+            frozen=True, namespace=namespace)
+    return _VIEWS[function]
+
+
 def env_name(field_name: str) -> str:
     return field_name.upper()
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from the environment, failing fast with the variable's name."""
+def variables_of(function: str) -> list[str]:
+    """The environment variables `function` reads, sorted."""
+    return sorted(env_name(name) for name in FUNCTION_SETTINGS[function])
+
+
+_cache: dict[tuple, object] = {}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, function: str | None = None):
+    """Settings from the environment, validated, failing with the variable's name.
+
+    With `function`, only that function's variables are read, and the result
+    has only those attributes. Parsed once per distinct configuration: a
+    request re-reads a dozen environment values, not the whole table.
+    """
     environ = os.environ if environ is None else environ
+    if function is not None and function not in FUNCTION_SETTINGS:
+        raise ValueError(f"unknown function {function!r}")
+    names = FUNCTION_SETTINGS[function] if function else {f.name for f in fields(Settings)}
+    raw = tuple(sorted((name, environ.get(env_name(name))) for name in names))
+    key = (function, raw, environ.get("GCP_PROJECT") if "google_cloud_project" in names else None)
+    settings = _cache.get(key)
+    if settings is None:
+        settings = _parse(function, names, dict(raw), key[2])
+        if len(_cache) > 64:  # tests cycle through many configurations
+            _cache.clear()
+        _cache[key] = settings
+    return settings
+
+
+def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
     values = {}
     for setting in fields(Settings):
-        raw = environ.get(env_name(setting.name))
-        if raw is None or raw == "":
-            continue
-        values[setting.name] = _convert(setting.name, setting.type, raw)
-    if "google_cloud_project" not in values and environ.get("GCP_PROJECT"):
-        values["google_cloud_project"] = environ["GCP_PROJECT"]
-    settings = Settings(**values)
+        if setting.name in names and raw.get(setting.name) not in (None, ""):
+            values[setting.name] = _convert(setting.name, setting.type, raw[setting.name])
+    if "google_cloud_project" in names and "google_cloud_project" not in values and gcp_project:
+        values["google_cloud_project"] = gcp_project
+    settings = (_view(function) if function else Settings)(**values)
     for name, choices in _CHOICES.items():
-        if getattr(settings, name) not in choices:
+        if name in names and getattr(settings, name) not in choices:
             raise ConfigError(f"{env_name(name)} must be one of {', '.join(choices)}", field=env_name(name))
-    if settings.artifact_store == "gcs" and not settings.artifact_bucket:
+    if getattr(settings, "artifact_store", None) == "gcs" and not settings.artifact_bucket:
         raise ConfigError("ARTIFACT_BUCKET is required when ARTIFACT_STORE=gcs", field="ARTIFACT_BUCKET")
-    needs_project = settings.prediction_store == "firestore" or settings.event_bus == "pubsub"
+    needs_project = (getattr(settings, "prediction_store", None) == "firestore"
+                     or getattr(settings, "event_bus", None) == "pubsub")
     if needs_project and not settings.google_cloud_project:
         raise ConfigError(
             "GOOGLE_CLOUD_PROJECT is required for Firestore and Pub/Sub", field="GOOGLE_CLOUD_PROJECT"
         )
+    for name in ("max_batch_size", "max_body_bytes", "ingest_chunk_rows", "training_rows", "drift_min_samples"):
+        if name in names and getattr(settings, name) < 1:
+            raise ConfigError(f"{env_name(name)} must be at least 1", field=env_name(name))
+    for name in ("store_timeout_seconds", "drift_window_hours", "training_lease_seconds"):
+        if name in names and not getattr(settings, name) > 0:
+            raise ConfigError(f"{env_name(name)} must be greater than 0", field=env_name(name))
     return settings
+
+
+def validate_all(environ: Mapping[str, str] | None = None) -> None:
+    """Fail at start, naming the variable, if any function's settings are invalid."""
+    for function in FUNCTION_SETTINGS:
+        load_settings(environ, function)
 
 
 def _convert(name: str, type_name: str, raw: str):
@@ -119,7 +216,10 @@ def _convert(name: str, type_name: str, raw: str):
         if type_name == "int":
             return int(raw)
         if type_name == "float":
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
         return raw.strip()
     except ValueError:
         raise ConfigError(f"{env_name(name)} has an invalid value: {raw!r}", field=env_name(name)) from None

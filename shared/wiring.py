@@ -1,27 +1,34 @@
 """The one place that builds the adapters from configuration.
 
-Each builder is lazy and cached per Settings: nothing is built at import time,
-and a cloud client is built once per instance and reused across invocations.
-Building twice under a race is harmless (the loser's object is dropped).
-Tests pass their own adapters to the service functions instead of patching.
+Each builder is lazy and cached per configuration of the adapter it builds:
+nothing is built at import time, and a cloud client is built once per
+instance and reused across invocations and across the functions that share a
+process. Building twice under a race is harmless (the loser's object is
+dropped). Tests pass their own adapters to the service functions instead of
+patching.
+
+The `check_drift` and `retrain` runners give each event handler exactly the
+adapters it uses; the Pub/Sub-triggered functions and the local event bus both
+call them, so a message is handled the same way in the cloud and on a laptop.
 """
 
 from __future__ import annotations
 
 import threading
 
-from shared.config import Settings, load_settings
+from shared.config import load_settings
 
-_cache: dict[tuple[str, Settings], object] = {}
+_cache: dict[tuple, object] = {}
 _lock = threading.Lock()
 
 
-def settings() -> Settings:
-    return load_settings()
+def settings(function: str | None = None):
+    """`function`'s settings (every setting when None: the CLI and local server)."""
+    return load_settings(function=function)
 
 
-def _cached(name: str, current: Settings, build):
-    key = (name, current)
+def _cached(name: str, key: tuple, build):
+    key = (name, *key)
     value = _cache.get(key)
     if value is None:
         value = build()
@@ -30,10 +37,11 @@ def _cached(name: str, current: Settings, build):
     return value
 
 
-def override(name: str, value, current: Settings | None = None) -> None:
+def override(name: str, value, current=None) -> None:
     """Use `value` as the `name` adapter (e.g. "event_bus") for these settings: a test seam."""
+    current = current or settings()
     with _lock:
-        _cache[(name, current or settings())] = value
+        _cache[(name, *_KEYS[name](current))] = value
 
 
 def reset() -> None:
@@ -42,23 +50,38 @@ def reset() -> None:
         _cache.clear()
 
 
-def _firestore_client(current: Settings):
+# What each adapter depends on: two functions with the same values share one adapter.
+_KEYS = {
+    "firestore": lambda s: (s.google_cloud_project, s.firestore_database),
+    "sqlite": lambda s: (s.local_data_dir, s.store_timeout_seconds),
+    "artifact_store": lambda s: (s.artifact_store, s.artifact_bucket, s.google_cloud_project, s.local_data_dir,
+                                 s.store_timeout_seconds),
+    "prediction_store": lambda s: (s.prediction_store, s.google_cloud_project, s.firestore_database,
+                                   s.local_data_dir, s.store_timeout_seconds, s.prediction_retention_days),
+    "metadata_store": lambda s: (s.prediction_store, s.google_cloud_project, s.firestore_database,
+                                 s.local_data_dir, s.store_timeout_seconds),
+    "event_bus": lambda s: (s.event_bus, s.google_cloud_project),
+    "model_loader": lambda s: (*_KEYS["artifact_store"](s), s.model_refresh_seconds),
+}
+
+
+def _firestore_client(current):
     def build():
         from google.cloud import firestore
 
         return firestore.Client(project=current.google_cloud_project, database=current.firestore_database)
 
-    return _cached("firestore", current, build)
+    return _cached("firestore", _KEYS["firestore"](current), build)
 
 
-def _sqlite_database(current: Settings):
+def _sqlite_database(current):
     from shared.stores.sqlite_database import SqliteDatabase
 
-    return _cached("sqlite", current, lambda: SqliteDatabase(
+    return _cached("sqlite", _KEYS["sqlite"](current), lambda: SqliteDatabase(
         current.local_path / "mlops.sqlite3", timeout_seconds=current.store_timeout_seconds))
 
 
-def artifact_store(current: Settings | None = None):
+def artifact_store(current=None):
     current = current or settings()
 
     def build():
@@ -71,10 +94,10 @@ def artifact_store(current: Settings | None = None):
 
         return LocalArtifactStore(current.local_path / "artifacts")
 
-    return _cached("artifact_store", current, build)
+    return _cached("artifact_store", _KEYS["artifact_store"](current), build)
 
 
-def prediction_store(current: Settings | None = None):
+def prediction_store(current=None):
     current = current or settings()
 
     def build():
@@ -88,10 +111,10 @@ def prediction_store(current: Settings | None = None):
 
         return SqlitePredictionStore(_sqlite_database(current))
 
-    return _cached("prediction_store", current, build)
+    return _cached("prediction_store", _KEYS["prediction_store"](current), build)
 
 
-def metadata_store(current: Settings | None = None):
+def metadata_store(current=None):
     current = current or settings()
 
     def build():
@@ -104,10 +127,10 @@ def metadata_store(current: Settings | None = None):
 
         return SqliteMetadataStore(_sqlite_database(current))
 
-    return _cached("metadata_store", current, build)
+    return _cached("metadata_store", _KEYS["metadata_store"](current), build)
 
 
-def event_bus(current: Settings | None = None):
+def event_bus(current=None):
     current = current or settings()
 
     def build():
@@ -117,36 +140,19 @@ def event_bus(current: Settings | None = None):
             return PubSubEventBus(current.google_cloud_project)
         from shared.event_bus.local import LocalEventBus
 
-        return LocalEventBus(subscribers=_local_subscribers(current))
+        return LocalEventBus(subscribers=_local_subscribers())
 
-    return _cached("event_bus", current, build)
+    return _cached("event_bus", _KEYS["event_bus"](current), build)
 
 
-def _local_subscribers(current: Settings) -> dict:
+def _local_subscribers() -> dict:
     """Locally, the bus hands drift-check and retrain requests straight to the
-    same handlers the Pub/Sub-triggered functions call."""
-
-    def drift_check(message):
-        from shared.monitoring.drift_check import handle_drift_check_message
-
-        return handle_drift_check_message(message, **service_dependencies(current))
-
-    def retrain(message):
-        from shared.training.retrain_handler import handle_retrain_message
-
-        return handle_retrain_message(message, **service_dependencies(current))
-
-    return {current.drift_check_topic: drift_check, current.retrain_topic: retrain}
+    same runners the Pub/Sub-triggered functions call."""
+    everything = settings()
+    return {everything.drift_check_topic: check_drift, everything.retrain_topic: retrain}
 
 
-def service_dependencies(current: Settings | None = None) -> dict:
-    """The keyword arguments every event handler takes."""
-    current = current or settings()
-    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
-            "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
-
-
-def model_loader(current: Settings | None = None):
+def model_loader(current=None):
     current = current or settings()
 
     def build():
@@ -154,4 +160,32 @@ def model_loader(current: Settings | None = None):
 
         return ModelLoader(artifact_store(current), refresh_seconds=current.model_refresh_seconds)
 
-    return _cached("model_loader", current, build)
+    return _cached("model_loader", _KEYS["model_loader"](current), build)
+
+
+def drift_check_dependencies() -> dict:
+    """What the drift check takes, built from drift_check's settings."""
+    current = settings("drift_check")
+    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+            "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
+
+
+def retrain_dependencies() -> dict:
+    """What a retrain takes, built from retrain's settings."""
+    current = settings("retrain")
+    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+            "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
+
+
+def check_drift(message) -> dict:
+    """Handle one drift-check request (the function and the local bus both call this)."""
+    from shared.monitoring.drift_check import handle_drift_check_message
+
+    return handle_drift_check_message(message, **drift_check_dependencies())
+
+
+def retrain(message) -> dict:
+    """Handle one retrain request (the function and the local bus both call this)."""
+    from shared.training.retrain_handler import handle_retrain_message
+
+    return handle_retrain_message(message, **retrain_dependencies())

@@ -149,14 +149,19 @@ def command_drift_check(args) -> int:
     settings = wiring.settings()
     if args.lake_partition:
         day = None if args.lake_partition == "latest" else date.fromisoformat(args.lake_partition)
-        report = run_partition_drift_check(day=day, trigger={"source": "cli"}, **wiring.service_dependencies())
+        report = run_partition_drift_check(
+            day=day, trigger={"source": "cli"}, artifacts=wiring.artifact_store(settings),
+            metadata=wiring.metadata_store(settings), bus=wiring.event_bus(settings), settings=settings)
         _print({key: report[key] for key in ("report_id", "partition", "sample_size", "decision", "reasons",
                                              "plots", "retrain_request_id")})
         return 0
     request = {"window_hours": args.hours, "window_start": args.start, "window_end": args.end}
     start, end = window_from_request({k: v for k, v in request.items() if v}, datetime.now(timezone.utc),
                                      settings.drift_window_hours)
-    report = run_drift_check(start=start, end=end, trigger={"source": "cli"}, **wiring.service_dependencies())
+    report = run_drift_check(
+        start=start, end=end, trigger={"source": "cli"}, predictions=wiring.prediction_store(settings),
+        artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings),
+        bus=wiring.event_bus(settings), settings=settings)
     summary = {key: report[key] for key in ("report_id", "window_start", "window_end", "sample_size", "decision",
                                             "reasons", "plots", "retrain_request_id")}
     _print(summary)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 
 class PubSubEventBus:
     def __init__(self, project: str, client=None, timeout: float = 30.0):
         self.project = project
-        self._client = client
+        if client is not None:
+            self.client = client
         self.timeout = timeout
 
-    @property
+    @functools.cached_property
     def client(self):
-        if self._client is None:
-            from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1
 
-            self._client = pubsub_v1.PublisherClient()
-        return self._client
+        return pubsub_v1.PublisherClient()
 
     def publish(self, topic: str, data: dict, attributes: dict[str, str] | None = None) -> str:
         from google.api_core import exceptions

@@ -90,7 +90,6 @@ def run_partition_drift_check(
     bus: EventBus,
     settings: Settings,
     trigger: dict | None = None,
-    **_unused,
 ) -> dict:
     """Check the newest (or a given) clinical partition of the lake: new data in
     the health service's database, before any of it reaches /predict. The

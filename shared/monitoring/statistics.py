@@ -17,28 +17,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.config import DEFAULTS
 from shared.monitoring.baseline import FINE_BINS, coarse_bin_count, coarse_bin_index, fine_bin_index
 from shared.records import WindowChunk
 from shared.schema import FEATURES, LABELS
 
-PSI_WARNING = 0.1
-PSI_DRIFT = 0.25
-WASSERSTEIN_DRIFT = 0.1
-LABEL_JS_DRIFT = 0.1
-F1_DROP = 0.05
-MIN_SAMPLES = 200
-MIN_OUTCOMES = 50
 PSI_EPSILON = 1e-4
+MIN_OUTCOMES = 50
 
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    psi_warning: float = PSI_WARNING
-    psi_drift: float = PSI_DRIFT
-    wasserstein_drift: float = WASSERSTEIN_DRIFT
-    label_js_drift: float = LABEL_JS_DRIFT
-    f1_drop: float = F1_DROP
-    min_samples: int = MIN_SAMPLES
+    """The decision rule's thresholds; defaults are the configuration's (shared/config.py)."""
+
+    psi_warning: float = DEFAULTS.drift_psi_warning
+    psi_drift: float = DEFAULTS.drift_psi_threshold
+    wasserstein_drift: float = DEFAULTS.drift_wasserstein_threshold
+    label_js_drift: float = DEFAULTS.drift_label_js_threshold
+    f1_drop: float = DEFAULTS.drift_f1_drop_threshold
+    min_samples: int = DEFAULTS.drift_min_samples
     min_outcomes: int = MIN_OUTCOMES
 
 

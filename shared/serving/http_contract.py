@@ -27,7 +27,7 @@ class PredictRequest:
 
 def require_method(method: str, allowed: Sequence[str]) -> None:
     if method.upper() not in allowed:
-        raise MethodNotAllowed(f"method {method} is not allowed here; use {' or '.join(allowed)}", field="method")
+        raise MethodNotAllowed(method, allowed)
 
 
 def single_query_value(query: Mapping[str, Sequence[str]], name: str) -> str | None:

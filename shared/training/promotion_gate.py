@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.config import DEFAULTS
+
 
 @dataclass
 class GateDecision:
@@ -23,8 +25,8 @@ class GateDecision:
 def decide_promotion(
     challenger: dict,
     champion: dict | None,
-    f1_tolerance: float = 0.01,
-    max_recall_drop: float = 0.10,
+    f1_tolerance: float = DEFAULTS.promotion_f1_tolerance,
+    max_recall_drop: float = DEFAULTS.promotion_max_recall_drop,
 ) -> GateDecision:
     """Compare holdout metrics (as `training.evaluate` returns them)."""
     if champion is None:

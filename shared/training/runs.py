@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from shared.config import DEFAULTS
 from shared.errors import PromotionConflict, ServiceError
 from shared.models import registry
 from shared.models.layout import model_path
@@ -25,7 +26,7 @@ from shared.monitoring.baseline import compute_baseline
 from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
-from shared.training.candidates import FAMILIES, SEARCH_SPACES, evaluate, predict_labels, train_candidates
+from shared.training.candidates import HOLDOUT_FRACTION, SEARCH_SPACES, evaluate, predict_labels, train_candidates
 from shared.training.promotion_gate import decide_promotion
 
 log = get_logger("training_runs")
@@ -33,11 +34,13 @@ log = get_logger("training_runs")
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    seed: int = 42
-    families: tuple[str, ...] = FAMILIES
-    budget_seconds: float = 240.0
-    f1_tolerance: float = 0.01
-    max_recall_drop: float = 0.10
+    """How one run searches and gates; defaults are the configuration's (shared/config.py)."""
+
+    seed: int = DEFAULTS.training_seed
+    families: tuple[str, ...] = DEFAULTS.families
+    budget_seconds: float = DEFAULTS.search_budget_seconds
+    f1_tolerance: float = DEFAULTS.promotion_f1_tolerance
+    max_recall_drop: float = DEFAULTS.promotion_max_recall_drop
 
 
 def code_version() -> str | None:
@@ -91,7 +94,7 @@ def run_training(
     holdout_predictions = predict_labels(winner.pipeline, data.X_holdout, data.labels)
     baseline = compute_baseline(data.X_train, holdout_predictions)
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
-                  "folds": data.folds, "holdout_fraction": 0.2}
+                  "folds": data.folds, "holdout_fraction": HOLDOUT_FRACTION}
     manifest = registry.register_version(
         store, winner.artifact_bytes, labels=data.labels, metrics=winner.metrics, baseline=baseline,
         data_fingerprint=data.fingerprint, training_parameters=parameters,

@@ -8,13 +8,14 @@ deliberately broken copy.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import fields
 from pathlib import Path
 
 import hcl2
 
-from shared.config import Settings, env_name
+from shared.config import FUNCTION_SETTINGS, Settings, env_name, variables_of
 
 SIGNATURES = {"http": "http", "cloud_event": "pubsub"}
 
@@ -92,23 +93,64 @@ def check_functions(root: Path) -> list[str]:
 
 
 def check_environment(root: Path) -> list[str]:
+    """Each function gets exactly its own variables, infra repeats no default,
+    and the README says who reads what."""
     parsed, problems = load_terraform(root)
-    environment = merged_locals(parsed).get("common_environment", {})
+    values = merged_locals(parsed).get("deployment_settings", {})
     secrets = merged_locals(parsed).get("secret_environment", {})
+    with_secrets = merged_locals(parsed).get("functions_with_secrets", [])
     functions = resources(parsed, "google_cloudfunctions2_function").get("functions", {})
     service = (functions.get("service_config") or [{}])[0]
-    if "local.common_environment" not in str(service.get("environment_variables")):
-        problems.append("the function resource does not set local.common_environment")
+    environment = str(service.get("environment_variables"))
+    if "local.function_variables[each.key]" not in environment or "local.deployment_settings" not in environment:
+        problems.append("the function resource does not filter local.deployment_settings by local.function_variables")
     if secrets and "local.secret_environment" not in str(service.get("dynamic")):
         problems.append("the function resource does not attach local.secret_environment")
-    for field in fields(Settings):
-        if env_name(field.name) not in environment and env_name(field.name) not in secrets:
-            problems.append(f"{env_name(field.name)} is read by every function but not set in infra")
+    try:
+        declared = json.loads((root / "infra" / "function_variables.json").read_text())
+    except (OSError, ValueError):
+        declared = None
+    expected = {function: variables_of(function) for function in FUNCTION_SETTINGS}
+    if declared != expected:
+        problems.append("infra/function_variables.json differs from shared/config.py FUNCTION_SETTINGS "
+                        "(rewrite it: python -m tests.infra.consistency)")
+    known = {env_name(f.name): f for f in fields(Settings)}
+    for name, value in values.items():
+        if name not in known:
+            problems.append(f"infra sets {name}, which no function reads")
+        elif isinstance(value, str) and unquote(value) == str(known[name].default) and '"' in value:
+            problems.append(f"infra repeats {name}'s default ({unquote(value)}); defaults live in shared/config.py")
+    for name, value in {"ARTIFACT_STORE": "gcs", "PREDICTION_STORE": "firestore", "EVENT_BUS": "pubsub"}.items():
+        if unquote(values.get(name)) != value:
+            problems.append(f"infra does not set {name}={value}")
+    for function in with_secrets:
+        for name in secrets:
+            if name not in variables_of(unquote(function)):
+                problems.append(f"{unquote(function)} gets the secret {name}, which it does not read")
     readme = (root / "README.md").read_text() if (root / "README.md").exists() else ""
+    row = re.compile(r"^\| `([A-Z0-9_]+)` \|[^|]*\|([^|]*)\|", re.M)
+    rows = {match.group(1): match.group(2) for match in row.finditer(readme)}
     for field in fields(Settings):
-        if f"`{env_name(field.name)}`" not in readme:
-            problems.append(f"{env_name(field.name)} is missing from the README's configuration table")
+        name = env_name(field.name)
+        if name not in rows:
+            problems.append(f"{name} is missing from the README's configuration table")
+        elif set(re.findall(r"`(\w+)`", rows[name])) != readers_of(name) and rows[name].strip() != readers_label(name):
+            problems.append(f"the README says {rows[name].strip()!r} read {name}; the code: {readers_label(name)!r}")
     return problems
+
+
+def readers_of(name: str) -> set[str]:
+    return {function for function in FUNCTION_SETTINGS if name in variables_of(function)}
+
+
+def readers_label(name: str) -> str:
+    """The README's 'read by' cell for a variable."""
+    readers = readers_of(name)
+    if readers == set(FUNCTION_SETTINGS):
+        return "all functions"
+    if not readers:
+        return "CLI and local server only"
+    return ", ".join(f"`{function}`" for function in sorted(readers))
 
 
 def published_topic_settings(root: Path) -> set[str]:
@@ -122,8 +164,10 @@ def published_topic_settings(root: Path) -> set[str]:
 def check_topics(root: Path) -> list[str]:
     parsed, problems = load_terraform(root)
     topics = merged_locals(parsed).get("topics", {})
-    environment = merged_locals(parsed).get("common_environment", {})
-    for setting in sorted(published_topic_settings(root) | {"drift_check_topic"}):
+    environment = merged_locals(parsed).get("deployment_settings", {})
+    if "drift_check" not in topics:  # Cloud Scheduler publishes there; no function does
+        problems.append("infra has no topic 'drift_check' for the nightly schedule")
+    for setting in sorted(published_topic_settings(root)):
         key = setting.removesuffix("_topic")
         if key not in topics:
             problems.append(f"code publishes to {setting} but infra has no topic {key!r}")
@@ -175,3 +219,10 @@ def check_skips_have_reasons(root: Path) -> list[str]:
             if match and len((match.group(2) or "").strip()) < 15:
                 problems.append(f"{path.name}:{line_number}: checkov skip {match.group(1)} without a reason")
     return problems
+
+
+if __name__ == "__main__":
+    # Rewrite infra/function_variables.json from shared/config.py.
+    target = Path(__file__).resolve().parents[2] / "infra" / "function_variables.json"
+    target.write_text(json.dumps({f: variables_of(f) for f in FUNCTION_SETTINGS}, indent=2) + "\n")
+    print(f"wrote {target}")

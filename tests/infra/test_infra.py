@@ -55,9 +55,34 @@ def test_a_wrong_trigger_is_reported(copy):
     assert any("retrain is a pubsub function" in p for p in consistency.check_functions(copy))
 
 
-def test_an_unset_variable_is_reported(copy):
-    edit(copy / "infra" / "functions.tf", '    DRIFT_MIN_SAMPLES             = "200"\n', "")
-    assert consistency.check_environment(copy) == ["DRIFT_MIN_SAMPLES is read by every function but not set in infra"]
+def test_function_variables_out_of_step_with_the_code_are_reported(copy):
+    edit(copy / "infra" / "function_variables.json", '    "MAX_BATCH_SIZE",\n', "")
+    assert consistency.check_environment(copy) == [
+        "infra/function_variables.json differs from shared/config.py FUNCTION_SETTINGS "
+        "(rewrite it: python -m tests.infra.consistency)"]
+
+
+def test_a_default_repeated_in_infra_is_reported(copy):
+    edit(copy / "infra" / "functions.tf", '    EVENT_BUS ', '    DRIFT_MIN_SAMPLES = "200"\n    EVENT_BUS ')
+    assert consistency.check_environment(copy) == [
+        "infra repeats DRIFT_MIN_SAMPLES's default (200); defaults live in shared/config.py"]
+
+
+def test_a_variable_no_function_reads_is_reported(copy):
+    edit(copy / "infra" / "functions.tf", '    EVENT_BUS ', '    DRIFT_MIN_SAMPLE = "300"\n    EVENT_BUS ')
+    assert consistency.check_environment(copy) == ["infra sets DRIFT_MIN_SAMPLE, which no function reads"]
+
+
+def test_every_function_getting_every_variable_is_reported(copy):
+    edit(copy / "infra" / "functions.tf", " if contains(local.function_variables[each.key], name)", "")
+    assert consistency.check_environment(copy) == [
+        "the function resource does not filter local.deployment_settings by local.function_variables"]
+
+
+def test_a_readme_that_names_the_wrong_readers_is_reported(copy):
+    edit(copy / "README.md", "| `MAX_BATCH_SIZE` | `1000` | `predict` |", "| `MAX_BATCH_SIZE` | `1000` | all functions |")
+    assert consistency.check_environment(copy) == [
+        "the README says 'all functions' read MAX_BATCH_SIZE; the code: '`predict`'"]
 
 
 def test_a_missing_topic_is_reported(copy):

@@ -159,7 +159,7 @@ def test_training_and_drift_from_the_lake(database, quick_training_env):
 
     os.environ["TRAINING_LAKE_DAYS"] = "2"
     wiring.reset()
-    dependencies = wiring.service_dependencies()
+    dependencies = wiring.retrain_dependencies()
     result = handle_retrain_message(BusMessage({"reason": "lake"}, {}, "lake-1", datetime.now(timezone.utc)),
                                     **dependencies)
     assert result["status"] == "trained" and result["promoted"]
@@ -167,7 +167,9 @@ def test_training_and_drift_from_the_lake(database, quick_training_env):
     assert record["data_sources"]["lake_rows"] == 300
     assert record["data_sources"]["lake_partitions"][0].startswith("lake/clinical/date=")
     assert record["data_fingerprint"]["rows"] == 3000 + 300
-    report = run_partition_drift_check(**dependencies)
+    drift = wiring.drift_check_dependencies()
+    report = run_partition_drift_check(artifacts=drift["artifacts"], metadata=drift["metadata"], bus=drift["bus"],
+                                       settings=drift["settings"])
     assert report["sample_size"] == 300 and report["source"] == "lake"
     assert report["performance"]["outcomes"] == 300 and report["performance"]["macro_f1"] > 0.5
 

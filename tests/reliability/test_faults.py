@@ -150,7 +150,7 @@ class CrashOnPromotion(LocalArtifactStore):
 def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delivery_completes(
         tmp_path, weak_candidate, quick_training_env):
     store = CrashOnPromotion(tmp_path / "artifacts")
-    dependencies = dict(wiring.service_dependencies(), artifacts=store)
+    dependencies = dict(wiring.retrain_dependencies(), artifacts=store)
     champion = register_model(store, weak_candidate, metadata=dependencies["metadata"])
     store.crashes = 1
     message = BusMessage({"reason": "test", "report_id": "crash-1"}, {}, "m-1", datetime.now(timezone.utc))
@@ -174,7 +174,7 @@ def test_two_different_requests_never_train_at_the_same_time(tmp_path, weak_cand
 
     from shared.errors import LeaseHeld
 
-    dependencies = wiring.service_dependencies()
+    dependencies = wiring.retrain_dependencies()
     register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
     barrier, outcomes = threading.Barrier(2), {}
 

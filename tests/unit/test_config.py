@@ -1,6 +1,8 @@
+from dataclasses import fields
+
 import pytest
 
-from shared.config import load_settings
+from shared.config import DEFAULTS, FUNCTION_SETTINGS, Settings, load_settings, validate_all, variables_of
 from shared.errors import ConfigError
 
 
@@ -28,3 +30,54 @@ def test_bad_configuration_fails_fast_naming_the_variable(environ, field):
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
     assert caught.value.field == field
+
+
+def test_a_function_reads_only_its_own_variables():
+    settings = load_settings({"MAX_BATCH_SIZE": "10", "INGEST_CHUNK_ROWS": "not a number"}, function="predict")
+    assert settings.max_batch_size == 10
+    with pytest.raises(AttributeError):
+        settings.ingest_chunk_rows  # noqa: B018 -- predict has no such setting
+
+
+def test_a_bad_value_fails_only_the_functions_that_read_it():
+    environ = {"INGEST_CHUNK_ROWS": "many"}
+    for function in FUNCTION_SETTINGS:
+        if "INGEST_CHUNK_ROWS" in variables_of(function):
+            with pytest.raises(ConfigError) as caught:
+                load_settings(environ, function=function)
+            assert caught.value.field == "INGEST_CHUNK_ROWS"
+        else:
+            assert load_settings(environ, function=function) is not None
+    with pytest.raises(ConfigError):
+        validate_all(environ)
+
+
+def test_a_function_view_keeps_the_one_default():
+    view = load_settings({}, function="drift_check")
+    everything = load_settings({})
+    for name in FUNCTION_SETTINGS["drift_check"]:
+        assert getattr(view, name) == getattr(everything, name) == getattr(DEFAULTS, name)
+
+
+@pytest.mark.parametrize("environ, field", [
+    ({"STORE_TIMEOUT_SECONDS": "nan"}, "STORE_TIMEOUT_SECONDS"),
+    ({"STORE_TIMEOUT_SECONDS": "0"}, "STORE_TIMEOUT_SECONDS"),
+    ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
+    ({"DRIFT_WINDOW_HOURS": "inf"}, "DRIFT_WINDOW_HOURS"),
+])
+def test_values_out_of_range_name_the_variable(environ, field):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert caught.value.field == field
+
+
+def test_every_setting_is_read_by_a_function_or_only_by_the_tools():
+    read = set().union(*FUNCTION_SETTINGS.values())
+    tools_only = {f.name for f in fields(Settings)} - read
+    assert tools_only == {"drift_check_topic"}  # Cloud Scheduler publishes there; the CLI and demo do locally
+
+
+def test_a_parsed_configuration_is_reused_until_the_environment_changes():
+    first = load_settings({"MAX_BATCH_SIZE": "7"}, function="predict")
+    assert load_settings({"MAX_BATCH_SIZE": "7"}, function="predict") is first
+    assert load_settings({"MAX_BATCH_SIZE": "8"}, function="predict").max_batch_size == 8

@@ -3,6 +3,7 @@ generation-match preconditions (works against fake-gcs-server too)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,7 +16,8 @@ class GcsArtifactStore:
     def __init__(self, bucket_name: str, project: str | None = None, client=None, timeout: float = 30.0):
         self.bucket_name = bucket_name
         self.project = project or None
-        self._client = client
+        if client is not None:
+            self.client = client
         self.timeout = timeout
 
     @property
@@ -26,13 +28,11 @@ class GcsArtifactStore:
 
         return DEFAULT_RETRY.with_timeout(self.timeout)
 
-    @property
+    @functools.cached_property
     def client(self):
-        if self._client is None:
-            from google.cloud import storage
+        from google.cloud import storage
 
-            self._client = storage.Client(project=self.project)
-        return self._client
+        return storage.Client(project=self.project)
 
     @property
     def bucket(self):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from shared.errors import StoreUnavailable
+from shared.stores.firestore_errors import unavailable_on_failure
 from shared.stores.metadata.port import LEASES
 
 
@@ -14,25 +14,18 @@ class FirestoreMetadataStore:
     def __init__(self, project: str, database: str = "(default)", client=None, timeout: float = 10.0):
         self.project = project
         self.database = database
-        self._client = client
+        if client is not None:
+            self.client = client
         self.timeout = timeout
 
-    @property
+    @functools.cached_property
     def client(self):
-        if self._client is None:
-            from google.cloud import firestore
+        from google.cloud import firestore
 
-            self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client
+        return firestore.Client(project=self.project, database=self.database)
 
-    @contextmanager
     def _errors(self):
-        from google.api_core import exceptions
-
-        try:
-            yield
-        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError) as error:
-            raise StoreUnavailable(f"metadata store unavailable: {type(error).__name__}") from None
+        return unavailable_on_failure("metadata store")
 
     def put(self, collection: str, document_id: str, document: dict) -> None:
         with self._errors():

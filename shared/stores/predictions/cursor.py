@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timezone
 
 from shared.errors import ValidationError
+from shared.records import PredictionRecord
 
 
 def encode_cursor(created_at: datetime, prediction_id: str) -> str:
@@ -35,3 +36,12 @@ def from_micros(micros: int | None) -> datetime | None:
     if micros is None:
         return None
     return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
+
+
+def page_of(records: list[PredictionRecord], limit: int) -> tuple[list[PredictionRecord], str | None]:
+    """One page from `limit + 1` fetched records: the extra one only says a next
+    page exists, and the cursor names the last record shown."""
+    if len(records) <= limit:
+        return records, None
+    shown = records[:limit]
+    return shown, encode_cursor(shown[-1].created_at, shown[-1].prediction_id)

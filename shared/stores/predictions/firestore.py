@@ -3,15 +3,17 @@ spread writes across the key space instead of hot-spotting on time order."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from shared.errors import NotFound, StoreUnavailable
+from shared.errors import NotFound
 from shared.records import PredictionRecord, WindowChunk
 from shared.schema import FEATURES
-from shared.stores.predictions.cursor import decode_cursor, encode_cursor, from_micros
+from shared.stores.firestore_errors import unavailable_on_failure
+from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of
 
 COLLECTION = "predictions"
 
@@ -23,30 +25,24 @@ class FirestorePredictionStore:
                  retention_days: int = 365):
         self.project = project
         self.database = database
-        self._client = client
+        if client is not None:
+            self.client = client
         self.timeout = timeout
         self.retention = timedelta(days=retention_days)
 
-    @property
+    @functools.cached_property
     def client(self):
-        if self._client is None:
-            from google.cloud import firestore
+        from google.cloud import firestore
 
-            self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client
+        return firestore.Client(project=self.project, database=self.database)
 
     @property
     def collection(self):
         return self.client.collection(COLLECTION)
 
     def _call(self, function, *args, **kwargs):
-        from google.api_core import exceptions
-
-        try:
+        with unavailable_on_failure("prediction store"):
             return function(*args, **kwargs)
-        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.RetryError,
-                exceptions.InternalServerError) as error:
-            raise StoreUnavailable(f"prediction store unavailable: {type(error).__name__}") from None
 
     def _retry(self):
         from google.api_core.retry import Retry
@@ -100,11 +96,7 @@ class FirestorePredictionStore:
             query = query.start_after(
                 {"created_at": from_micros(micros), "__name__": self.collection.document(prediction_id)})
         snapshots = self._call(lambda: list(query.limit(limit + 1).stream(retry=self._retry(), timeout=self.timeout)))
-        records = [self._record(snapshot) for snapshot in snapshots[:limit]]
-        next_cursor = None
-        if len(snapshots) > limit:
-            next_cursor = encode_cursor(records[-1].created_at, records[-1].prediction_id)
-        return records, next_cursor
+        return page_of([self._record(snapshot) for snapshot in snapshots], limit)
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord:
         snapshot = self._call(self.collection.document(prediction_id).get, retry=self._retry(), timeout=self.timeout)

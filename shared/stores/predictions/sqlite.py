@@ -11,7 +11,7 @@ import numpy as np
 from shared.errors import NotFound, StoreUnavailable
 from shared.records import PredictionRecord, WindowChunk
 from shared.schema import FEATURES
-from shared.stores.predictions.cursor import decode_cursor, encode_cursor, from_micros, to_micros
+from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
 from shared.stores.sqlite_database import SqliteDatabase
 
 
@@ -75,12 +75,7 @@ class SqlitePredictionStore:
                 f"SELECT {self._COLUMNS} FROM predictions ORDER BY created_us DESC, prediction_id DESC LIMIT ?",
                 (limit + 1,),
             ).fetchall()
-        records = [self._record(row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = records[-1]
-            next_cursor = encode_cursor(last.created_at, last.prediction_id)
-        return records, next_cursor
+        return page_of([self._record(row) for row in rows], limit)
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord:
         row = self._execute(
