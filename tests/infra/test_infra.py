@@ -80,7 +80,8 @@ def test_every_function_getting_every_variable_is_reported(copy):
 
 
 def test_a_readme_that_names_the_wrong_readers_is_reported(copy):
-    edit(copy / "README.md", "| `MAX_BATCH_SIZE` | `1000` | `predict` |", "| `MAX_BATCH_SIZE` | `1000` | all functions |")
+    edit(copy / "README.md", "| `MAX_BATCH_SIZE` | `1000` | `predict` |",
+         "| `MAX_BATCH_SIZE` | `1000` | all functions |")
     assert consistency.check_environment(copy) == [
         "the README says 'all functions' read MAX_BATCH_SIZE; the code: '`predict`'"]
 
