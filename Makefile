@@ -29,17 +29,20 @@ run: $(STAMP)
 	$(PY) -m tools.cli bootstrap
 	PORT=$(PORT) $(PY) local_server.py
 
-## make test: the whole suite, emulators included (started by the tests)
+## make test: Terraform formatting, then the whole suite, emulators included (started by the tests)
 test: $(STAMP) $(CHECKOV_STAMP)
+	terraform fmt -check -recursive infra
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 
 ## make bench: the benchmarks in bench/, figures printed and saved in bench/results/
 bench: $(STAMP)
 	$(PY) -m bench.run_all
 
-## make emulators: Firestore, Pub/Sub and fake-gcs-server on loopback; prints the exports
+## make emulators: Firestore, Pub/Sub and fake-gcs-server on loopback, with the bucket, topics and
+## push subscriptions to make run's $(PORT); ports from FIRESTORE_EMULATOR_PORT, PUBSUB_EMULATOR_PORT,
+## STORAGE_EMULATOR_PORT; writes .local/emulators.env; Ctrl-C or SIGTERM stops all three
 emulators: $(STAMP)
-	$(PY) -m tests.emulators
+	PORT=$(PORT) exec $(PY) -m tests.emulators
 
 ## make train: the full candidate search on the reference data
 train: $(STAMP)

@@ -1,6 +1,7 @@
 locals {
   required_apis = [
     "cloudbuild.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
     "artifactregistry.googleapis.com",

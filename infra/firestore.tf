@@ -1,5 +1,7 @@
+# One database per deployment (name_prefix): several deployments can share a
+# project, and each function's Firestore grant is conditioned on this one.
 resource "google_firestore_database" "main" {
-  name                    = "(default)"
+  name                    = "${var.name_prefix}-records"
   location_id             = var.firestore_location
   type                    = "FIRESTORE_NATIVE"
   concurrency_mode        = "OPTIMISTIC"

@@ -38,6 +38,10 @@ locals {
     PSEUDONYM_KEY         = google_secret_manager_secret.ingestion["pseudonym-key"].secret_id
   }
   functions_with_secrets = ["ingest_clinical"]
+  # A secret read at start-up needs a version that exists: ingest_clinical is
+  # deployed once the operator has added both and named them (never `latest`).
+  secret_versions            = { for name, secret in google_secret_manager_secret.ingestion : secret.secret_id => lookup(var.ingestion_secret_versions, name, "") }
+  clinical_ingestion_enabled = length(var.ingestion_secret_versions) > 0
 
   # One entry per entry point in main.py. `trigger` is "http" for functions
   # people call, "pubsub" for functions fed by a push subscription.
@@ -78,10 +82,11 @@ locals {
       memory = "1Gi", cpu = "1", timeout = 300, concurrency = 1, threads = 1, max_instances = 1
     }
   }
+  deployed_functions = { for key, fn in local.functions : key => fn if key != "ingest_clinical" || local.clinical_ingestion_enabled }
 }
 
 resource "google_cloudfunctions2_function" "functions" {
-  for_each    = local.functions
+  for_each    = local.deployed_functions
   name        = "${var.name_prefix}-${each.value.name}"
   location    = var.region
   description = "Clinical risk MLOps loop: ${each.value.entry_point}"
@@ -89,6 +94,10 @@ resource "google_cloudfunctions2_function" "functions" {
   build_config {
     runtime     = "python311"
     entry_point = each.value.entry_point
+    # A build identity of our own: projects created since mid-2024 would
+    # otherwise build as an under-privileged default account.
+    service_account   = google_service_account.accounts["function_build"].id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
@@ -104,7 +113,7 @@ resource "google_cloudfunctions2_function" "functions" {
     max_instance_request_concurrency = each.value.concurrency
     min_instance_count               = 0
     max_instance_count               = each.value.max_instances
-    service_account_email            = google_service_account.functions[each.key].email
+    service_account_email            = google_service_account.accounts[each.key].email
     all_traffic_on_latest_revision   = true
     # HTTP functions are reached by their callers (IAM still required);
     # event functions only by Pub/Sub push from this project.
@@ -122,12 +131,21 @@ resource "google_cloudfunctions2_function" "functions" {
         key        = secret_environment_variables.key
         project_id = var.project_id
         secret     = secret_environment_variables.value
-        version    = "latest"
+        version    = local.secret_versions[secret_environment_variables.value]
       }
     }
   }
 
-  depends_on = [google_project_service.required]
+  # The platform checks at deploy time that the runtime identity may read its
+  # secrets and the build identity its source and repository.
+  depends_on = [
+    google_project_service.required,
+    google_secret_manager_secret_iam_member.ingestion,
+    google_project_iam_member.function_build_logs,
+    google_project_iam_member.function_build_staged_source,
+    google_storage_bucket_iam_member.function_build_source,
+    google_artifact_registry_repository_iam_member.function_build,
+  ]
 }
 
 resource "google_secret_manager_secret" "ingestion" {
@@ -142,12 +160,41 @@ resource "google_secret_manager_secret" "ingestion" {
 }
 
 variable "http_ingress" {
-  description = "Ingress of the HTTP functions: ALLOW_ALL (IAM-authenticated callers anywhere) or ALLOW_INTERNAL_AND_GCLB (behind your load balancer / VPC)."
+  description = "Ingress of the HTTP functions. ALLOW_ALL: reachable at their run.app URLs, every caller still needs an identity token of an invoker_members principal. ALLOW_INTERNAL_AND_GCLB only once you have put your own load balancer in front (none is defined here): it refuses every outside caller of the run.app URLs."
   type        = string
-  default     = "ALLOW_INTERNAL_AND_GCLB"
+  default     = "ALLOW_ALL"
 
   validation {
     condition     = contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], var.http_ingress)
     error_message = "http_ingress must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
   }
+}
+
+# Images of the function builds: a repository of our own, so the build
+# identity writes here and nowhere else; old images are cleaned up, the
+# newest of each function kept.
+resource "google_artifact_registry_repository" "functions" {
+  #checkov:skip=CKV_GCP_84:The images hold this open-source code and public pinned dependencies only -- no data, no secrets (secrets come from Secret Manager at run time).
+  location      = var.region
+  repository_id = "${var.name_prefix}-functions"
+  description   = "Container images built from the function source"
+  format        = "DOCKER"
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 5
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
+
+  depends_on = [google_project_service.required]
 }

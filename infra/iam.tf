@@ -1,13 +1,32 @@
-# One service account per function, each with only what its code does.
-# Firestore grants only at project level (no per-collection IAM), so the
-# datastore roles are project bindings; everything else is bound on the
-# bucket or topic itself.
-resource "google_service_account" "functions" {
-  for_each     = local.functions
-  account_id   = substr("${var.name_prefix}-${replace(each.value.name, "_", "-")}", 0, 30)
-  display_name = "Cloud Function ${each.value.entry_point}"
+# One service account per function, one for Pub/Sub push and one for the
+# function builds, each with only what its code does. Every data grant is
+# narrowed by a condition to this deployment's database or to the object
+# prefixes the function touches.
+locals {
+  # account_id = "<name_prefix>-<suffix>" must be 6 to 30 characters: with
+  # name_prefix at most 12, a suffix may have at most 17 (tests/infra checks).
+  service_accounts = {
+    predict             = "predict"
+    predictions_history = "history"
+    model_metadata      = "model"
+    record_outcome      = "outcome"
+    drift_check         = "drift-check"
+    retrain             = "retrain"
+    ingest_clinical     = "ingest-clinical"
+    ingest_reference    = "ingest-reference"
+    pubsub_pusher       = "pubsub-pusher"
+    function_build      = "function-build"
+  }
 }
 
+resource "google_service_account" "accounts" {
+  for_each     = local.service_accounts
+  account_id   = "${var.name_prefix}-${each.value}"
+  display_name = "${var.name_prefix}: ${replace(each.key, "_", " ")}"
+}
+
+# Firestore has no per-collection IAM: the narrowest grant is one database,
+# which is why every deployment has its own (firestore.tf).
 locals {
   firestore_roles = {
     predict             = "roles/datastore.user"   # writes prediction records
@@ -18,43 +37,76 @@ locals {
     ingest_clinical     = "roles/datastore.user"   # watermark and run summaries
     ingest_reference    = "roles/datastore.user"   # run summaries
   }
-  artifact_roles = {
-    predict        = "roles/storage.objectViewer" # loads the champion
-    model_metadata = "roles/storage.objectViewer"
-    drift_check    = "roles/storage.objectUser" # reads baselines, writes reports and plots
-    retrain        = "roles/storage.objectUser" # registers versions, switches the pointer
-  }
-  publishers = {
-    drift_check = "retrain"        # drift -> retrain request
-    retrain     = "model_promoted" # promotion notice
-  }
+  this_database = "projects/${var.project_id}/databases/${google_firestore_database.main.name}"
 }
 
 resource "google_project_iam_member" "firestore" {
   for_each = local.firestore_roles
   project  = var.project_id
   role     = each.value
-  member   = "serviceAccount:${google_service_account.functions[each.key].email}"
+  member   = "serviceAccount:${google_service_account.accounts[each.key].email}"
+
+  condition {
+    title      = "this-deployment-database"
+    expression = "resource.name == \"${local.this_database}\""
+  }
+}
+
+# The artifact bucket, by object prefix. A read grant covers listing only
+# under the same prefixes (storage.objects.list is checked on the bucket with
+# the request's prefix), so no function can even list names outside them.
+locals {
+  artifact_access = {
+    predict_models        = { account = "predict", role = "roles/storage.objectViewer", prefixes = ["models/"] }
+    model_metadata_models = { account = "model_metadata", role = "roles/storage.objectViewer", prefixes = ["models/"] }
+    # Baselines and the newest lake partition in; reports and plots out.
+    drift_check_inputs  = { account = "drift_check", role = "roles/storage.objectViewer", prefixes = ["models/", "lake/clinical/"] }
+    drift_check_reports = { account = "drift_check", role = "roles/storage.objectUser", prefixes = ["reports/drift/"] }
+    # Registers versions and switches the champion pointer; trains on the lake.
+    retrain_models = { account = "retrain", role = "roles/storage.objectUser", prefixes = ["models/"] }
+    retrain_lake   = { account = "retrain", role = "roles/storage.objectViewer", prefixes = ["lake/clinical/"] }
+    ingest_clinical_lake = {
+      account = "ingest_clinical", role = "roles/storage.objectUser", prefixes = ["lake/clinical/", "lake/quarantine/clinical/"]
+    }
+    ingest_reference_lake = { account = "ingest_reference", role = "roles/storage.objectUser", prefixes = ["lake/reference/"] }
+  }
+  artifact_objects = "projects/_/buckets/${google_storage_bucket.artifacts.name}/objects/"
 }
 
 resource "google_storage_bucket_iam_member" "artifacts" {
-  for_each = local.artifact_roles
+  for_each = local.artifact_access
   bucket   = google_storage_bucket.artifacts.name
-  role     = each.value
-  member   = "serviceAccount:${google_service_account.functions[each.key].email}"
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.accounts[each.value.account].email}"
+
+  condition {
+    title = replace(each.key, "_", "-")
+    expression = join(" || ", concat(
+      [for prefix in each.value.prefixes : "resource.name.startsWith(\"${local.artifact_objects}${prefix}\")"],
+      [for prefix in each.value.prefixes :
+      "(resource.type == \"storage.googleapis.com/Bucket\" && api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${prefix}\"))"],
+    ))
+  }
+}
+
+locals {
+  publishers = {
+    drift_check = "retrain"        # drift -> retrain request
+    retrain     = "model_promoted" # promotion notice
+  }
 }
 
 resource "google_pubsub_topic_iam_member" "publishers" {
   for_each = local.publishers
   topic    = google_pubsub_topic.topics[each.value].name
   role     = "roles/pubsub.publisher"
-  member   = "serviceAccount:${google_service_account.functions[each.key].email}"
+  member   = "serviceAccount:${google_service_account.accounts[each.key].email}"
 }
 
 # Callers of the HTTP functions: a named list, never allUsers.
 locals {
   http_invokers = {
-    for pair in setproduct([for key, fn in local.functions : key if fn.trigger == "http"], var.invoker_members) :
+    for pair in setproduct([for key, fn in local.deployed_functions : key if fn.trigger == "http"], var.invoker_members) :
     "${pair[0]}|${pair[1]}" => { function = pair[0], member = pair[1] }
   }
 }
@@ -67,44 +119,72 @@ resource "google_cloud_run_service_iam_member" "http_invokers" {
   member   = each.value.member
 }
 
-# Pub/Sub pushes to the event functions with this identity's OIDC token.
-resource "google_service_account" "pubsub_pusher" {
-  account_id   = "${var.name_prefix}-pubsub-pusher"
-  display_name = "Pub/Sub push to the event functions"
-}
-
+# Pub/Sub pushes to the event functions with the pusher's OIDC token.
 resource "google_cloud_run_service_iam_member" "pusher_invokes_event_functions" {
-  for_each = local.event_subscriptions
+  for_each = local.deployed_subscriptions
   location = var.region
   service  = google_cloudfunctions2_function.functions[each.key].name
   role     = "roles/run.invoker"
-  member   = "serviceAccount:${google_service_account.pubsub_pusher.email}"
+  member   = "serviceAccount:${google_service_account.accounts["pubsub_pusher"].email}"
 }
 
 # The Pub/Sub service agent mints the push tokens for that identity only.
 resource "google_service_account_iam_member" "pubsub_token_creator" {
-  service_account_id = google_service_account.pubsub_pusher.name
+  service_account_id = google_service_account.accounts["pubsub_pusher"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
-}
-
-# The ingestion functions write only under lake/ in the artifact bucket
-# (listing is a bucket-level permission, hence the second clause).
-resource "google_storage_bucket_iam_member" "lake_writers" {
-  for_each = toset(["ingest_clinical", "ingest_reference"])
-  bucket   = google_storage_bucket.artifacts.name
-  role     = "roles/storage.objectUser"
-  member   = "serviceAccount:${google_service_account.functions[each.key].email}"
-
-  condition {
-    title      = "lake-only"
-    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.artifacts.name}/objects/lake/\") || resource.type == \"storage.googleapis.com/Bucket\""
-  }
 }
 
 resource "google_secret_manager_secret_iam_member" "ingestion" {
   for_each  = google_secret_manager_secret.ingestion
   secret_id = each.value.id
   role      = "roles/secretmanager.secretAccessor"
-  member    = "serviceAccount:${google_service_account.functions["ingest_clinical"].email}"
+  member    = "serviceAccount:${google_service_account.accounts["ingest_clinical"].email}"
+}
+
+# The function builds: logs, the image repository, and the source archive
+# (Cloud Functions copies it into its gcf-v2-sources bucket, which the build
+# then reads: "You must grant Storage Object Viewer permission to <build account>").
+resource "google_project_iam_member" "function_build_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.accounts["function_build"].email}"
+}
+
+resource "google_project_iam_member" "function_build_staged_source" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.accounts["function_build"].email}"
+
+  condition {
+    title      = "function-sources-bucket"
+    expression = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-${var.region}/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "function_build_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.accounts["function_build"].email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "function_build" {
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.accounts["function_build"].email}"
+}
+
+# Customer-managed keys: the service agents that encrypt on our behalf must
+# be allowed to use the key, before the buckets and topics are created.
+data "google_storage_project_service_account" "this" {}
+
+resource "google_kms_crypto_key_iam_member" "service_agents" {
+  for_each = var.kms_key_name == "" ? {} : {
+    storage = "serviceAccount:${data.google_storage_project_service_account.this.email_address}"
+    pubsub  = local.pubsub_service_agent
+  }
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = each.value
 }

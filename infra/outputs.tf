@@ -8,6 +8,11 @@ output "artifact_bucket" {
   value       = google_storage_bucket.artifacts.name
 }
 
+output "firestore_database" {
+  description = "This deployment's Firestore database (FIRESTORE_DATABASE)."
+  value       = google_firestore_database.main.name
+}
+
 output "source_bucket" {
   description = "Bucket holding the zipped function source."
   value       = google_storage_bucket.source.name

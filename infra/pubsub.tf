@@ -1,19 +1,21 @@
 locals {
   topics = {
-    drift_check    = "${var.name_prefix}-drift-check-requests"
-    retrain        = "${var.name_prefix}-retrain-requests"
-    model_promoted = "${var.name_prefix}-model-promoted"
+    drift_check      = "${var.name_prefix}-drift-check-requests"
+    retrain          = "${var.name_prefix}-retrain-requests"
+    model_promoted   = "${var.name_prefix}-model-promoted"
     ingest_clinical  = "${var.name_prefix}-ingest-clinical-requests"
     ingest_reference = "${var.name_prefix}-ingest-reference-requests"
   }
-  # Event functions and the topic each one consumes.
+  # Event functions and the topic each one consumes (tests/emulators.py
+  # creates the same routes against the emulator).
   event_subscriptions = {
     drift_check      = "drift_check"
     retrain          = "retrain"
     ingest_clinical  = "ingest_clinical"
     ingest_reference = "ingest_reference"
   }
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  deployed_subscriptions = { for key, topic in local.event_subscriptions : key => topic if contains(keys(local.deployed_functions), key) }
+  pubsub_service_agent   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
 resource "google_pubsub_topic" "topics" {
@@ -23,7 +25,7 @@ resource "google_pubsub_topic" "topics" {
   name                       = each.value
   message_retention_duration = "604800s"
 
-  depends_on = [google_project_service.required]
+  depends_on = [google_project_service.required, google_kms_crypto_key_iam_member.service_agents]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -33,7 +35,7 @@ resource "google_pubsub_topic" "dead_letter" {
   name                       = "${local.topics[each.value]}-dead-letter"
   message_retention_duration = "604800s"
 
-  depends_on = [google_project_service.required]
+  depends_on = [google_project_service.required, google_kms_crypto_key_iam_member.service_agents]
 }
 
 # Dead letters are kept for inspection; nothing consumes them automatically.
@@ -52,7 +54,7 @@ resource "google_pubsub_subscription" "dead_letter" {
 # retries for 7 days and cannot be given a dead-letter topic from Terraform;
 # functions-framework converts this push payload into the same CloudEvent.)
 resource "google_pubsub_subscription" "events" {
-  for_each = local.event_subscriptions
+  for_each = local.deployed_subscriptions
   name     = "${local.topics[each.value]}-to-${local.functions[each.key].name}"
   topic    = google_pubsub_topic.topics[each.value].id
 
@@ -62,7 +64,7 @@ resource "google_pubsub_subscription" "events" {
   push_config {
     push_endpoint = google_cloudfunctions2_function.functions[each.key].service_config[0].uri
     oidc_token {
-      service_account_email = google_service_account.pubsub_pusher.email
+      service_account_email = google_service_account.accounts["pubsub_pusher"].email
       audience              = google_cloudfunctions2_function.functions[each.key].service_config[0].uri
     }
   }
@@ -92,7 +94,7 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
-  for_each     = local.event_subscriptions
+  for_each     = local.deployed_subscriptions
   subscription = google_pubsub_subscription.events[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent

@@ -24,7 +24,8 @@ locals {
 }
 
 resource "google_cloud_scheduler_job" "jobs" {
-  for_each    = local.schedules
+  # The clinical ingestion is scheduled only once it is deployed (its secrets have versions).
+  for_each    = { for name, job in local.schedules : name => job if job.topic != "ingest_clinical" || local.clinical_ingestion_enabled }
   name        = "${var.name_prefix}-${each.key}"
   description = each.value.description
   region      = var.region

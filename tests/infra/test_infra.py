@@ -13,7 +13,9 @@ from tests.conftest import IN_CI, ROOT
 from tests.infra import consistency
 
 CHECKS = [consistency.check_functions, consistency.check_environment, consistency.check_topics,
-          consistency.check_cloudbuild, consistency.check_skips_have_reasons]
+          consistency.check_cloudbuild, consistency.check_skips_have_reasons, consistency.check_source_archive,
+          consistency.check_name_limits, consistency.check_secrets, consistency.check_data_access_is_narrowed,
+          consistency.check_deployment_works, consistency.check_emulator_routes]
 
 
 @pytest.fixture
@@ -21,7 +23,8 @@ def copy(tmp_path) -> Path:
     for name in ("infra", "functions", "shared"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns(".build", ".terraform",
                                                                                     "__pycache__"))
-    for name in ("main.py", "README.md", "cloudbuild.yaml"):
+    for name in ("main.py", "README.md", "cloudbuild.yaml", "requirements.txt", "Makefile", "tests/emulators.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -87,7 +90,7 @@ def test_a_readme_that_names_the_wrong_readers_is_reported(copy):
 
 
 def test_a_missing_topic_is_reported(copy):
-    edit(copy / "infra" / "pubsub.tf", "    model_promoted = ", "    model_promotions = ")
+    edit(copy / "infra" / "pubsub.tf", "    model_promoted   = ", "    model_promotions = ")
     assert any("model_promoted_topic" in p for p in consistency.check_topics(copy))
 
 
@@ -104,8 +107,8 @@ def test_cloudbuild_problems_are_reported(copy, old, new, expected):
 
 def test_a_skip_without_reason_is_reported(copy):
     edit(copy / "infra" / "storage.tf",
-         "#checkov:skip=CKV_GCP_62:This bucket is the access-log sink; logging it into itself would recurse.",
-         "#checkov:skip=CKV_GCP_62")
+         "#checkov:skip=CKV_GCP_62:Access is recorded by Data Access audit logs (audit.tf), which Google recommends",
+         "#checkov:skip=CKV_GCP_62 ")
     assert any("without a reason" in p for p in consistency.check_skips_have_reasons(copy))
 
 
@@ -139,3 +142,244 @@ def test_checkov_catches_a_public_bucket(copy):
 def test_a_missing_nightly_schedule_is_reported(copy):
     edit(copy / "infra" / "scheduler.tf", 'topic       = "drift_check"', 'topic       = "retrain"')
     assert "no Cloud Scheduler job publishes to the drift-check topic" in consistency.check_topics(copy)
+
+
+# --- the deployed archive -----------------------------------------------------------------------
+
+def leftovers(copy: Path) -> None:
+    """What `make test` and a developer leave behind: a venv with a dangling symlink, bytecode, tools."""
+    (copy / ".venv-checkov" / "bin").mkdir(parents=True)
+    (copy / ".venv-checkov" / "bin" / "python").symlink_to("/nonexistent/python3.13")
+    (copy / ".venv-checkov" / "lib.py").write_text("")
+    (copy / "shared" / "__pycache__").mkdir(exist_ok=True)
+    (copy / "shared" / "__pycache__" / "config.cpython-311.pyc").write_bytes(b"\0")
+    (copy / "tools").mkdir()
+    (copy / "tools" / "cli.py").write_text("")
+    (copy / "bench").mkdir()
+    (copy / "bench" / "run_all.py").write_text("")
+
+
+def test_the_archive_is_exactly_the_deployed_code(copy):
+    leftovers(copy)
+    selected, problems = consistency.archived_files(copy, consistency.load_terraform(copy)[0])
+    assert problems == []
+    assert "main.py" in selected and "requirements.txt" in selected and "shared/config.py" in selected
+    assert not [path for path in selected if consistency.FORBIDDEN_IN_ARCHIVE.search(path)]
+    assert consistency.check_source_archive(copy) == []
+
+
+def test_an_archive_of_the_whole_repository_is_reported(copy):
+    """The form that zipped .venv-checkov (a dangling symlink) and __pycache__."""
+    text = (copy / "infra" / "storage.tf").read_text()
+    start, end = text.index('data "archive_file" "source" {'), text.index('resource "google_storage_bucket_object"')
+    (copy / "infra" / "storage.tf").write_text(text[:start] + '''data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = "${path.module}/.."
+  output_path = "${path.module}/.build/source.zip"
+  excludes    = [".git", ".venv", "tests", "infra"]
+}
+
+''' + text[end:])
+    problems = consistency.check_source_archive(copy)
+    assert "archive_file.source zips a directory minus excludes: list what goes in instead" in problems
+
+
+def test_a_pattern_that_lets_leftovers_in_is_reported(copy):
+    leftovers(copy)
+    edit(copy / "infra" / "storage.tf", 'fileset(local.source_root, "shared/**/*.py")',
+         'fileset(local.source_root, "**/*.py")')
+    problems = consistency.check_source_archive(copy)
+    assert "the deployed zip would carry tools/cli.py" in problems
+    assert "the deployed zip would carry tests/emulators.py" in problems
+    assert "the deployed zip would carry bench/run_all.py" in problems
+    assert "the deployed zip would carry .venv-checkov/lib.py" in problems
+
+
+def test_a_module_left_out_of_the_archive_is_reported(copy):
+    edit(copy / "infra" / "storage.tf", '    fileset(local.source_root, "functions/*.py"),\n', "")
+    problems = consistency.check_source_archive(copy)
+    assert "the deployed zip lacks functions/predict.py, which main.py imports" in problems
+
+
+# --- names --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("old, new, expected", [
+    # The pusher's id before the fix: 13 characters after a 12-character prefix and a hyphen.
+    ('pubsub_pusher       = "pubsub-pusher"', 'pubsub_pusher       = "pubsub-push-identity"',
+     "google_service_account.accounts[pubsub_pusher].account_id 'aaaaaaaaaaaa-pubsub-push-identity' has 33 "
+     "characters with a 12-character name_prefix (allowed 6-30)"),
+    ('model_metadata      = "model"', 'model_metadata      = "predict"',
+     "google_service_account.accounts[model_metadata].account_id 'aaaaaaaaaaaa-predict' collides with "
+     "google_service_account.accounts[predict]"),
+])
+def test_account_ids_over_their_limit_or_colliding_are_reported(copy, old, new, expected):
+    edit(copy / "infra" / "iam.tf", old, new)
+    assert expected in consistency.check_name_limits(copy)
+
+
+def test_a_separate_account_with_a_long_literal_id_is_reported(copy):
+    (copy / "infra" / "extra.tf").write_text('resource "google_service_account" "pusher" {\n'
+                                             '  account_id = "${var.name_prefix}-pubsub-push-identity"\n}\n')
+    assert "google_service_account.pusher.account_id 'aaaaaaaaaaaa-pubsub-push-identity' has 33 characters with a " \
+           "12-character name_prefix (allowed 6-30)" in consistency.check_name_limits(copy)
+
+
+def test_an_unbounded_prefix_is_reported(copy):
+    edit(copy / "infra" / "variables.tf", "length(var.name_prefix) <= 12 && ", "")
+    assert consistency.check_name_limits(copy) == [
+        "var.name_prefix has no length limit (validation `length(var.name_prefix) <= N`)"]
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+def test_a_secret_read_at_latest_is_reported(copy):
+    edit(copy / "infra" / "functions.tf", "version    = local.secret_versions[secret_environment_variables.value]",
+         'version    = "latest"')
+    problems = consistency.check_secrets(copy)
+    assert problems == ["google_cloudfunctions2_function.functions reads secret ${secret_environment_variables.key} "
+                        "at version 'latest': pin a version that exists"]
+
+
+def test_a_secret_read_without_depending_on_its_grant_is_reported(copy):
+    edit(copy / "infra" / "functions.tf", "    google_secret_manager_secret_iam_member.ingestion,\n", "")
+    assert consistency.check_secrets(copy) == [
+        "google_cloudfunctions2_function.functions reads secret ${secret_environment_variables.key} but does not "
+        "depend on a secretAccessor grant"]
+
+
+# --- least privilege ----------------------------------------------------------------------------
+
+def test_a_project_wide_firestore_grant_is_reported(copy):
+    text = (copy / "infra" / "iam.tf").read_text()
+    start = text.index('resource "google_project_iam_member" "firestore" {')
+    condition = text.index("  condition {", start)
+    end = text.index("  }\n", condition) + len("  }\n")
+    (copy / "infra" / "iam.tf").write_text(text[:condition] + text[end:])
+    problems = consistency.check_data_access_is_narrowed(copy)
+    assert problems == ["google_project_iam_member.firestore grants roles/datastore.user, roles/datastore.viewer, "
+                        "roles/datastore.user, roles/datastore.user, roles/datastore.user, roles/datastore.user, "
+                        "roles/datastore.user on the whole project: add a condition on resource.name"]
+
+
+def test_a_whole_bucket_grant_and_unbounded_listing_are_reported(copy):
+    (copy / "infra" / "extra.tf").write_text('''
+resource "google_storage_bucket_iam_member" "drift_writes_everything" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:x@example.iam.gserviceaccount.com"
+}
+
+resource "google_storage_bucket_iam_member" "lists_everything" {
+  bucket = google_storage_bucket.artifacts.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:y@example.iam.gserviceaccount.com"
+  condition {
+    title      = "lake"
+    expression = "EXPRESSION"
+  }
+}
+'''.replace("EXPRESSION", 'resource.name.startsWith(\\"projects/_/buckets/b/objects/lake/\\") || '
+                           'resource.type == \\"storage.googleapis.com/Bucket\\"'))
+    problems = consistency.check_data_access_is_narrowed(copy)
+    assert "google_storage_bucket_iam_member.drift_writes_everything grants the whole artifact bucket: condition it " \
+           "on object prefixes" in problems
+    assert "google_storage_bucket_iam_member.lists_everything lets its holder list every object name: condition " \
+           "listing on storage.googleapis.com/objectListPrefix" in problems
+
+
+def test_the_shared_default_database_is_reported(copy):
+    edit(copy / "infra" / "firestore.tf", 'name                    = "${var.name_prefix}-records"',
+         'name                    = "(default)"')
+    assert "the Firestore database is shared by every deployment in the project: name it after var.name_prefix" \
+        in consistency.check_data_access_is_narrowed(copy)
+
+
+# --- first apply, and a deployment that works ---------------------------------------------------
+
+@pytest.mark.parametrize("path, old, new, expected", [
+    ("functions.tf", '    service_account   = google_service_account.accounts["function_build"].id\n', "",
+     "google_cloudfunctions2_function.functions has no build_config.service_account: new projects build with an "
+     "under-privileged default account"),
+    ("functions.tf", 'default     = "ALLOW_ALL"', 'default     = "ALLOW_INTERNAL_AND_GCLB"',
+     "HTTP functions default to an internal ingress but no load balancer is defined: their run.app URLs refuse "
+     "every caller"),
+    ("iam.tf", "    pubsub  = local.pubsub_service_agent\n", "",
+     "google_pubsub_topic uses var.kms_key_name but its service agent is never granted the key"),
+    ("storage.tf", "      days_since_noncurrent_time = 30\n", "      age = 30\n",
+     "google_storage_bucket.source: a Delete rule matches live objects in a versioned bucket (condition it on "
+     "noncurrent versions)"),
+])
+def test_deployment_problems_are_reported(copy, path, old, new, expected):
+    edit(copy / "infra" / path, old, new)
+    assert expected in consistency.check_deployment_works(copy)
+
+
+def test_a_bucket_created_before_its_key_grant_is_reported(copy):
+    edit(copy / "infra" / "storage.tf",
+         "  depends_on = [google_project_service.required, google_kms_crypto_key_iam_member.service_agents]",
+         "  depends_on = [google_project_service.required]")
+    assert "google_storage_bucket.artifacts uses var.kms_key_name before the key grant exists (depends_on)" \
+        in consistency.check_deployment_works(copy)
+
+
+# --- emulator mode ------------------------------------------------------------------------------
+
+def test_a_missing_emulator_route_is_reported(copy):
+    edit(copy / "tests" / "emulators.py", '    "retrain": "/retrain",\n', "")
+    assert consistency.check_emulator_routes(copy) == ["emulator mode does not push topic 'retrain' to /retrain"]
+
+
+def test_an_emulator_topic_named_differently_is_reported(copy):
+    edit(copy / "tests" / "emulators.py", '"ingest_clinical": "ingest-clinical-requests"',
+         '"ingest_clinical": "clinical-requests"')
+    assert consistency.check_emulator_routes(copy) == [
+        "emulator mode names topic 'ingest_clinical' 'clinical-requests', the deployment 'ingest-clinical-requests'"]
+
+
+# --- Cloud Build --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("old, new, expected", [
+    # The image the issue found: SDK under /google-cloud-sdk, Python 3.13, no PostgreSQL.
+    ("name: python:3.11-bookworm", "name: gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators",
+     "the test step runs on gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators, not the functions' Python 3.11"),
+    ("name: python:3.11-bookworm", "name: python:3.13-bookworm",
+     "the test step runs on python:3.13-bookworm, not the functions' Python 3.11"),
+    ("make openjdk-17-jre-headless postgresql-15 ", "make openjdk-17-jre-headless ",
+     "the test step installs no PostgreSQL 15 for the ingestion tests"),
+    ("          google-cloud-cli-pubsub-emulator=${_CLOUD_SDK_VERSION} ", "          ",
+     "the test step does not install google-cloud-cli-pubsub-emulator (nor set CLOUDSDK_PLATFORM_DIR)"),
+    ("        terraform validate\n", "", "cloudbuild.yaml never runs terraform fmt -check, init and validate"),
+    ("        cp \"$(command -v terraform)\" /tools/terraform\n", "",
+     "the test step has no terraform binary for make test's fmt check"),
+    ("    waitFor: [terraform-check]\n", "    waitFor: ['-']\n", "the tests step does not wait for terraform validate"),
+])
+def test_cloudbuild_setup_problems_are_reported(copy, old, new, expected):
+    edit(copy / "cloudbuild.yaml", old, new)
+    assert expected in consistency.check_cloudbuild(copy)
+
+
+# --- terraform fmt, as make test runs it --------------------------------------------------------
+
+def terraform_binary() -> str:
+    binary = shutil.which("terraform")
+    if not binary:
+        if IN_CI:
+            pytest.fail("terraform is not installed (make test runs terraform fmt -check)")
+        pytest.skip("terraform is not installed")
+    return binary
+
+
+def test_make_test_checks_terraform_formatting():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\ntest:"):].split("\n\n")[0]
+    assert "terraform fmt -check -recursive infra" in recipe
+
+
+def test_terraform_fmt_passes_here_and_fails_on_a_misformatted_copy(copy):
+    binary = terraform_binary()
+    run = lambda directory: subprocess.run([binary, "fmt", "-check", "-recursive", str(directory)],  # noqa: E731
+                                           capture_output=True, text=True, timeout=60)
+    assert run(ROOT / "infra").returncode == 0
+    edit(copy / "infra" / "pubsub.tf", "    model_promoted   = ", "    model_promoted = ")
+    result = run(copy / "infra")
+    assert result.returncode == 3 and "pubsub.tf" in result.stdout
