@@ -11,6 +11,34 @@ resource "google_firestore_database" "main" {
   depends_on = [google_project_service.required]
 }
 
+# The ingestion functions' watermark and run summaries live in a database of
+# their own: Firestore IAM stops at the database, so this is what keeps them
+# from reading prediction records.
+resource "google_firestore_database" "ingestion" {
+  name                    = "${var.name_prefix}-ingestion"
+  location_id             = var.firestore_location
+  type                    = "FIRESTORE_NATIVE"
+  concurrency_mode        = "OPTIMISTIC"
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+
+  depends_on = [google_project_service.required]
+}
+
+locals {
+  # FIRESTORE_DATABASE of each function, and the one database its grant covers.
+  function_databases = {
+    predict             = google_firestore_database.main.name
+    predictions_history = google_firestore_database.main.name
+    model_metadata      = google_firestore_database.main.name
+    record_outcome      = google_firestore_database.main.name
+    drift_check         = google_firestore_database.main.name
+    retrain             = google_firestore_database.main.name
+    ingest_clinical     = google_firestore_database.ingestion.name
+    ingest_reference    = google_firestore_database.ingestion.name
+  }
+}
+
 # Every query this project makes orders or filters on one field
 # (created_at, outcome_label), which Firestore's automatic single-field
 # indexes serve; no composite index is needed. The probabilities map is never

@@ -26,7 +26,8 @@ resource "google_service_account" "accounts" {
 }
 
 # Firestore has no per-collection IAM: the narrowest grant is one database,
-# which is why every deployment has its own (firestore.tf).
+# which is why every deployment has its own, and the ingestion another
+# (firestore.tf): each function's grant covers only the database it uses.
 locals {
   firestore_roles = {
     predict             = "roles/datastore.user"   # writes prediction records
@@ -37,7 +38,6 @@ locals {
     ingest_clinical     = "roles/datastore.user"   # watermark and run summaries
     ingest_reference    = "roles/datastore.user"   # run summaries
   }
-  this_database = "projects/${var.project_id}/databases/${google_firestore_database.main.name}"
 }
 
 resource "google_project_iam_member" "firestore" {
@@ -47,8 +47,8 @@ resource "google_project_iam_member" "firestore" {
   member   = "serviceAccount:${google_service_account.accounts[each.key].email}"
 
   condition {
-    title      = "this-deployment-database"
-    expression = "resource.name == \"${local.this_database}\""
+    title      = "own-database"
+    expression = "resource.name == \"projects/${var.project_id}/databases/${local.function_databases[each.key]}\""
   }
 }
 

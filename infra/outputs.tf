@@ -9,8 +9,13 @@ output "artifact_bucket" {
 }
 
 output "firestore_database" {
-  description = "This deployment's Firestore database (FIRESTORE_DATABASE)."
+  description = "This deployment's Firestore database of predictions, experiments and reports (FIRESTORE_DATABASE)."
   value       = google_firestore_database.main.name
+}
+
+output "ingestion_firestore_database" {
+  description = "The ingestion functions' own database (watermark and run summaries)."
+  value       = google_firestore_database.ingestion.name
 }
 
 output "source_bucket" {

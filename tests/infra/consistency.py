@@ -518,6 +518,7 @@ def check_data_access_is_narrowed(root: Path) -> list[str]:
         elif "resource.type" in expression and "objectListPrefix" not in expression:
             problems.append(f"google_storage_bucket_iam_member.{name} lets its holder list every object name: "
                             "condition listing on storage.googleapis.com/objectListPrefix")
+    problems += _check_prediction_database_readers(root, parsed)
     database = resources(parsed, "google_firestore_database").get("main", {})
     if "(default)" in str(database.get("name")) or "var.name_prefix" not in str(database.get("name")):
         problems.append("the Firestore database is shared by every deployment in the project: name it after "
@@ -604,6 +605,25 @@ def _emulator_topic_names(root: Path) -> dict[str, str]:
         return module.topic_names({})
     finally:
         del sys.modules[spec.name]
+
+
+PREDICTION_STORE_USERS = re.compile(r"prediction_store|service_dependencies")
+
+
+def _check_prediction_database_readers(root: Path, parsed: dict[str, dict]) -> list[str]:
+    """A function whose entry point never opens the prediction store gets no grant on its database."""
+    all_locals = merged_locals(parsed)
+    databases = all_locals.get("function_databases", {})
+    predictions = "google_firestore_database.main."
+    problems = []
+    for key, spec in all_locals.get("functions", {}).items():
+        module = root / "functions" / f"{unquote(spec.get('entry_point'))}.py"
+        if key not in databases:
+            problems.append(f"local.function_databases does not say which database {key} uses")
+        elif key in all_locals.get("firestore_roles", {}) and module.exists() \
+                and not PREDICTION_STORE_USERS.search(module.read_text()) and predictions in str(databases[key]):
+            problems.append(f"{key} never reads predictions but is granted the prediction database")
+    return problems
 
 
 if __name__ == "__main__":

@@ -383,3 +383,10 @@ def test_terraform_fmt_passes_here_and_fails_on_a_misformatted_copy(copy):
     edit(copy / "infra" / "pubsub.tf", "    model_promoted   = ", "    model_promoted = ")
     result = run(copy / "infra")
     assert result.returncode == 3 and "pubsub.tf" in result.stdout
+
+
+def test_an_ingestion_function_granted_the_prediction_database_is_reported(copy):
+    edit(copy / "infra" / "firestore.tf", "    ingest_reference    = google_firestore_database.ingestion.name",
+         "    ingest_reference    = google_firestore_database.main.name")
+    assert consistency.check_data_access_is_narrowed(copy) == [
+        "ingest_reference never reads predictions but is granted the prediction database"]
