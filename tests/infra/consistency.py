@@ -626,6 +626,53 @@ def _check_prediction_database_readers(root: Path, parsed: dict[str, dict]) -> l
     return problems
 
 
+# --- the deploying identity ---------------------------------------------------------------------
+
+# Resource type (prefix) -> the role that lets the deploying identity manage it.
+DEPLOYER_ROLES = {
+    "google_project_service": "roles/serviceusage.serviceUsageAdmin",
+    "google_service_account_iam_": "roles/iam.serviceAccountAdmin",
+    "google_service_account": "roles/iam.serviceAccountAdmin",
+    "google_project_iam_": "roles/resourcemanager.projectIamAdmin",
+    "google_storage_": "roles/storage.admin",
+    "google_firestore_": "roles/datastore.owner",
+    "google_pubsub_": "roles/pubsub.admin",
+    "google_cloudfunctions2_": "roles/cloudfunctions.developer",
+    "google_cloud_run_": "roles/run.admin",
+    "google_cloud_scheduler_": "roles/cloudscheduler.admin",
+    "google_secret_manager_": "roles/secretmanager.admin",
+    "google_artifact_registry_": "roles/artifactregistry.admin",
+    "google_kms_": "roles/cloudkms.admin",
+}
+ACTING_AS_ACCOUNTS = "roles/iam.serviceAccountUser"
+
+
+def check_deployer_roles(root: Path) -> list[str]:
+    """infra/README.md lists a role for every kind of resource Terraform manages, and grants it."""
+    parsed, problems = load_terraform(root)
+    runbook = (root / "infra" / "README.md").read_text() if (root / "infra" / "README.md").exists() else ""
+    grant_loop = re.search(r"for role in (.*?); do", runbook, re.DOTALL)
+    granted = set(grant_loop.group(1).replace("\\", " ").split()) if grant_loop else set()
+    kinds = sorted({unquote(kind) for document in parsed.values() for block in document.get("resource", [])
+                    for kind in block})
+    needed = {}
+    for kind in kinds:
+        role = next((role for prefix, role in sorted(DEPLOYER_ROLES.items(), key=lambda item: -len(item[0]))
+                     if kind.startswith(prefix)), None)
+        if role is None:
+            problems.append(f"no deploying-identity role is known for {kind}: add it to DEPLOYER_ROLES and the runbook")
+        else:
+            needed.setdefault(role, kind)
+    if any("service_account" in str(body) for kind in kinds for body in resources(parsed, kind).values()):
+        needed.setdefault(ACTING_AS_ACCOUNTS, "functions and subscriptions that run as a service account")
+    for role, reason in sorted(needed.items()):
+        if f"`{role}`" not in runbook:
+            problems.append(f"infra/README.md does not list {role} (needed for {reason})")
+        elif role != "roles/cloudkms.admin" and role.removeprefix("roles/") not in granted:
+            problems.append(f"infra/README.md's grant commands do not grant {role} (needed for {reason})")
+    return problems
+
+
 if __name__ == "__main__":
     # Rewrite infra/function_variables.json from shared/config.py.
     target = Path(__file__).resolve().parents[2] / "infra" / "function_variables.json"

@@ -15,7 +15,7 @@ from tests.infra import consistency
 CHECKS = [consistency.check_functions, consistency.check_environment, consistency.check_topics,
           consistency.check_cloudbuild, consistency.check_skips_have_reasons, consistency.check_source_archive,
           consistency.check_name_limits, consistency.check_secrets, consistency.check_data_access_is_narrowed,
-          consistency.check_deployment_works, consistency.check_emulator_routes]
+          consistency.check_deployment_works, consistency.check_emulator_routes, consistency.check_deployer_roles]
 
 
 @pytest.fixture
@@ -390,3 +390,24 @@ def test_an_ingestion_function_granted_the_prediction_database_is_reported(copy)
          "    ingest_reference    = google_firestore_database.main.name")
     assert consistency.check_data_access_is_narrowed(copy) == [
         "ingest_reference never reads predictions but is granted the prediction database"]
+
+
+# --- the deploying identity ---------------------------------------------------------------------
+
+def test_a_role_missing_from_the_runbook_is_reported(copy):
+    edit(copy / "infra" / "README.md", "| `roles/cloudscheduler.admin` | the three jobs |\n", "")
+    assert consistency.check_deployer_roles(copy) == [
+        "infra/README.md does not list roles/cloudscheduler.admin (needed for google_cloud_scheduler_job)"]
+
+
+def test_a_role_listed_but_not_granted_is_reported(copy):
+    edit(copy / "infra" / "README.md", "artifactregistry.admin logging.logWriter", "logging.logWriter")
+    assert consistency.check_deployer_roles(copy) == [
+        "infra/README.md's grant commands do not grant roles/artifactregistry.admin (needed for "
+        "google_artifact_registry_repository)"]
+
+
+def test_a_new_kind_of_resource_needs_its_role_written_down(copy):
+    (copy / "infra" / "extra.tf").write_text('resource "google_compute_network" "vpc" {\n  name = "vpc"\n}\n')
+    assert consistency.check_deployer_roles(copy) == [
+        "no deploying-identity role is known for google_compute_network: add it to DEPLOYER_ROLES and the runbook"]
