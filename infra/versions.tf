@@ -12,8 +12,10 @@ terraform {
     }
   }
 
-  # State lives in a bucket you create once (see infra/README.md):
-  #   terraform init -backend-config="bucket=YOUR_STATE_BUCKET"
+  # State lives in a bucket you create once (see infra/README.md), under a
+  # prefix per deployment when several share the bucket:
+  #   terraform init -backend-config="bucket=YOUR_STATE_BUCKET" -backend-config="prefix=YOUR_DEPLOYMENT"
+  # (the prefix below is only the default).
   backend "gcs" {
     prefix = "mlops-clinical-risk"
   }

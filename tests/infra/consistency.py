@@ -226,6 +226,8 @@ def _check_terraform_runs_first(steps: list[dict], test: int, deploy: int | None
     if check is None:
         return ["cloudbuild.yaml never runs terraform fmt -check, init and validate"]
     problems = []
+    if not re.search(r"terraform init[^\n]*-backend-config=\"?prefix=", _script(steps[check])):
+        problems.append("terraform init takes no state prefix: deployments sharing the state bucket would share state")
     for name, index in (("tests", test), ("deploy", deploy)):
         if index is None:
             continue

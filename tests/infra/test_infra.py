@@ -352,6 +352,8 @@ def test_an_emulator_topic_named_differently_is_reported(copy):
     ("        cp \"$(command -v terraform)\" /tools/terraform\n", "",
      "the test step has no terraform binary for make test's fmt check"),
     ("    waitFor: [terraform-check]\n", "    waitFor: ['-']\n", "the tests step does not wait for terraform validate"),
+    (' -backend-config="prefix=${_TF_STATE_PREFIX}"', "",
+     "terraform init takes no state prefix: deployments sharing the state bucket would share state"),
 ])
 def test_cloudbuild_setup_problems_are_reported(copy, old, new, expected):
     edit(copy / "cloudbuild.yaml", old, new)
