@@ -120,9 +120,8 @@ resource "google_cloudfunctions2_function" "functions" {
     ingress_settings = each.value.trigger == "http" ? var.http_ingress : "ALLOW_INTERNAL_ONLY"
     environment_variables = merge(
       local.process_environment,
-      { for name, value in local.deployment_settings : name => value if contains(local.function_variables[each.key], name) },
-      # The one Firestore database this function is granted (firestore.tf).
-      { for name, value in { FIRESTORE_DATABASE = local.function_databases[each.key] } : name => value if contains(local.function_variables[each.key], name) },
+      # FIRESTORE_DATABASE: the one database this function is granted (firestore.tf).
+      { for name, value in merge(local.deployment_settings, { FIRESTORE_DATABASE = local.function_databases[each.key] }) : name => value if contains(local.function_variables[each.key], name) },
       { THREADS = tostring(each.value.threads) },
     )
     vpc_connector = contains(local.functions_with_secrets, each.key) && var.vpc_connector != "" ? var.vpc_connector : null

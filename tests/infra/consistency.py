@@ -609,21 +609,33 @@ def _emulator_topic_names(root: Path) -> dict[str, str]:
         del sys.modules[spec.name]
 
 
-PREDICTION_STORE_USERS = re.compile(r"prediction_store|service_dependencies")
+def reads_predictions(root: Path, entry_point: str) -> bool:
+    """Whether the entry point, through shared/wiring.py, ever builds the prediction store."""
+    wiring = ast.parse((root / "shared" / "wiring.py").read_text())
+    calls = {node.name: {inner.id for inner in ast.walk(node) if isinstance(inner, ast.Name)}
+             for node in wiring.body if isinstance(node, ast.FunctionDef)}
+    module = ast.parse((root / "functions" / f"{entry_point}.py").read_text())
+    pending = [node.attr for node in ast.walk(module) if isinstance(node, ast.Attribute)
+               and isinstance(node.value, ast.Name) and node.value.id == "wiring"]
+    seen = set()
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(calls.get(name, ()))
+    return "prediction_store" in seen
 
 
 def _check_prediction_database_readers(root: Path, parsed: dict[str, dict]) -> list[str]:
-    """A function whose entry point never opens the prediction store gets no grant on its database."""
+    """A function that never builds the prediction store gets no grant on its database."""
     all_locals = merged_locals(parsed)
     databases = all_locals.get("function_databases", {})
-    predictions = "google_firestore_database.main."
     problems = []
     for key, spec in all_locals.get("functions", {}).items():
-        module = root / "functions" / f"{unquote(spec.get('entry_point'))}.py"
         if key not in databases:
             problems.append(f"local.function_databases does not say which database {key} uses")
-        elif key in all_locals.get("firestore_roles", {}) and module.exists() \
-                and not PREDICTION_STORE_USERS.search(module.read_text()) and predictions in str(databases[key]):
+        elif key in all_locals.get("firestore_roles", {}) and "google_firestore_database.main." in str(databases[key]) \
+                and not reads_predictions(root, unquote(spec.get("entry_point"))):
             problems.append(f"{key} never reads predictions but is granted the prediction database")
     return problems
 
