@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, ROOT
-from tests.infra import consistency
+from tests.infra import consistency, deployability
 
 CHECKS = [consistency.check_functions, consistency.check_environment, consistency.check_topics,
-          consistency.check_cloudbuild, consistency.check_skips_have_reasons, consistency.check_source_archive,
-          consistency.check_name_limits, consistency.check_secrets, consistency.check_data_access_is_narrowed,
-          consistency.check_deployment_works, consistency.check_emulator_routes, consistency.check_deployer_roles]
+          consistency.check_cloudbuild, consistency.check_skips_have_reasons, deployability.check_source_archive,
+          deployability.check_name_limits, deployability.check_secrets, deployability.check_data_access_is_narrowed,
+          deployability.check_deployment_works, deployability.check_emulator_routes, deployability.check_deployer_roles]
 
 
 @pytest.fixture
@@ -161,11 +161,11 @@ def leftovers(copy: Path) -> None:
 
 def test_the_archive_is_exactly_the_deployed_code(copy):
     leftovers(copy)
-    selected, problems = consistency.archived_files(copy, consistency.load_terraform(copy)[0])
+    selected, problems = deployability.archived_files(copy, consistency.load_terraform(copy)[0])
     assert problems == []
     assert "main.py" in selected and "requirements.txt" in selected and "shared/config.py" in selected
-    assert not [path for path in selected if consistency.FORBIDDEN_IN_ARCHIVE.search(path)]
-    assert consistency.check_source_archive(copy) == []
+    assert not [path for path in selected if deployability.FORBIDDEN_IN_ARCHIVE.search(path)]
+    assert deployability.check_source_archive(copy) == []
 
 
 def test_an_archive_of_the_whole_repository_is_reported(copy):
@@ -180,7 +180,7 @@ def test_an_archive_of_the_whole_repository_is_reported(copy):
 }
 
 ''' + text[end:])
-    problems = consistency.check_source_archive(copy)
+    problems = deployability.check_source_archive(copy)
     assert "archive_file.source zips a directory minus excludes: list what goes in instead" in problems
 
 
@@ -188,7 +188,7 @@ def test_a_pattern_that_lets_leftovers_in_is_reported(copy):
     leftovers(copy)
     edit(copy / "infra" / "storage.tf", 'fileset(local.source_root, "shared/**/*.py")',
          'fileset(local.source_root, "**/*.py")')
-    problems = consistency.check_source_archive(copy)
+    problems = deployability.check_source_archive(copy)
     assert "the deployed zip would carry tools/cli.py" in problems
     assert "the deployed zip would carry tests/emulators.py" in problems
     assert "the deployed zip would carry bench/run_all.py" in problems
@@ -197,7 +197,7 @@ def test_a_pattern_that_lets_leftovers_in_is_reported(copy):
 
 def test_a_module_left_out_of_the_archive_is_reported(copy):
     edit(copy / "infra" / "storage.tf", '    fileset(local.source_root, "functions/*.py"),\n', "")
-    problems = consistency.check_source_archive(copy)
+    problems = deployability.check_source_archive(copy)
     assert "the deployed zip lacks functions/predict.py, which main.py imports" in problems
 
 
@@ -214,19 +214,19 @@ def test_a_module_left_out_of_the_archive_is_reported(copy):
 ])
 def test_account_ids_over_their_limit_or_colliding_are_reported(copy, old, new, expected):
     edit(copy / "infra" / "iam.tf", old, new)
-    assert expected in consistency.check_name_limits(copy)
+    assert expected in deployability.check_name_limits(copy)
 
 
 def test_a_separate_account_with_a_long_literal_id_is_reported(copy):
     (copy / "infra" / "extra.tf").write_text('resource "google_service_account" "pusher" {\n'
                                              '  account_id = "${var.name_prefix}-pubsub-push-identity"\n}\n')
     assert "google_service_account.pusher.account_id 'aaaaaaaaaaaa-pubsub-push-identity' has 33 characters with a " \
-           "12-character name_prefix (allowed 6-30)" in consistency.check_name_limits(copy)
+           "12-character name_prefix (allowed 6-30)" in deployability.check_name_limits(copy)
 
 
 def test_an_unbounded_prefix_is_reported(copy):
     edit(copy / "infra" / "variables.tf", "length(var.name_prefix) <= 12 && ", "")
-    assert consistency.check_name_limits(copy) == [
+    assert deployability.check_name_limits(copy) == [
         "var.name_prefix has no length limit (validation `length(var.name_prefix) <= N`)"]
 
 
@@ -235,14 +235,14 @@ def test_an_unbounded_prefix_is_reported(copy):
 def test_a_secret_read_at_latest_is_reported(copy):
     edit(copy / "infra" / "functions.tf", "version    = local.secret_versions[secret_environment_variables.value]",
          'version    = "latest"')
-    problems = consistency.check_secrets(copy)
+    problems = deployability.check_secrets(copy)
     assert problems == ["google_cloudfunctions2_function.functions reads secret ${secret_environment_variables.key} "
                         "at version 'latest': pin a version that exists"]
 
 
 def test_a_secret_read_without_depending_on_its_grant_is_reported(copy):
     edit(copy / "infra" / "functions.tf", "    google_secret_manager_secret_iam_member.ingestion,\n", "")
-    assert consistency.check_secrets(copy) == [
+    assert deployability.check_secrets(copy) == [
         "google_cloudfunctions2_function.functions reads secret ${secret_environment_variables.key} but does not "
         "depend on a secretAccessor grant"]
 
@@ -255,7 +255,7 @@ def test_a_project_wide_firestore_grant_is_reported(copy):
     condition = text.index("  condition {", start)
     end = text.index("  }\n", condition) + len("  }\n")
     (copy / "infra" / "iam.tf").write_text(text[:condition] + text[end:])
-    problems = consistency.check_data_access_is_narrowed(copy)
+    problems = deployability.check_data_access_is_narrowed(copy)
     assert problems == ["google_project_iam_member.firestore grants roles/datastore.user, roles/datastore.viewer, "
                         "roles/datastore.user, roles/datastore.user, roles/datastore.user, roles/datastore.user, "
                         "roles/datastore.user on the whole project: add a condition on resource.name"]
@@ -280,7 +280,7 @@ resource "google_storage_bucket_iam_member" "lists_everything" {
 }
 '''.replace("EXPRESSION", 'resource.name.startsWith(\\"projects/_/buckets/b/objects/lake/\\") || '
                            'resource.type == \\"storage.googleapis.com/Bucket\\"'))
-    problems = consistency.check_data_access_is_narrowed(copy)
+    problems = deployability.check_data_access_is_narrowed(copy)
     assert "google_storage_bucket_iam_member.drift_writes_everything grants the whole artifact bucket: condition it " \
            "on object prefixes" in problems
     assert "google_storage_bucket_iam_member.lists_everything lets its holder list every object name: condition " \
@@ -291,7 +291,7 @@ def test_the_shared_default_database_is_reported(copy):
     edit(copy / "infra" / "firestore.tf", 'name                    = "${var.name_prefix}-records"',
          'name                    = "(default)"')
     assert "the Firestore database is shared by every deployment in the project: name it after var.name_prefix" \
-        in consistency.check_data_access_is_narrowed(copy)
+        in deployability.check_data_access_is_narrowed(copy)
 
 
 # --- first apply, and a deployment that works ---------------------------------------------------
@@ -311,7 +311,7 @@ def test_the_shared_default_database_is_reported(copy):
 ])
 def test_deployment_problems_are_reported(copy, path, old, new, expected):
     edit(copy / "infra" / path, old, new)
-    assert expected in consistency.check_deployment_works(copy)
+    assert expected in deployability.check_deployment_works(copy)
 
 
 def test_a_bucket_created_before_its_key_grant_is_reported(copy):
@@ -319,20 +319,20 @@ def test_a_bucket_created_before_its_key_grant_is_reported(copy):
          "  depends_on = [google_project_service.required, google_kms_crypto_key_iam_member.service_agents]",
          "  depends_on = [google_project_service.required]")
     assert "google_storage_bucket.artifacts uses var.kms_key_name before the key grant exists (depends_on)" \
-        in consistency.check_deployment_works(copy)
+        in deployability.check_deployment_works(copy)
 
 
 # --- emulator mode ------------------------------------------------------------------------------
 
 def test_a_missing_emulator_route_is_reported(copy):
     edit(copy / "tests" / "emulators.py", '    "retrain": "/retrain",\n', "")
-    assert consistency.check_emulator_routes(copy) == ["emulator mode does not push topic 'retrain' to /retrain"]
+    assert deployability.check_emulator_routes(copy) == ["emulator mode does not push topic 'retrain' to /retrain"]
 
 
 def test_an_emulator_topic_named_differently_is_reported(copy):
     edit(copy / "tests" / "emulators.py", '"ingest_clinical": "ingest-clinical-requests"',
          '"ingest_clinical": "clinical-requests"')
-    assert consistency.check_emulator_routes(copy) == [
+    assert deployability.check_emulator_routes(copy) == [
         "emulator mode names topic 'ingest_clinical' 'clinical-requests', the deployment 'ingest-clinical-requests'"]
 
 
@@ -390,7 +390,7 @@ def test_terraform_fmt_passes_here_and_fails_on_a_misformatted_copy(copy):
 def test_an_ingestion_function_granted_the_prediction_database_is_reported(copy):
     edit(copy / "infra" / "firestore.tf", "    ingest_reference    = google_firestore_database.ingestion.name",
          "    ingest_reference    = google_firestore_database.main.name")
-    assert consistency.check_data_access_is_narrowed(copy) == [
+    assert deployability.check_data_access_is_narrowed(copy) == [
         "ingest_reference never reads predictions but is granted the prediction database"]
 
 
@@ -398,18 +398,18 @@ def test_an_ingestion_function_granted_the_prediction_database_is_reported(copy)
 
 def test_a_role_missing_from_the_runbook_is_reported(copy):
     edit(copy / "infra" / "README.md", "| `roles/cloudscheduler.admin` | the three jobs |\n", "")
-    assert consistency.check_deployer_roles(copy) == [
+    assert deployability.check_deployer_roles(copy) == [
         "infra/README.md does not list roles/cloudscheduler.admin (needed for google_cloud_scheduler_job)"]
 
 
 def test_a_role_listed_but_not_granted_is_reported(copy):
     edit(copy / "infra" / "README.md", "artifactregistry.admin logging.logWriter", "logging.logWriter")
-    assert consistency.check_deployer_roles(copy) == [
+    assert deployability.check_deployer_roles(copy) == [
         "infra/README.md's grant commands do not grant roles/artifactregistry.admin (needed for "
         "google_artifact_registry_repository)"]
 
 
 def test_a_new_kind_of_resource_needs_its_role_written_down(copy):
     (copy / "infra" / "extra.tf").write_text('resource "google_compute_network" "vpc" {\n  name = "vpc"\n}\n')
-    assert consistency.check_deployer_roles(copy) == [
+    assert deployability.check_deployer_roles(copy) == [
         "no deploying-identity role is known for google_compute_network: add it to DEPLOYER_ROLES and the runbook"]
