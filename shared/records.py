@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from shared.schema import FEATURES
+from shared.schema import FEATURES, LABELS
 
 
 @dataclass
@@ -34,7 +34,7 @@ class PredictionRecord:
             "created_at": isoformat(self.created_at),
             "inputs": {name: getattr(self, name) for name in FEATURES},
             "prediction": self.prediction,
-            "probabilities": self.probabilities,
+            "probabilities": in_label_order(self.probabilities),
             "model_version": self.model_version,
         }
         if self.outcome_label is not None:
@@ -56,6 +56,12 @@ class WindowChunk:
 
     def __len__(self) -> int:
         return len(self.predictions)
+
+
+def in_label_order(probabilities: dict[str, float]) -> dict[str, float]:
+    """The contract's label order, whatever order a store keeps a map in (Firestore sorts keys)."""
+    known = {label: probabilities[label] for label in LABELS if label in probabilities}
+    return known | {label: value for label, value in probabilities.items() if label not in known}
 
 
 def isoformat(moment: datetime | None) -> str | None:

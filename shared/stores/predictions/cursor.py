@@ -1,13 +1,24 @@
-"""The opaque paging cursor of `/predictions-history`: (created_at, id), base64 JSON."""
+"""The opaque paging cursor of `/predictions-history`: (created_at, id), base64 JSON.
+
+A cursor comes back from clients, so it is decoded as untrusted input: the
+time must be a representable instant and the id one the service issues,
+before either reaches a store.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from shared.errors import ValidationError
 from shared.records import PredictionRecord
+from shared.stores.predictions.ids import is_prediction_id
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_LATEST_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last instant both stores hold
 
 
 def encode_cursor(created_at: datetime, prediction_id: str) -> str:
@@ -20,22 +31,28 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         micros, prediction_id = data["t"], data["id"]
-        if not isinstance(micros, int) or not isinstance(prediction_id, str):
-            raise TypeError
-        return micros, prediction_id
-    except (ValueError, TypeError, KeyError, UnicodeError):
-        raise ValidationError("'cursor' is not a cursor this service issued", field="cursor",
-                              code="invalid_cursor") from None
+    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+        raise _invalid() from None
+    if type(micros) is not int or not 0 <= micros <= _LATEST_MICROS or not is_prediction_id(prediction_id):
+        raise _invalid()
+    return micros, prediction_id
+
+
+def _invalid() -> ValidationError:
+    return ValidationError("'cursor' is not a cursor this service issued", field="cursor", code="invalid_cursor")
 
 
 def to_micros(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1_000_000))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def from_micros(micros: int | None) -> datetime | None:
+    """Exact (integer) arithmetic: a float loses microseconds near year 9999."""
     if micros is None:
         return None
-    return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
+    return _EPOCH + micros * _MICROSECOND
 
 
 def page_of(records: list[PredictionRecord], limit: int) -> tuple[list[PredictionRecord], str | None]:

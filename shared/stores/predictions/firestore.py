@@ -4,16 +4,19 @@ spread writes across the key space instead of hot-spotting on time order."""
 from __future__ import annotations
 
 import functools
+import random
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from shared.errors import NotFound
+from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord, WindowChunk
 from shared.schema import FEATURES
 from shared.stores.firestore_errors import unavailable_on_failure
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of
+from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
 
 COLLECTION = "predictions"
 
@@ -69,8 +72,8 @@ class FirestorePredictionStore:
         }
 
     @staticmethod
-    def _record(snapshot) -> PredictionRecord:
-        data = snapshot.to_dict()
+    def _record(snapshot, data: dict | None = None) -> PredictionRecord:
+        data = data if data is not None else snapshot.to_dict()
         return PredictionRecord(
             prediction_id=snapshot.id,
             created_at=data["created_at"],
@@ -99,31 +102,43 @@ class FirestorePredictionStore:
         return page_of([self._record(snapshot) for snapshot in snapshots], limit)
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord:
+        return self._record(self._existing_snapshot(prediction_id))
+
+    def _existing_snapshot(self, prediction_id: str):
+        if not is_prediction_id(prediction_id):
+            raise prediction_not_found(prediction_id)
         snapshot = self._call(self.collection.document(prediction_id).get, retry=self._retry(), timeout=self.timeout)
         if not snapshot.exists:
-            raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
-        return self._record(snapshot)
+            raise prediction_not_found(prediction_id)
+        return snapshot
 
     def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord:
-        from google.cloud import firestore
+        """Read, then update only if nobody wrote in between (the document's
+        update time as precondition), retried with jittered backoff until
+        `timeout`, then 503. Firestore's transactions lock the document and
+        give up after 5 attempts: under contention on one id that meant 500s
+        after tens of seconds."""
+        from google.api_core import exceptions
 
-        reference = self.collection.document(prediction_id)
-
-        @firestore.transactional
-        def update(transaction):
-            snapshot = reference.get(transaction=transaction)
-            if not snapshot.exists:
-                raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
+        deadline = time.monotonic() + self.timeout
+        backoff = 0.01
+        while True:
+            snapshot = self._existing_snapshot(prediction_id)
             data = snapshot.to_dict()
-            changes = {"outcome_label": label}
-            if data.get("outcome_recorded_at") is None:
-                changes["outcome_recorded_at"] = now
-            if data.get("outcome_label") != label:
-                changes["outcome_updated_at"] = now
-            transaction.update(reference, changes)
-
-        self._call(update, self.client.transaction())
-        return self.get_prediction(prediction_id)
+            changes = outcome_changes(data, label, now)
+            if not changes:
+                return self._record(snapshot, data)
+            precondition = self.client.write_option(last_update_time=snapshot.update_time)
+            try:
+                self._call(snapshot.reference.update, changes, option=precondition, timeout=self.timeout)
+                return self._record(snapshot, {**data, **changes})
+            except (exceptions.FailedPrecondition, exceptions.Aborted, exceptions.Conflict):
+                pause = random.uniform(0, backoff)
+                if time.monotonic() + pause >= deadline:
+                    raise StoreUnavailable("prediction store busy: too many concurrent outcomes for this prediction"
+                                           ) from None
+                time.sleep(pause)
+                backoff = min(backoff * 2, 0.5)
 
     def _iter_query(self, query, chunk_size: int) -> Iterator[WindowChunk]:
         last = None
@@ -162,3 +177,17 @@ class FirestorePredictionStore:
     def count(self) -> int:
         result = self._call(lambda: self.collection.count().get(timeout=self.timeout))
         return int(result[0][0].value)
+
+
+def outcome_changes(data: dict, label: str, now: datetime) -> dict:
+    """The fields an outcome changes, as SQLite's UPDATE does: the first time
+    stays, and `updated_at` moves only forward, even for a request that read
+    the clock before another one committed."""
+    recorded = data.get("outcome_recorded_at")
+    changes = {}
+    if recorded is None:
+        changes["outcome_recorded_at"] = recorded = now
+    if data.get("outcome_label") != label:
+        changes["outcome_label"] = label
+        changes["outcome_updated_at"] = max(now, data.get("outcome_updated_at") or recorded)
+    return changes

@@ -8,10 +8,11 @@ from datetime import datetime
 
 import numpy as np
 
-from shared.errors import NotFound, StoreUnavailable
+from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord, WindowChunk
 from shared.schema import FEATURES
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
+from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
 from shared.stores.sqlite_database import SqliteDatabase
 
 
@@ -52,8 +53,10 @@ class SqlitePredictionStore:
     @staticmethod
     def _record(row) -> PredictionRecord:
         return PredictionRecord(
-            prediction_id=row[0], created_at=from_micros(row[1]), temperature=row[2], heart_rate=row[3],
-            blood_pressure=row[4], prediction=row[5], probabilities=json.loads(row[6]), model_version=row[7],
+            # float(): a NUMERIC column gives 70.0 back as 70; the JSON must not depend on the backend.
+            prediction_id=row[0], created_at=from_micros(row[1]), temperature=float(row[2]),
+            heart_rate=float(row[3]), blood_pressure=float(row[4]), prediction=row[5],
+            probabilities=json.loads(row[6]), model_version=row[7],
             outcome_label=row[8], outcome_recorded_at=from_micros(row[9]), outcome_updated_at=from_micros(row[10]),
         )
 
@@ -78,25 +81,32 @@ class SqlitePredictionStore:
         return page_of([self._record(row) for row in rows], limit)
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord:
+        if not is_prediction_id(prediction_id):
+            raise prediction_not_found(prediction_id)
         row = self._execute(
             f"SELECT {self._COLUMNS} FROM predictions WHERE prediction_id = ?", (prediction_id,)
         ).fetchone()
         if row is None:
-            raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
+            raise prediction_not_found(prediction_id)
         return self._record(row)
 
     def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord:
+        """One atomic UPDATE (SET reads the old values): `updated_at` never goes
+        back, not even for a request that read the clock before another committed."""
+        if not is_prediction_id(prediction_id):
+            raise prediction_not_found(prediction_id)
         micros = to_micros(now)
-        cursor = self._execute(
+        rows = self._execute(
             "UPDATE predictions SET"
             " outcome_recorded_us = COALESCE(outcome_recorded_us, ?),"
-            " outcome_updated_us = CASE WHEN outcome_label IS ? THEN outcome_updated_us ELSE ? END,"
-            " outcome_label = ? WHERE prediction_id = ?",
-            (micros, label, micros, label, prediction_id),
-        )
-        if cursor.rowcount == 0:
-            raise NotFound(f"no prediction with id {prediction_id!r}", field="prediction_id")
-        return self.get_prediction(prediction_id)
+            " outcome_updated_us = CASE WHEN outcome_label IS ? THEN outcome_updated_us"
+            " ELSE MAX(?, COALESCE(outcome_updated_us, outcome_recorded_us, ?)) END,"
+            f" outcome_label = ? WHERE prediction_id = ? RETURNING {self._COLUMNS}",
+            (micros, label, micros, micros, label, prediction_id),
+        ).fetchall()  # all rows: the statement, and its write lock, end here
+        if not rows:
+            raise prediction_not_found(prediction_id)
+        return self._record(rows[0])
 
     def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int) -> Iterator[WindowChunk]:
         cursor = self._execute(
