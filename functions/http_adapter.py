@@ -1,7 +1,9 @@
-"""What every HTTP entry point shares: body limits, JSON answers, error mapping.
+"""What every HTTP entry point shares: methods, body limits, JSON answers, error mapping.
 
 Every error is answered as {"error": {"code", "message", "field"}}; an
 unexpected exception is logged and answered 500 without a stack trace.
+HEAD is answered wherever GET is, OPTIONS everywhere, and the body limit
+holds on every method.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import functools
 import json
 
 import flask
+from werkzeug.exceptions import HTTPException
 
-from shared import errors
+from shared import errors, wiring
+from shared.serving.http_contract import allowed_methods, require_method
 from shared.structured_logging import get_logger
 
 log = get_logger("http")
@@ -44,13 +48,25 @@ def error_response(error: errors.ServiceError) -> flask.Response:
     return response
 
 
+_BODY = "clinical_risk.body"  # where the body, once read, is kept for the request
+
+
 def read_body(request: flask.Request, max_bytes: int) -> bytes:
-    """The body, refused before reading when it declares (or turns out) too large."""
+    """The body, refused before reading when it declares (or turns out) too
+    large, or comes compressed (we would otherwise parse the compressed bytes).
+    Read once per request: `json_endpoint` reads it first, on every method."""
+    if _BODY in request.environ:
+        return request.environ[_BODY]
     if request.content_length is not None and request.content_length > max_bytes:
         raise errors.PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise errors.UnsupportedMediaType("send the body uncompressed (no Content-Encoding)",
+                                          field="content-encoding")
     body = request.stream.read(max_bytes + 1)
     if len(body) > max_bytes:
         raise errors.PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
+    request.environ[_BODY] = body
     return body
 
 
@@ -58,20 +74,57 @@ def query_lists(request: flask.Request) -> dict[str, list[str]]:
     return {name: request.args.getlist(name) for name in request.args.keys()}
 
 
-def json_endpoint(handler):
-    """Turn domain errors into JSON 4xx/5xx answers; log, never leak, the rest."""
+def json_endpoint(*methods: str):
+    """Answer OPTIONS, refuse other methods and oversized bodies, then turn
+    domain errors into JSON 4xx/5xx answers; log, never leak, the rest."""
 
-    @functools.wraps(handler)
-    def wrapper(request: flask.Request):
-        try:
-            return handler(request)
-        except errors.ServiceError as error:
-            if isinstance(error, errors.ServiceUnavailable):
-                log.warning("dependency unavailable", extra={"fields": {"reason": error.message,
-                                                                        "endpoint": handler.__name__}})
-            return error_response(error)
-        except Exception:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
-            log.exception("unexpected error", extra={"fields": {"endpoint": handler.__name__}})
-            return json_response({"error": {"code": "internal", "message": "internal error", "field": None}}, 500)
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(request: flask.Request):
+            try:
+                if request.method.upper() == "OPTIONS":
+                    return flask.Response(status=204, headers={"Allow": ", ".join(allowed_methods(methods))})
+                # Before the method check: functions-framework drains any body left unread.
+                read_body(request, wiring.settings().max_body_bytes)
+                require_method(request.method, methods)
+                return handler(request)
+            except errors.ServiceError as error:
+                if isinstance(error, errors.ServiceUnavailable):
+                    log.warning("dependency unavailable", extra={"fields": {"reason": error.message,
+                                                                            "endpoint": handler.__name__}})
+                return error_response(error)
+            except Exception:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
+                log.exception("unexpected error", extra={"fields": {"endpoint": handler.__name__}})
+                return internal_error_response()
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+def internal_error_response() -> flask.Response:
+    return json_response({"error": {"code": "internal", "message": "internal error", "field": None}}, 500)
+
+
+def answer_framework_errors_as_json(app: flask.Flask) -> flask.Flask:
+    """Flask's own refusals (405 on an event endpoint, 404, a crash) as the
+    JSON error contract instead of HTML pages."""
+
+    def http_error(error: HTTPException):
+        code = (error.name or "error").lower().replace(" ", "_").replace("'", "")
+        response = json_response({"error": {"code": code, "message": error.description or error.name,
+                                            "field": "method" if error.code == 405 else None}}, error.code or 500)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    def crash(error):
+        log.error("unexpected error", extra={"fields": {"error": repr(getattr(error, "original_exception", error))}})
+        response = internal_error_response()
+        response.headers["X-Google-Status"] = "crash"  # as functions-framework's own crash handler
+        return response
+
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(500, crash)
+    return app

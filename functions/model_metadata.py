@@ -11,7 +11,7 @@ wiring.settings("model_metadata")  # a bad value fails the start, naming the var
 
 
 @functions_framework.http
-@json_endpoint
+@json_endpoint("GET")
 def model_metadata(request):
     require_method(request.method, ("GET",))
     return json_response(describe_model(wiring.model_loader(wiring.settings("model_metadata")).get()))

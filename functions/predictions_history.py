@@ -11,7 +11,7 @@ wiring.settings("predictions_history")  # a bad value fails the start, naming th
 
 
 @functions_framework.http
-@json_endpoint
+@json_endpoint("GET")
 def predictions_history(request):
     limit, cursor = parse_history_query(request.method, query_lists(request))
     store = wiring.prediction_store(wiring.settings("predictions_history"))

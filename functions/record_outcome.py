@@ -11,7 +11,7 @@ wiring.settings("record_outcome")  # a bad value fails the start, naming the var
 
 
 @functions_framework.http
-@json_endpoint
+@json_endpoint("POST")
 def record_outcome(request):
     settings = wiring.settings("record_outcome")
     body = read_body(request, settings.max_body_bytes) if request.method == "POST" else b""

@@ -9,6 +9,7 @@ error than a real measurement, so it is refused instead of predicted.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,14 @@ LABELS: tuple[str, ...] = (
     "ENFERMEDAD TERMINAL",
 )
 
-# Longest numeric text we accept; longer strings are refused before float().
-_MAX_NUMBER_TEXT = 32
+# Numbers as text: ASCII decimal notation only. Python's float() also takes
+# "3_6", Arabic-Indic or full-width digits, which no client means to send.
+DECIMAL_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+_ASCII_SPACE = " \t\r\n"
+# Longest numeric text we accept; longer strings are refused before they are parsed.
+MAX_NUMBER_TEXT = 100
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,18 @@ def parse_number(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValidationError(f"'{field}' must be a number", field=field, code="not_a_number")
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) > _MAX_NUMBER_TEXT:
-            raise ValidationError(f"'{field}' must be a number", field=field, code="not_a_number")
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValidationError(f"'{field}' must be a number", field=field, code="not_a_number") from None
+        text = value.strip(_ASCII_SPACE)
+        if not text:
+            raise ValidationError(f"'{field}' is required", field=field, code="missing_field")
+        if len(text) > MAX_NUMBER_TEXT:
+            raise ValidationError(f"'{field}' is longer than {MAX_NUMBER_TEXT} characters", field=field,
+                                  code="too_long")
+        if _NON_FINITE.fullmatch(text):
+            raise ValidationError(f"'{field}' must be a finite number", field=field, code="not_finite")
+        if not _DECIMAL.fullmatch(text):
+            raise ValidationError(f"'{field}' must be a decimal number in ASCII digits", field=field,
+                                  code="not_a_number")
+        number = float(text)
     else:
         try:
             number = float(value)
@@ -90,6 +102,7 @@ def parse_vitals(values: Mapping[str, Any], *, field_prefix: str = "") -> Vitals
             field=field_prefix.rstrip(".") or None,
             code="not_an_object",
         )
+    refuse_unknown_fields(values, FEATURES, prefix=field_prefix)
     parsed = {}
     for name in FEATURES:
         try:
@@ -101,8 +114,22 @@ def parse_vitals(values: Mapping[str, Any], *, field_prefix: str = "") -> Vitals
 
 
 def parse_label(value: Any, field: str = "label") -> str:
-    if not isinstance(value, str) or value not in LABELS:
+    if value is None:
+        raise ValidationError(f"'{field}' is required", field=field, code="missing_field")
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be a string", field=field, code="not_a_string")
+    if value not in LABELS:
         raise ValidationError(
             f"'{field}' must be one of: {', '.join(LABELS)}", field=field, code="unknown_label"
         )
     return value
+
+
+def refuse_unknown_fields(values: Mapping[str, Any], known: tuple[str, ...], *, prefix: str = "") -> None:
+    """A field we do not read is refused rather than silently ignored: it is
+    most likely a typo (`heartrate`) or a unit the caller thinks we honour."""
+    for name in values:
+        if name not in known:
+            shown = name if len(name) <= 100 else name[:100] + "…"
+            raise ValidationError(f"'{shown}' is not a field here; expected {', '.join(known)}",
+                                  field=prefix + shown, code="unknown_field")

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 from shared.errors import StoreUnavailable
 from shared.models.loading import LoadedModel, ModelLoader
-from shared.records import PredictionRecord
+from shared.event_bus.messages import parse_timestamp
+from shared.records import PredictionRecord, isoformat
 from shared.schema import FEATURE_RANGES, FEATURES, Vitals
 from shared.stores.predictions.port import PredictionStore
 from shared.structured_logging import get_logger
@@ -71,7 +72,7 @@ def describe_model(model: LoadedModel) -> dict:
     manifest = model.manifest
     return {
         "version": model.version,
-        "created_at": manifest.get("created_at"),
+        "created_at": _as_utc_z(manifest.get("created_at")),
         "features": [{"name": name, "min": FEATURE_RANGES[name][0], "max": FEATURE_RANGES[name][1],
                       "unit": FEATURE_RANGES[name][2]} for name in FEATURES],
         "labels": manifest.get("labels"),
@@ -79,6 +80,11 @@ def describe_model(model: LoadedModel) -> dict:
         "training_parameters": manifest.get("training_parameters"),
         "data_fingerprint": manifest.get("data_fingerprint"),
     }
+
+
+def _as_utc_z(text: str | None) -> str | None:
+    """Manifests record `+00:00`; every time in the API is written `...Z`."""
+    return isoformat(parse_timestamp(text)) or text
 
 
 def record_outcome(store: PredictionStore, prediction_id: str, label: str, now: datetime | None = None) -> dict:

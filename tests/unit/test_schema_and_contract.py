@@ -32,7 +32,7 @@ def test_parse_number_accepts_plausible_values(value, expected):
     (None, "missing_field"), ("", "missing_field"), ("abc", "not_a_number"), ("nan", "not_finite"),
     ("inf", "not_finite"), ("-Infinity", "not_finite"), (math.nan, "not_finite"), (True, "not_a_number"),
     ([36], "not_a_number"), ({"v": 1}, "not_a_number"), ("24.9", "out_of_range"), (45.1, "out_of_range"),
-    ("1" * 40, "not_a_number"), (10**400, "not_finite"),
+    ("1" * 40, "out_of_range"), ("1" * 101, "too_long"), (10**400, "not_finite"),
 ])
 def test_parse_number_refuses_bad_values_naming_the_field(value, code):
     with pytest.raises(ValidationError) as caught:
