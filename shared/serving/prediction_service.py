@@ -7,8 +7,8 @@ import uuid
 from datetime import datetime, timezone
 
 from shared.errors import StoreUnavailable
-from shared.models.loading import LoadedModel, ModelLoader
 from shared.event_bus.messages import parse_timestamp
+from shared.models.loading import LoadedModel, ModelLoader
 from shared.records import PredictionRecord, isoformat
 from shared.schema import FEATURE_RANGES, FEATURES, Vitals
 from shared.stores.predictions.port import PredictionStore
