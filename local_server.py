@@ -5,6 +5,10 @@ the public contract); event functions at /<name> accept CloudEvents over HTTP
 in binary or structured mode, exactly as functions-framework does -- each
 mount *is* functions-framework's own app for that target.
 
+Every answer, whoever gives it, is the JSON error contract: Flask's own
+refusals (405 on an event endpoint, 404, a crash) and gunicorn's (414 for a
+URL over 4 KB, 400 for a malformed request line, 431 for oversized headers).
+
 Served by gunicorn (what functions-framework uses in production) with
 several workers. OMP_NUM_THREADS=1 is set before any model library loads:
 OpenMP thread pools in forked workers hang (XGBoost, HistGradientBoosting).
@@ -24,6 +28,7 @@ import flask  # noqa: E402
 from functions_framework import create_app  # noqa: E402
 from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
 
+from functions.http_adapter import answer_framework_errors_as_json, json_response  # noqa: E402
 from shared.config import validate_all  # noqa: E402
 from shared.errors import ConfigError  # noqa: E402
 
@@ -44,7 +49,7 @@ ROUTES: dict[str, tuple[str, str]] = {
 
 
 def _index_app() -> flask.Flask:
-    index = flask.Flask("index")
+    index = answer_framework_errors_as_json(flask.Flask("index"))
 
     @index.route("/openapi.yaml")
     def openapi():
@@ -53,10 +58,10 @@ def _index_app() -> flask.Flask:
     @index.route("/", defaults={"path": ""})
     @index.route("/<path:path>")
     def listing(path):
-        status = 200 if path == "" else 404
-        body = {"endpoints": sorted(ROUTES)} if status == 200 else {
-            "error": {"code": "not_found", "message": f"no function at /{path}", "field": None}}
-        return flask.Response(json.dumps(body), status=status, mimetype="application/json")
+        if path:
+            return json_response({"error": {"code": "not_found", "message": f"no function at /{path[:200]}",
+                                            "field": None}}, 404)
+        return json_response({"endpoints": sorted([*ROUTES, "/openapi.yaml"])})
 
     return index
 
@@ -78,7 +83,8 @@ def build_app():
     apps_by_target = {}
     for path, (target, signature_type) in ROUTES.items():
         if target not in apps_by_target:
-            apps_by_target[target] = _root_path(create_app(target, SOURCE, signature_type))
+            apps_by_target[target] = _root_path(answer_framework_errors_as_json(
+                create_app(target, SOURCE, signature_type)))
         mounts[path] = apps_by_target[target]
     return DispatcherMiddleware(_index_app(), mounts)
 
@@ -90,8 +96,25 @@ except ConfigError as error:
 app = build_app()
 
 
+def write_json_error(sock, status_int: int, reason: str, message: str) -> None:
+    """gunicorn's `util.write_error` (the errors it answers itself, before any
+    app runs) with the JSON error contract instead of an HTML page."""
+    from gunicorn import util
+
+    code = reason.lower().replace(" ", "_")
+    body = json.dumps({"error": {"code": code, "message": message[:200] or reason, "field": None}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
+    util.write_nonblock(sock, head + body)
+
+
 def serve(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn import util
     from gunicorn.app.base import BaseApplication
+
+    # gunicorn offers no hook for the errors it writes itself; its workers call
+    # `util.write_error` by module attribute, so this one function is replaced.
+    util.write_error = write_json_error
 
     class Server(BaseApplication):
         def load_config(self):
@@ -105,7 +128,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             return app
 
     print(f"Serving on http://{host}:{port}  (Ctrl-C to stop)", file=sys.stderr)
-    for path in ROUTES:
+    for path in [*ROUTES, "/openapi.yaml"]:
         print(f"  http://{host}:{port}{path}", file=sys.stderr)
     Server().run()
 

@@ -112,7 +112,9 @@ def answer_framework_errors_as_json(app: flask.Flask) -> flask.Flask:
 
     def http_error(error: HTTPException):
         code = (error.name or "error").lower().replace(" ", "_").replace("'", "")
-        response = json_response({"error": {"code": code, "message": error.description or error.name,
+        # First line only: functions-framework's 400 for a bad event quotes the whole request.
+        message = (error.description or error.name or "").splitlines()[0][:200]
+        response = json_response({"error": {"code": code, "message": message,
                                             "field": "method" if error.code == 405 else None}}, error.code or 500)
         for name, value in error.get_headers():
             if name.lower() != "content-type":

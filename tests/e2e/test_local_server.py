@@ -33,3 +33,44 @@ def test_demo_urls_are_answered_and_listed(server):
     assert status == 400 and error["error"]["field"] == "heart_rate"
     status, missing = server.request("/nothing-here")
     assert status == 404
+
+
+def raw_request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    """(status, headers, body) over a plain connection: no client-side limits or redirects."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_every_refusal_is_json_whoever_answers(server):
+    import json
+
+    cases = [
+        ("GET", "/predict?temperature=" + "1" * 5000, 414),  # gunicorn's own limit on the request line
+        ("GET", "/drift_check", 405),  # functions-framework's event app
+        ("POST", "/retrain", 415),  # not a CloudEvent (no content type)
+        ("POST", "/", 405),
+        ("GET", "/nothing-here", 404),
+    ]
+    for method, path, status in cases:
+        answered, headers, body = raw_request(server, method, path, body=b"{}" if method == "POST" else None)
+        assert answered == status, (method, path, body[:200])
+        assert headers["Content-Type"].startswith("application/json"), (method, path, headers)
+        error = json.loads(body)["error"]
+        assert set(error) == {"code", "message", "field"} and error["message"]
+
+
+def test_head_and_options_are_answered_where_get_works(server):
+    for path in ("/predictions-history", "/model", "/", "/predict?temperature=36&heart_rate=80&blood_pressure=120"):
+        status, headers, body = raw_request(server, "HEAD", path)
+        assert status == 200 and body == b"" and headers["Content-Type"].startswith("application/json"), path
+    status, headers, _ = raw_request(server, "OPTIONS", "/predict")
+    assert status == 204 and headers["Allow"] == "GET, HEAD, POST, OPTIONS"
+    status, history = server.request("/predictions-history")
+    assert status == 200 and history["predictions"] == []  # HEAD /predict predicted and logged nothing
