@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from functions.event_adapter import decode
+from functions.event_adapter import handle_event
 from shared import wiring
 
 wiring.settings("retrain")  # a bad value fails the start, naming the variable
@@ -10,6 +10,4 @@ wiring.settings("retrain")  # a bad value fails the start, naming the variable
 
 @functions_framework.cloud_event
 def retrain(cloud_event):
-    message = decode(cloud_event)
-    if message is not None:
-        wiring.retrain(message)
+    handle_event(cloud_event, wiring.retrain)

@@ -14,7 +14,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from shared.config import Settings
-from shared.errors import ModelUnavailable
+from shared.errors import ModelUnavailable, ValidationError
 from shared.event_bus.messages import BusMessage
 from shared.event_bus.port import EventBus
 from shared.models import registry
@@ -49,19 +49,31 @@ def report_id_for(start: datetime, end: datetime) -> str:
 def window_from_request(data: dict, event_time: datetime, default_hours: float) -> tuple[datetime, datetime]:
     """The window a trigger asks for: explicit bounds, or the `window_hours`
     (default DRIFT_WINDOW_HOURS) before the event's publish time -- which a
-    redelivery repeats, so it checks the same window."""
-    from shared.event_bus.messages import parse_timestamp
-
-    end = parse_timestamp(data.get("window_end")) if data.get("window_end") else None
-    start = parse_timestamp(data.get("window_start")) if data.get("window_start") else None
-    if end is None:
-        end = event_time.astimezone(timezone.utc)
+    redelivery repeats, so it checks the same window. A field that makes no
+    sense is a `ValidationError` naming it: retrying cannot fix it."""
+    end = _requested_time(data, "window_end") or event_time.astimezone(timezone.utc)
+    start = _requested_time(data, "window_start")
     if start is None:
-        hours = float(data.get("window_hours") or default_hours)
+        hours = data.get("window_hours") or default_hours
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24 * 366:
+            raise ValidationError("'window_hours' must be a number of hours, more than 0 and at most a year",
+                                  field="window_hours")
         start = end - timedelta(hours=hours)
     if start >= end:
-        raise ValueError("window_start must be before window_end")
+        raise ValidationError("'window_start' must be before 'window_end'", field="window_start")
     return start, end
+
+
+def _requested_time(data: dict, field: str) -> datetime | None:
+    from shared.event_bus.messages import parse_timestamp
+
+    value = data.get(field)
+    if value is None or value == "":
+        return None
+    moment = parse_timestamp(value) if isinstance(value, str) else None
+    if moment is None:
+        raise ValidationError(f"'{field}' must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z", field=field)
+    return moment
 
 
 def run_drift_check(
@@ -159,6 +171,14 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
     return report
 
 
+def _requested_day(value) -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError("'lake_partition' must be 'latest' or a date, YYYY-MM-DD",
+                              field="lake_partition") from None
+
+
 def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,
                                settings: Settings) -> dict:
     """A drift-check request (Cloud Scheduler's nightly message, or any publisher).
@@ -166,7 +186,7 @@ def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, m
     if message.data.get("lake_partition"):
         requested = message.data["lake_partition"]
         return run_partition_drift_check(
-            day=None if requested == "latest" else date.fromisoformat(requested), artifacts=artifacts,
+            day=None if requested == "latest" else _requested_day(requested), artifacts=artifacts,
             metadata=metadata, bus=bus, settings=settings, trigger={"message_id": message.message_id})
     start, end = window_from_request(message.data, message.publish_time, settings.drift_window_hours)
     return run_drift_check(start=start, end=end, predictions=predictions, artifacts=artifacts, metadata=metadata,

@@ -128,7 +128,7 @@ def test_record_outcome_contract(trained_candidate):
     second = outcome.post("/", json={"prediction_id": prediction_id, "label": "NO ENFERMO"}).get_json()
     assert second["outcome"]["label"] == "NO ENFERMO"
     assert second["outcome"]["updated_at"] >= first.get_json()["outcome"]["updated_at"]
-    missing = outcome.post("/", json={"prediction_id": "nope", "label": "NO ENFERMO"})
+    missing = outcome.post("/", json={"prediction_id": "0" * 32, "label": "NO ENFERMO"})
     assert missing.status_code == 404 and missing.get_json()["error"]["field"] == "prediction_id"
     invalid = outcome.post("/", json={"prediction_id": prediction_id, "label": "SICK"})
     assert invalid.status_code == 400 and invalid.get_json()["error"]["field"] == "label"
