@@ -90,8 +90,11 @@ class LocalArtifactStore:
             self._generation_path(full).unlink(missing_ok=True)
 
     def list_paths(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix) if prefix else self.root
-        search_root = base if base.is_dir() else base.parent
+        # A string prefix, as on Cloud Storage: "r/a" lists r/a/1 and r/ab/2.
+        if not prefix:
+            search_root = self.root.resolve()
+        else:
+            search_root = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
         if not search_root.exists():
             return
         for full in sorted(search_root.rglob("*")):
