@@ -20,6 +20,7 @@ from shared.event_bus.port import EventBus
 from shared.models import registry
 from shared.models.layout import read_manifest
 from shared.monitoring.plots import feature_plot_png
+from shared.monitoring.report_html import render_report_html
 from shared.monitoring.statistics import DriftThresholds, WindowAggregator, evaluate_window
 from shared.records import WindowChunk, isoformat
 from shared.schema import FEATURE_RANGES
@@ -153,11 +154,14 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
         "champion_version": champion, "trigger": trigger or {}, **evaluation, "plots": {},
         "retrain_request_id": None,
     }
+    plots = {}
     for name, feature in evaluation["features"].items():
         path = f"{prefix}/{name}.png"
-        artifacts.write_bytes(path, feature_plot_png(name, feature, baseline["features"][name]["bin_edges"],
-                                                     FEATURE_RANGES[name][2]), "image/png")
+        plots[name] = feature_plot_png(name, feature, baseline["features"][name]["bin_edges"],
+                                       FEATURE_RANGES[name][2])
+        artifacts.write_bytes(path, plots[name], "image/png")
         report["plots"][name] = path
+    report["html"] = f"{prefix}/report.html"
     metadata.put(DRIFT_REPORTS, report_id, report)
     if report["decision"] == "drift":
         request = {"reason": "; ".join(report["reasons"]), "report_id": report_id,
@@ -166,6 +170,7 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
         metadata.put(DRIFT_REPORTS, report_id, report)
     artifacts.write_bytes(f"{prefix}/report.json",
                           json.dumps(report, indent=2, ensure_ascii=False).encode(), "application/json")
+    artifacts.write_bytes(report["html"], render_report_html(report, plots).encode(), "text/html; charset=utf-8")
     log.info("drift check finished", extra={"fields": {
         "report_id": report_id, "decision": report["decision"], "sample_size": report["sample_size"]}})
     return report

@@ -8,6 +8,23 @@ import io
 import numpy as np
 
 
+def bin_labels(bin_edges: list[float]) -> list[str]:
+    """Labels of the baseline's bins (the outer ones open-ended), every edge
+    with the same number of decimals: the fewest that keep the edges apart."""
+    inner = bin_edges[1:-1]
+    if not inner:
+        return ["all"]
+    decimals = next((d for d in range(4) if len({round(edge, d) for edge in inner}) == len(inner)), 4)
+    text = [f"{edge:.{decimals}f}" for edge in inner]
+    return [f"<{text[0]}"] + [f"{low}–{high}" for low, high in zip(text, text[1:])] + [f"≥{text[-1]}"]
+
+
+def plot_title(name: str, feature_report: dict) -> str:
+    """The unit goes on the x axis: "mmHg (systolic)" inside parentheses read as `mmHg (systolic))`."""
+    return (f"{name}: {feature_report['status']} — PSI {feature_report['psi']:.3f}, "
+            f"W/std {feature_report['wasserstein_normalised']:.3f}")
+
+
 def feature_plot_png(name: str, feature_report: dict, bin_edges: list[float], unit: str) -> bytes:
     import matplotlib
 
@@ -18,17 +35,16 @@ def feature_plot_png(name: str, feature_report: dict, bin_edges: list[float], un
     window = np.asarray(feature_report["window_counts"], dtype=float)
     reference = reference / reference.sum() if reference.sum() else reference
     window = window / window.sum() if window.sum() else window
-    labels = [f"<{bin_edges[1]:g}"] + [f"{low:g}–{high:g}" for low, high in zip(bin_edges[1:-2], bin_edges[2:-1])] \
-        + [f"≥{bin_edges[-2]:g}"] if len(bin_edges) > 2 else ["all"]
+    labels = bin_labels(bin_edges)
     figure = Figure(figsize=(8, 4), dpi=100)
     axes = figure.subplots()
     positions = np.arange(len(reference))
     axes.bar(positions - 0.2, reference, width=0.4, label="baseline (training data)")
     axes.bar(positions + 0.2, window, width=0.4, label="window (logged predictions)")
     axes.set_xticks(positions, labels[: len(positions)], rotation=45, ha="right", fontsize=8)
+    axes.set_xlabel(unit)
     axes.set_ylabel("share of rows")
-    axes.set_title(f"{name} ({unit}): {feature_report['status']} — PSI {feature_report['psi']:.3f}, "
-                   f"W/std {feature_report['wasserstein_normalised']:.3f}")
+    axes.set_title(plot_title(name, feature_report))
     axes.legend()
     figure.tight_layout()
     buffer = io.BytesIO()

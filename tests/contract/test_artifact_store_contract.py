@@ -50,3 +50,14 @@ def test_delete_is_idempotent(artifact_store):
     artifact_store.delete("reports/drift/x/report.json")
     assert not artifact_store.exists("reports/drift/x/report.json")
     assert list(artifact_store.list_paths("reports/")) == []
+
+
+def test_a_location_names_where_a_person_opens_the_object(artifact_store):
+    artifact_store.write_bytes("reports/drift/r1/report.html", b"<html></html>")
+    location = artifact_store.location("reports/drift/r1/report.html")
+    if location.startswith("gs://"):
+        assert location == f"gs://{artifact_store.bucket_name}/reports/drift/r1/report.html"
+    else:
+        from pathlib import Path
+
+        assert Path(location).is_absolute() and Path(location).read_bytes() == b"<html></html>"

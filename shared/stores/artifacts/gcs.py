@@ -83,6 +83,9 @@ class GcsArtifactStore:
                 retry=self.retry,
             )
 
+    def location(self, path: str) -> str:
+        return f"gs://{self.bucket_name}/{path}"
+
     def exists(self, path: str) -> bool:
         with self._translate_errors(path):
             return self.bucket.blob(path).exists(timeout=self.timeout, retry=self.retry)

@@ -80,6 +80,9 @@ class LocalArtifactStore:
                 raise PreconditionFailed(f"{path} changed (generation {current}, expected {generation})")
             self._replace(full, data)
 
+    def location(self, path: str) -> str:
+        return str(self._path(path))
+
     def exists(self, path: str) -> bool:
         return self._path(path).is_file()
 
