@@ -1,15 +1,14 @@
-"""Command line: `python -m tools.cli --help`.
+"""Run the loop by hand: train, promote and roll back models, check drift,
+ingest data. Run it from the repository root with the project's Python:
 
-    bootstrap                  train and promote a first model if none serves
-    train [--data PATH] ...    full search, registration, promotion gate
-    models list|promote|rollback|history
-    experiments list
-    drift-check [--hours H | --start T --end T]
-    drift-reports list
-    drift-demo [--url URL]     normal then shifted traffic against `make run`
-    topics create              create the Pub/Sub topics (for the emulator)
-    ingest-clinical [--date D] PostgreSQL -> cleaned, de-identified Parquet in the lake
-    ingest-reference           WHO GHO reference data -> the lake
+    .venv/bin/python -m tools.cli --help
+    .venv/bin/python -m tools.cli COMMAND --help
+
+It reads the same environment variables as the functions (README,
+"Configuration"): with none set it works on `.local/` (what `make run`
+serves); with the emulators' or a project's variables, on those.
+Every command prints text for people; add `--json` for one JSON document
+that scripts can read. Errors go to stderr, with exit status 2.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,17 @@ from shared.models import registry
 from shared.schema import FEATURES
 from shared.stores.metadata.port import EXPERIMENTS
 from shared.training.candidates import FAMILIES
+
+PROG = ".venv/bin/python -m tools.cli"
+MAX_LIMIT = 1000
+
+
+@dataclass
+class Output:
+    """What a command answers: `document` for --json, `text` for people."""
+
+    document: object
+    text: list[str]
 
 
 def load_training_file(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,11 +69,7 @@ def load_training_file(path: str) -> tuple[np.ndarray, np.ndarray]:
     return X, np.asarray([str(label).strip() for label in table["label"]], dtype=object)
 
 
-def _print(document) -> None:
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
-
-
-def command_bootstrap(args) -> int:
+def command_bootstrap(args) -> Output:
     from shared.training.runs import ensure_champion
 
     settings = wiring.settings()
@@ -69,13 +77,14 @@ def command_bootstrap(args) -> int:
                              rows=settings.training_rows, seed=settings.training_seed,
                              progress=lambda message: print(message, file=sys.stderr))
     if record is None:
-        print("a champion model is already registered", file=sys.stderr)
-    else:
-        print(f"registered and promoted first model {record['winner']['version']}", file=sys.stderr)
-    return 0
+        pointer, _ = registry.read_champion(wiring.artifact_store())
+        return Output({"created": False, "version": pointer["version"] if pointer else None},
+                      ["a champion model is already registered; nothing to do"])
+    version = record["winner"]["version"]
+    return Output({"created": True, "version": version}, [f"registered and promoted a first model: {version}"])
 
 
-def command_train(args) -> int:
+def command_train(args) -> Output:
     from shared.training.runs import TrainingOptions, run_training
     from shared.training.synthetic_data import generate_reference_data
 
@@ -88,7 +97,10 @@ def command_train(args) -> int:
         rows = args.rows or settings.training_rows
         X, y = generate_reference_data(rows, seed=seed)
         sources = {"reference_generator": {"rows": rows, "seed": seed}}
-    families = tuple(args.families.split(",")) if args.families else FAMILIES
+    families = tuple(name.strip() for name in args.families.split(",")) if args.families else FAMILIES
+    unknown = [name for name in families if name not in FAMILIES]
+    if unknown:
+        raise TrainingDataError(f"unknown model family {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
     options = TrainingOptions(
         seed=seed, families=families,
         budget_seconds=args.budget if args.budget is not None else settings.search_budget_seconds,
@@ -108,53 +120,86 @@ def command_train(args) -> int:
         "candidates": {c["family"]: c["holdout"]["macro_f1"] for c in record["candidates"]},
         "promotion": record["promotion"], "notes": record["notes"],
     }
-    _print(summary)
-    return 0
+    promotion = record["promotion"]
+    text = [f"run {summary['run_id']}: winner {summary['winner']}, version {summary['version']}"]
+    text += [f"  {family:15s} holdout macro-F1 {score:.4f}" for family, score in summary["candidates"].items()]
+    text.append("promoted: now serving" if promotion["promoted"] else
+                f"not promoted: {'; '.join(promotion.get('reasons') or ['the gate refused it'])}")
+    text += [f"note: {note}" for note in summary["notes"]]
+    return Output(summary, text)
 
 
-def command_models(args) -> int:
+def _switch_text(document: dict) -> list[str]:
+    settings = wiring.settings()
+    return [f"champion is now {document['version']} (was {document['previous_version'] or 'none'})",
+            f"running servers switch within MODEL_REFRESH_SECONDS ({settings.model_refresh_seconds:g} s): "
+            "until then /predict may still answer with the previous version"]
+
+
+def command_models(args) -> Output:
     store, metadata = wiring.artifact_store(), wiring.metadata_store()
-    if args.models_command == "list":
+    if args.action == "list":
         pointer, _ = registry.read_champion(store)
         champion = pointer["version"] if pointer else None
-        for manifest in registry.list_versions(store):
-            print(f"{'*' if manifest['version'] == champion else ' '} {manifest['version']}  "
-                  f"macro_f1={manifest['metrics']['macro_f1']:.4f}  "
-                  f"{manifest['training_parameters'].get('family', '?')}  {manifest['artifact_size_bytes']} bytes")
-        return 0
-    if args.models_command == "promote":
-        _print(registry.promote(store, metadata, args.version, reason=args.reason or "manual promotion",
-                                actor="cli"))
-        return 0
-    if args.models_command == "rollback":
-        _print(registry.rollback(store, metadata, actor="cli", to_version=args.to))
-        return 0
-    _print(registry.champion_history(metadata, args.limit))
-    return 0
+        versions = [{"version": m["version"], "champion": m["version"] == champion,
+                     "macro_f1": m["metrics"]["macro_f1"], "family": m["training_parameters"].get("family"),
+                     "artifact_size_bytes": m["artifact_size_bytes"], "created_at": m["created_at"]}
+                    for m in registry.list_versions(store)]
+        text = [f"{'*' if v['champion'] else ' '} {v['version']}  macro_f1={v['macro_f1']:.4f}  "
+                f"{v['family'] or '?'}  {v['artifact_size_bytes']} bytes" for v in versions]
+        return Output(versions, text + ["(* serves now)"] if versions else ["no model versions yet"])
+    if args.action == "promote":
+        document = registry.promote(store, metadata, args.version, reason=args.reason or "manual promotion",
+                                    actor="cli")
+        return Output(document, _switch_text(document))
+    if args.action == "rollback":
+        document = registry.rollback(store, metadata, actor="cli", to_version=args.to)
+        return Output(document, _switch_text(document))
+    history = registry.champion_history(metadata, args.limit)
+    text = [f"{item['created_at']}  {item['from_version'] or 'none'} → {item['to_version']}  by {item['actor']}: "
+            f"{item['reason']}" for item in history]
+    return Output(history, text or ["no champion switch yet"])
 
 
-def command_experiments(args) -> int:
+def command_experiments(args) -> Output:
     records = wiring.metadata_store().list(EXPERIMENTS, args.limit)
-    for record in records:
-        print(f"{record['created_at']}  {record['run_id']}  winner={record['winner']['family']}  "
-              f"version={record['winner']['version']}  promoted={record['promotion']['promoted']}")
-    return 0
+    text = [f"{record['created_at']}  {record['run_id']}  winner={record['winner']['family']}  "
+            f"version={record['winner']['version']}  promoted={record['promotion']['promoted']}"
+            for record in records]
+    return Output(records, text or ["no training runs yet"])
 
 
-def command_drift_check(args) -> int:
-    from datetime import date, datetime, timezone
+def _report_output(report: dict, keys: tuple[str, ...]) -> Output:
+    """A drift report's summary, with locations a person can open."""
+    artifacts = wiring.artifact_store()
+    summary = {key: report.get(key) for key in keys}
+    summary["plots"] = {name: artifacts.location(path) for name, path in report["plots"].items()}
+    summary["html"] = artifacts.location(report["html"]) if report.get("html") else None
+    scope = report.get("partition") or f"{report['window_start']} → {report['window_end']}"
+    text = [f"drift report {report['report_id']} ({scope}, {report['sample_size']} rows): {report['decision']}"]
+    text += [f"  {reason}" for reason in report["reasons"]]
+    if report.get("retrain_request_id"):
+        text.append(f"retrain requested: message {report['retrain_request_id']}")
+    if summary["html"]:
+        text.append(f"open the report: {summary['html']}")
+    return Output(summary, text)
+
+
+def command_drift_check(args) -> Output:
+    from datetime import datetime, timezone
 
     from shared.monitoring.drift_check import run_drift_check, run_partition_drift_check, window_from_request
 
     settings = wiring.settings()
     if args.lake_partition:
-        day = None if args.lake_partition == "latest" else date.fromisoformat(args.lake_partition)
+        from shared.monitoring.drift_check import _requested_day
+
+        day = None if args.lake_partition == "latest" else _requested_day(args.lake_partition)
         report = run_partition_drift_check(
             day=day, trigger={"source": "cli"}, artifacts=wiring.artifact_store(settings),
             metadata=wiring.metadata_store(settings), bus=wiring.event_bus(settings), settings=settings)
-        _print({key: report[key] for key in ("report_id", "partition", "sample_size", "decision", "reasons",
-                                             "plots", "retrain_request_id")})
-        return 0
+        return _report_output(report, ("report_id", "partition", "sample_size", "decision", "reasons",
+                                       "retrain_request_id"))
     request = {"window_hours": args.hours, "window_start": args.start, "window_end": args.end}
     start, end = window_from_request({k: v for k, v in request.items() if v}, datetime.now(timezone.utc),
                                      settings.drift_window_hours)
@@ -162,121 +207,171 @@ def command_drift_check(args) -> int:
         start=start, end=end, trigger={"source": "cli"}, predictions=wiring.prediction_store(settings),
         artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings),
         bus=wiring.event_bus(settings), settings=settings)
-    summary = {key: report[key] for key in ("report_id", "window_start", "window_end", "sample_size", "decision",
-                                            "reasons", "plots", "retrain_request_id")}
-    _print(summary)
     bus = wiring.event_bus()
     if hasattr(bus, "join") and report.get("retrain_request_id"):
         print("retraining in this process (local event bus)…", file=sys.stderr)
         bus.join()
-    return 0
+    return _report_output(report, ("report_id", "window_start", "window_end", "sample_size", "decision", "reasons",
+                                   "retrain_request_id"))
 
 
-def command_drift_reports(args) -> int:
+def command_drift_reports(args) -> Output:
     from shared.stores.metadata.port import DRIFT_REPORTS
 
-    for report in wiring.metadata_store().list(DRIFT_REPORTS, args.limit):
-        print(f"{report['report_id']}  {report['window_start']} → {report['window_end']}  "
-              f"n={report['sample_size']}  {report['decision']}")
-    return 0
+    artifacts = wiring.artifact_store()
+    reports = wiring.metadata_store().list(DRIFT_REPORTS, args.limit)
+    documents = [{key: report.get(key) for key in ("report_id", "window_start", "window_end", "sample_size",
+                                                   "decision")}
+                 | {"html": artifacts.location(report["html"]) if report.get("html") else None}
+                 for report in reports]
+    text = [f"{d['report_id']}  {d['window_start']} → {d['window_end']}  n={d['sample_size']}  {d['decision']}"
+            + (f"\n    {d['html']}" if d["html"] else "") for d in documents]
+    return Output(documents, text or ["no drift reports yet"])
 
 
-def command_drift_demo(args) -> int:
+def command_drift_demo(args) -> Output:
     from tools.drift_demo import run_demo
 
-    return run_demo(args.url.rstrip("/"), rows=args.rows)
+    status = run_demo(args.url.rstrip("/"), rows=args.rows, out=sys.stderr)
+    return Output({"exit_status": status}, [] if status == 0 else ["the demo did not complete: see above"])
 
 
-def command_topics(args) -> int:
+def command_topics(args) -> Output:
     from shared.event_bus.pubsub import create_topics
 
     settings = wiring.settings()
     topics = [settings.drift_check_topic, settings.retrain_topic, settings.model_promoted_topic]
     created = create_topics(settings.google_cloud_project, topics)
-    print(f"created: {', '.join(created) or 'none (all existed)'}")
-    return 0
+    return Output({"created": created, "topics": topics}, [f"created: {', '.join(created) or 'none (all existed)'}"])
 
 
-def command_ingest_clinical(args) -> int:
+def command_ingest_clinical(args) -> Output:
     from datetime import date
 
     from shared.ingestion.clinical import ingest_clinical_configured
 
-    _print(ingest_clinical_configured(
-        wiring.settings(), artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
-        ingestion_date=date.fromisoformat(args.date) if args.date else None))
-    return 0
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise TrainingDataError(f"--date must be YYYY-MM-DD, got {args.date!r}") from None
+    summary = ingest_clinical_configured(wiring.settings(), artifacts=wiring.artifact_store(),
+                                         metadata=wiring.metadata_store(), ingestion_date=day)
+    return Output(summary, [json.dumps(summary, indent=2, ensure_ascii=False, default=str)])
 
 
-def command_ingest_reference(args) -> int:
+def command_ingest_reference(args) -> Output:
     from shared.ingestion.public_dataset import ingest_reference
 
     settings = wiring.settings()
-    _print(ingest_reference(url=settings.reference_data_url, name=settings.reference_data_name,
-                            artifacts=wiring.artifact_store(), metadata=wiring.metadata_store()))
-    return 0
+    summary = ingest_reference(url=settings.reference_data_url, name=settings.reference_data_name,
+                               artifacts=wiring.artifact_store(), metadata=wiring.metadata_store())
+    return Output(summary, [json.dumps(summary, indent=2, ensure_ascii=False, default=str)])
+
+
+def limit(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIMIT}, got {text!r}")
+    return int(text)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors that say what to do next."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}\n(see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tools.cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("bootstrap", help="train and promote a first model if none serves").set_defaults(
-        handler=command_bootstrap)
-    train = commands.add_parser("train", help="search all families, register, apply the promotion gate")
-    train.add_argument("--data", help="CSV or Parquet with temperature, heart_rate, blood_pressure, label")
+    # --json before or after the command; SUPPRESS keeps a subcommand's default from undoing the first.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print one JSON document instead of text")
+    parser = Parser(prog=PROG, description=__doc__, parents=[common],
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser,
+                                     title="commands (each has its own --help)")
+
+    def command(name: str, summary: str, handler: Callable, description: str | None = None):
+        sub = commands.add_parser(name, help=summary, description=description or summary, parents=[common])
+        sub.set_defaults(handler=handler, command_parser=sub)
+        return sub
+
+    def actions(sub):
+        group = sub.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser,
+                                   title="actions (each has its own --help)")
+        sub.set_defaults(action_names=group.choices)
+        return group
+
+    def action(group, name: str, summary: str):
+        return group.add_parser(name, help=summary, description=summary, parents=[common])
+
+    command("bootstrap", "train and promote a quick first model if none serves (what `make run` does first)",
+            command_bootstrap)
+    train = command("train", "search every model family, register the winner, apply the promotion gate",
+                    command_train)
+    train.add_argument("--data", metavar="PATH",
+                       help="CSV or Parquet with temperature, heart_rate, blood_pressure, label "
+                            "(default: the synthetic reference data)")
     train.add_argument("--rows", type=int, help="rows from the reference generator (default TRAINING_ROWS)")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=int, help="seed of the split, folds and models (default TRAINING_SEED)")
     train.add_argument("--families", help=f"comma-separated subset of {','.join(FAMILIES)}")
-    train.add_argument("--budget", type=float, help="search time budget in seconds")
-    train.set_defaults(handler=command_train)
-    models = commands.add_parser("models", help="list, promote, roll back, audit")
-    models_commands = models.add_subparsers(dest="models_command", required=True)
-    models_commands.add_parser("list")
-    promote = models_commands.add_parser("promote")
-    promote.add_argument("version")
-    promote.add_argument("--reason")
-    rollback = models_commands.add_parser("rollback")
-    rollback.add_argument("--to", help="version to serve (default: the one before the current champion)")
-    history = models_commands.add_parser("history", help="every champion switch, newest first")
-    history.add_argument("--limit", type=int, default=50)
-    models.set_defaults(handler=command_models)
-    experiments = commands.add_parser("experiments", help="training runs")
-    experiments.add_argument("action", choices=["list"])
-    experiments.add_argument("--limit", type=int, default=50)
-    experiments.set_defaults(handler=command_experiments)
-    drift = commands.add_parser("drift-check", help="check a window of logged predictions now")
+    train.add_argument("--budget", type=float, metavar="SECONDS",
+                       help="search time budget (default SEARCH_BUDGET_SECONDS)")
+    models = actions(command("models", "list, promote, roll back, and audit model versions", command_models))
+    action(models, "list", "every registered version; * marks the one serving")
+    promote = action(models, "promote", "serve VERSION (recorded in the champion history)")
+    promote.add_argument("version", metavar="VERSION", help="a version from `models list`")
+    promote.add_argument("--reason", help="why, for the champion history")
+    rollback = action(models, "rollback", "serve the previous champion again (or --to VERSION)")
+    rollback.add_argument("--to", metavar="VERSION", help="version to serve (default: the one before the champion)")
+    history = action(models, "history", "every champion switch, newest first")
+    history.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")
+    experiments = actions(command("experiments", "training runs and what the gate decided", command_experiments))
+    experiment_list = action(experiments, "list", "training runs, newest first")
+    experiment_list.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")
+    drift = command("drift-check", "check a window of logged predictions (or a lake partition) now; "
+                    "prints where to open the report", command_drift_check)
     drift.add_argument("--hours", type=float, help="window length ending now (default DRIFT_WINDOW_HOURS)")
-    drift.add_argument("--start", help="window start, ISO 8601")
-    drift.add_argument("--end", help="window end, ISO 8601")
-    drift.add_argument("--lake-partition", help="check a clinical partition of the lake instead: YYYY-MM-DD or latest")
-    drift.set_defaults(handler=command_drift_check)
-    reports = commands.add_parser("drift-reports", help="drift reports, newest first")
-    reports.add_argument("action", choices=["list"])
-    reports.add_argument("--limit", type=int, default=20)
-    reports.set_defaults(handler=command_drift_reports)
-    demo = commands.add_parser("drift-demo", help="normal then shifted traffic against a running server")
-    demo.add_argument("--url", default="http://127.0.0.1:8080")
-    demo.add_argument("--rows", type=int, default=600)
-    demo.set_defaults(handler=command_drift_demo)
-    topics = commands.add_parser("topics", help="Pub/Sub topics")
-    topics.add_argument("action", choices=["create"])
-    topics.set_defaults(handler=command_topics)
-    ingest = commands.add_parser("ingest-clinical", help="PostgreSQL -> the lake (watermarked)")
+    drift.add_argument("--start", help="window start, ISO 8601 (e.g. 2026-01-01T00:00:00Z)")
+    drift.add_argument("--end", help="window end, ISO 8601 (default now)")
+    drift.add_argument("--lake-partition", metavar="DATE",
+                       help="check a clinical partition of the lake instead: YYYY-MM-DD or latest")
+    reports = actions(command("drift-reports", "drift reports and where to open them", command_drift_reports))
+    report_list = action(reports, "list", "drift reports, newest first, with the page to open")
+    report_list.add_argument("--limit", type=limit, default=20, help=f"how many (1 to {MAX_LIMIT}, default 20)")
+    demo = command("drift-demo", "normal, then shifted traffic against a running server: drift, retrain, "
+                   "new champion", command_drift_demo)
+    demo.add_argument("--url", default="http://127.0.0.1:8080", help="the server (default %(default)s)")
+    demo.add_argument("--rows", type=int, default=600, help="predictions per simulated day (default %(default)s)")
+    topics = actions(command("topics", "Pub/Sub topics (for the emulator; Terraform creates them in the cloud)",
+                             command_topics))
+    action(topics, "create", "create the drift-check, retrain and model-promoted topics if missing")
+    ingest = command("ingest-clinical", "PostgreSQL → cleaned, de-identified Parquet in the lake (watermarked)",
+                     command_ingest_clinical)
     ingest.add_argument("--date", help="ingestion date to (re)build, YYYY-MM-DD (default today)")
-    ingest.set_defaults(handler=command_ingest_clinical)
-    commands.add_parser("ingest-reference", help="public reference data -> the lake").set_defaults(
-        handler=command_ingest_reference)
+    command("ingest-reference", "the public reference data set (WHO GHO) → the lake", command_ingest_reference)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if "action" in args and args.action is None:
+        args.command_parser.error(f"{args.command} needs an action: {', '.join(args.action_names)}")
     try:
-        return args.handler(args)
+        output = args.handler(args)
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
+    if getattr(args, "json", False):
+        print(json.dumps(output.document, indent=2, ensure_ascii=False, default=str))
+    else:
+        for line in output.text:
+            print(line)
+    return output.document.get("exit_status", 0) if isinstance(output.document, dict) else 0
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
         for name, feature in report["features"].items():
             say(f"  {name:15s} PSI {feature['psi']:.3f}  W/std {feature['wasserstein_normalised']:.3f}  "
                 f"{feature['status']}")
-        say(f"  plots: {', '.join(report['plots'].values())}")
+        if report.get("html"):
+            say(f"  open the report: {wiring.artifact_store().location(report['html'])}")
     if report["decision"] != "drift":
         say("no drift: nothing to retrain")
         return 0

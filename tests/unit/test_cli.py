@@ -1,11 +1,18 @@
 import csv
+import json
+from pathlib import Path
 
 import pytest
 
 from shared import wiring
 from shared.models import registry
 from shared.training.synthetic_data import generate_reference_data
+from tests.conftest import register_model
 from tools.cli import main
+
+COMMANDS = {"bootstrap": [], "train": [], "models": ["list", "promote", "rollback", "history"],
+            "experiments": ["list"], "drift-check": [], "drift-reports": ["list"], "drift-demo": [],
+            "topics": ["create"], "ingest-clinical": [], "ingest-reference": []}
 
 
 def write_csv(path, X, y):
@@ -27,10 +34,13 @@ def test_train_from_csv_then_list_promote_rollback(tmp_path, capsys):
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     listing = capsys.readouterr().out
-    assert all(version in listing for version in versions) and listing.count("*") == 1
+    assert all(version in listing for version in versions)
+    assert sum(line.startswith("*") for line in listing.splitlines()) == 1
     assert main(["models", "promote", versions[0]]) == 0
     assert main(["models", "promote", versions[1]]) == 0
+    capsys.readouterr()
     assert main(["models", "rollback"]) == 0
+    assert "MODEL_REFRESH_SECONDS (30 s)" in capsys.readouterr().out  # /predict may lag: say so
     assert registry.read_champion(wiring.artifact_store())[0]["version"] == versions[0]
     assert main(["experiments", "list"]) == 0
     assert capsys.readouterr().out.count("winner=") == 2
@@ -56,3 +66,70 @@ def test_unknown_version_and_missing_file_are_clear_errors(tmp_path, capsys):
     assert "unknown model version" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_top_level_help_tells_a_newcomer_how_to_run_it(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert "usage: .venv/bin/python -m tools.cli" in out and "Command line:" not in out
+    assert all(command in out for command in COMMANDS) and "--json" in out
+
+
+@pytest.mark.parametrize("words", [[command] for command in COMMANDS]
+                         + [[command, action] for command, actions in COMMANDS.items() for action in actions])
+def test_every_command_and_action_has_its_own_help(capsys, words):
+    with pytest.raises(SystemExit) as exited:
+        main([*words, "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert out.startswith(f"usage: .venv/bin/python -m tools.cli {' '.join(words)}")
+    description = out.split("\n\n")[1].strip()
+    assert description and not description.startswith("options")
+    assert "--json" in out
+
+
+def test_a_missing_action_is_said_in_the_tools_own_words(capsys):
+    assert_exit(["models"], 2)
+    err = capsys.readouterr().err
+    assert "models needs an action: list, promote, rollback, history" in err and "models_command" not in err
+    assert "tools.cli models --help" in err
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1001", "ten", "1.5"])
+def test_limit_is_a_whole_number_in_range(capsys, value):
+    assert_exit(["experiments", "list", "--limit", value], 2)
+    assert "from 1 to 1000" in capsys.readouterr().err
+
+
+def assert_exit(argv, code):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == code
+
+
+def test_json_before_or_after_the_command_and_text_otherwise(capsys):
+    for argv in (["--json", "experiments", "list"], ["experiments", "list", "--json"]):
+        assert main(argv) == 0
+        assert json.loads(capsys.readouterr().out) == []
+    assert main(["experiments", "list"]) == 0
+    assert capsys.readouterr().out == "no training runs yet\n"
+
+
+def test_drift_check_prints_a_report_page_a_person_can_open(trained_candidate, capsys):
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    window = ["--start", "2026-01-01T00:00:00Z", "--end", "2026-01-02T00:00:00Z"]
+    assert main(["drift-check", *window]) == 0
+    out = capsys.readouterr().out
+    assert "insufficient_data" in out
+    page = Path(out.split("open the report: ")[1].strip())
+    assert page.is_absolute() and page.name == "report.html"
+    assert page.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert (page.parent / "report.json").is_file()
+    assert main(["drift-check", *window, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["html"] == str(page) and all(Path(path).is_file() for path in summary["plots"].values())
+    assert main(["drift-reports", "list"]) == 0
+    assert str(page) in capsys.readouterr().out
+
