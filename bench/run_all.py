@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["serving", "training", "drift", "load_test", "ingestion"]
+BENCHMARKS = ["serving", "training", "drift", "load_test", "ingestion", "outcome_contention"]
 
 
 def main(argv: list[str]) -> int:
