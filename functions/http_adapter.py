@@ -15,6 +15,7 @@ import flask
 from werkzeug.exceptions import HTTPException
 
 from shared import errors, wiring
+from shared.config import Settings
 from shared.serving.http_contract import allowed_methods, require_method
 from shared.structured_logging import get_logger
 
@@ -85,7 +86,7 @@ def json_endpoint(*methods: str):
                 if request.method.upper() == "OPTIONS":
                     return flask.Response(status=204, headers={"Allow": ", ".join(allowed_methods(methods))})
                 # Before the method check: functions-framework drains any body left unread.
-                read_body(request, wiring.settings().max_body_bytes)
+                read_body(request, _body_limit(handler.__name__))
                 require_method(request.method, methods)
                 return handler(request)
             except errors.ServiceError as error:
@@ -100,6 +101,12 @@ def json_endpoint(*methods: str):
         return wrapper
 
     return decorate
+
+
+def _body_limit(function: str) -> int:
+    """MAX_BODY_BYTES for the functions that read a body; the others read none,
+    so they hold any body to the default bound instead of a setting of their own."""
+    return getattr(wiring.settings(function), "max_body_bytes", Settings.max_body_bytes)
 
 
 def internal_error_response() -> flask.Response:
