@@ -31,12 +31,18 @@ def captured_logs():
 
 
 def send_requests_with_identifiers():
+    """Identifiers beside the vitals are refused by name (never echoed); the
+    vitals alone are answered and stored without them or the client's address."""
     predict = client("predict")
-    query = ("/?temperature=36.6&heart_rate=80&blood_pressure=120&name=Juan%20P%C3%A9rez&dni=12345678Z"
-             "&email=juan@example.org")
-    assert predict.get(query, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
-    body = {"temperature": 38.9, "heart_rate": 130, "blood_pressure": 110, "name": SECRETS[0], "dni": SECRETS[1],
-            "phone": SECRETS[3], "address": SECRETS[4]}
+    vitals_query = "/?temperature=36.6&heart_rate=80&blood_pressure=120"
+    refused = predict.get(vitals_query + "&name=Juan%20P%C3%A9rez&dni=12345678Z&email=juan@example.org")
+    assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "unknown_field"
+    assert predict.get(vitals_query, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
+    body = {"temperature": 38.9, "heart_rate": 130, "blood_pressure": 110}
+    identified = dict(body, name=SECRETS[0], dni=SECRETS[1], phone=SECRETS[3], address=SECRETS[4])
+    for refused in (predict.post("/", json=identified), predict.post("/", json={"instances": [identified] * 3})):
+        assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "unknown_field"
+        assert not any(secret in refused.get_data(as_text=True) for secret in SECRETS)
     assert predict.post("/", json=body).status_code == 200
     assert predict.post("/", json={"instances": [body] * 3}).status_code == 200
     assert predict.post("/", json=dict(body, temperature="hot")).status_code == 400
