@@ -74,3 +74,11 @@ def test_head_and_options_are_answered_where_get_works(server):
     assert status == 204 and headers["Allow"] == "GET, HEAD, POST, OPTIONS"
     status, history = server.request("/predictions-history")
     assert status == 200 and history["predictions"] == []  # HEAD /predict predicted and logged nothing
+
+
+def test_a_bad_configuration_value_refuses_the_start_naming_the_variable(tmp_path):
+    refused = LocalServer({"LOCAL_DATA_DIR": str(tmp_path / "data"), "MAX_BATCH_SIZE": "abc"})
+    with pytest.raises(RuntimeError) as caught:
+        refused.start(bootstrap=False, timeout=60)
+    assert "MAX_BATCH_SIZE" in str(caught.value)
+    assert refused.process.returncode not in (None, 0)
