@@ -49,3 +49,20 @@ def test_a_drift_request_with_a_bad_field_is_acknowledged_and_logged(trained_can
 def test_a_missing_champion_is_retried_not_dropped():
     response = post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}))
     assert response.status_code == 500  # ModelUnavailable: a retry can help once a model is promoted
+
+
+def test_a_failure_left_for_a_retry_is_a_json_500_as_make_run_serves_it(trained_candidate):
+    from datetime import datetime, timezone
+
+    from functions_framework import create_app
+
+    from functions.http_adapter import answer_framework_errors_as_json
+    from tests.integration.functions_client import SOURCE
+
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    wiring.metadata_store().acquire_lease("training", "someone-else", 600, datetime.now(timezone.utc))
+    retrain = answer_framework_errors_as_json(create_app("retrain", SOURCE, "cloudevent")).test_client()
+    response = post_event(retrain, pubsub_cloud_event({"reason": "x"}))
+    assert response.status_code == 500 and response.headers["X-Google-Status"] == "crash"  # Pub/Sub redelivers
+    assert response.get_json()["error"] == {"code": "internal", "message": "internal error", "field": None}
+    assert retrain.get("/").get_json()["error"]["code"] == "method_not_allowed"
