@@ -129,7 +129,8 @@ def answer_framework_errors_as_json(app: flask.Flask) -> flask.Flask:
         return response
 
     def crash(error):
-        log.error("unexpected error", extra={"fields": {"error": repr(getattr(error, "original_exception", error))}})
+        original = getattr(error, "original_exception", error)
+        log.error("unexpected error", extra={"fields": {"error": repr(original)[:500]}})
         response = internal_error_response()
         response.headers["X-Google-Status"] = "crash"  # as functions-framework's own crash handler
         return response
