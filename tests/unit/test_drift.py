@@ -6,6 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from shared.monitoring.baseline import compute_baseline
@@ -46,13 +47,16 @@ def test_wasserstein_by_hand_and_against_scipy():
         wasserstein_distance(a, b), abs=0.01)
 
 
-def test_jensen_shannon_distance():
+def test_jensen_shannon_distance_matches_scipy():
     assert jensen_shannon_distance([1, 0], [0, 1]) == pytest.approx(1.0)
     assert jensen_shannon_distance([3, 1], [3, 1]) == pytest.approx(0.0)
-    p, q = np.array([0.5, 0.5]), np.array([0.9, 0.1])
-    m = (p + q) / 2
-    kl = lambda x, y: float(np.sum(x * np.log2(x / y)))  # noqa: E731
-    assert jensen_shannon_distance(p, q) == pytest.approx(math.sqrt((kl(p, m) + kl(q, m)) / 2))
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p, q = rng.integers(0, 50, size=5), rng.integers(0, 50, size=5)
+        p[rng.integers(0, 5)] = 0  # empty classes, as in a real window
+        p[0], q[1] = p[0] + 1, q[1] + 1  # never an all-zero vector
+        # counts, not proportions: scipy normalises them too
+        assert jensen_shannon_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2), abs=1e-9), (p, q)
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +128,43 @@ def test_aggregation_reads_a_stream_in_flat_memory(baseline):
         tracemalloc.stop()
         assert aggregate.rows == count * 5000
     assert peaks[1] < peaks[0] * 1.5  # 20x the records, about the same peak
+
+
+@pytest.fixture(scope="module")
+def warm_window(baseline):
+    """Only temperature moves (+0.4 °C); predicted labels keep the reference
+    mix, so the label check stays quiet and each rule can be isolated."""
+    X, _ = generate_reference_data(20_000, seed=12)
+    shifted = X.copy()
+    shifted[:, 0] += 0.4
+    return WindowAggregator(baseline).consume([WindowChunk(shifted, list(label_by_rule(X)), [])])
+
+
+def judge(window, **thresholds):
+    return evaluate_window(window, None, DriftThresholds(label_js_drift=1.01, **thresholds))
+
+
+def test_feature_drift_needs_both_psi_and_wasserstein(warm_window):
+    measured = judge(warm_window)["features"]["temperature"]
+    psi, wasserstein = measured["psi"], measured["wasserstein_normalised"]
+    assert psi > 0.1 and wasserstein > 0.1
+    both = judge(warm_window, psi_warning=psi / 4, psi_drift=psi / 2, wasserstein_drift=wasserstein / 2)
+    psi_only = judge(warm_window, psi_warning=psi / 4, psi_drift=psi / 2, wasserstein_drift=wasserstein * 2)
+    wasserstein_only = judge(warm_window, psi_warning=psi * 2, psi_drift=psi * 3, wasserstein_drift=wasserstein / 2)
+    assert both["features"]["temperature"]["status"] == "drift" and both["decision"] == "drift"
+    for report in (psi_only, wasserstein_only):  # one statistic alone is a warning, never a retrain
+        assert report["features"]["temperature"]["status"] == "warning"
+        assert report["decision"] == "warning"
+    for report in (both, psi_only, wasserstein_only):
+        assert report["features"]["heart_rate"]["status"] == report["features"]["blood_pressure"]["status"] == "ok"
+        assert report["prediction_drift"]["status"] == "ok"
+
+
+def test_psi_between_the_warning_and_drift_thresholds_is_a_warning(warm_window):
+    psi = judge(warm_window)["features"]["temperature"]["psi"]
+    report = judge(warm_window, psi_warning=psi * 0.9, psi_drift=psi * 1.1, wasserstein_drift=10.0)
+    assert report["features"]["temperature"]["status"] == "warning" and report["decision"] == "warning"
+    assert len(report["reasons"]) == 1 and report["reasons"][0].startswith("temperature: warning")
+    quiet = judge(warm_window, psi_warning=psi * 1.1, psi_drift=psi * 2, wasserstein_drift=10.0)
+    assert quiet["features"]["temperature"]["status"] == "ok"
+    assert quiet["decision"] == "ok" and quiet["reasons"] == []

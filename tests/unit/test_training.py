@@ -10,7 +10,10 @@ from shared.errors import TrainingDataError
 from shared.schema import LABELS
 from shared.training.candidates import (
     FAMILIES,
+    SEARCH_SPACES,
     Candidate,
+    cross_validate,
+    encode,
     evaluate,
     prepare_data,
     select_winner,
@@ -72,14 +75,37 @@ def test_same_data_and_seed_give_the_same_selection_and_metrics(data, result):
     assert [c.cv_scores for c in again.candidates] == [c.cv_scores for c in result.candidates]
 
 
-def test_cv_folds_are_stratified_with_every_class_in_every_fold(data):
-    from sklearn.model_selection import StratifiedKFold
+def scored_folds(monkeypatch, data, seed):
+    """Run the project's `cross_validate` and record the true labels of each
+    fold it scores (sklearn's f1_score wrapped, never replaced)."""
+    import sklearn.metrics
 
+    folds, real_f1 = [], sklearn.metrics.f1_score
+
+    def recording_f1(y_true, y_pred, **kwargs):
+        folds.append(np.asarray(y_true))
+        return real_f1(y_true, y_pred, **kwargs)
+
+    monkeypatch.setattr(sklearn.metrics, "f1_score", recording_f1)
+    scores = cross_validate("xgboost", SEARCH_SPACES["xgboost"][0], data, seed)
+    monkeypatch.undo()
+    return scores, folds
+
+
+def test_cross_validation_folds_are_stratified_with_every_class_in_every_fold(data, monkeypatch):
     X, y = data
     prepared = prepare_data(X, y, seed=1)
-    for _, test_index in StratifiedKFold(prepared.folds, shuffle=True, random_state=1).split(
-            prepared.X_train, prepared.y_train):
-        assert set(prepared.y_train[test_index]) == set(LABELS)
+    scores, folds = scored_folds(monkeypatch, prepared, seed=1)
+    assert len(scores) == len(folds) == prepared.folds == 5
+    assert sum(len(fold) for fold in folds) == len(prepared.y_train)  # every training row scored once
+    overall = Counter(encode(prepared.y_train, prepared.labels))
+    for fold in folds:
+        counts = Counter(fold)
+        assert set(counts) == set(range(len(LABELS)))
+        for label, total in overall.items():  # each class split evenly across the folds
+            assert abs(counts[label] - total / prepared.folds) <= 1, (label, counts[label], total)
+    again, same_folds = scored_folds(monkeypatch, prepared, seed=1)
+    assert again == scores and all(np.array_equal(a, b) for a, b in zip(folds, same_folds))
 
 
 def test_a_rare_class_with_three_examples_trains_and_the_record_says_so():
