@@ -235,7 +235,7 @@ def test_a_retrain_that_crashes_after_the_champion_switch_completes_once_on_rede
     the audit entry, the experiment, the promoted event or the done-marker).
     The redelivery must finish that run's remaining steps -- not train and
     promote a second model for the same request."""
-    dependencies = wiring.service_dependencies()
+    dependencies = wiring.retrain_dependencies()
     metadata = CrashOnce(dependencies["metadata"].database)
     bus = PublishCrashesOnce()
     dependencies.update(metadata=metadata, bus=bus)
