@@ -46,6 +46,7 @@ def test_demo_urls_are_answered_and_listed_then_ctrl_c_stops_the_server(server):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
 
+
 def raw_request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     """(status, headers, body) over a plain connection: no client-side limits or redirects."""
     import http.client
