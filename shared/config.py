@@ -70,7 +70,8 @@ class Settings:
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
     retrain_max_event_age_seconds: float = 3600.0  # RETRAIN_MAX_EVENT_AGE_SECONDS
     training_lease_seconds: float = 900.0  # TRAINING_LEASE_SECONDS
-    training_lake_days: int = 0            # TRAINING_LAKE_DAYS
+    training_window_days: int = 28         # TRAINING_WINDOW_DAYS
+    training_min_rows: int = 2000          # TRAINING_MIN_ROWS
     # Ingestion
     clinical_database_url: str = field(default="", repr=False)  # CLINICAL_DATABASE_URL (a secret)
     ingest_table: str = "clinical_records" # INGEST_TABLE

@@ -88,9 +88,20 @@ def run_drift_check(
     settings: Settings,
     trigger: dict | None = None,
 ) -> dict:
-    """Check one window of logged predictions; returns the report (an existing one if already done)."""
+    """Check one window of logged predictions; returns the report (an existing one if already done).
+
+    Inputs and predicted labels are those of predictions made in the window;
+    the performance check uses the outcomes *recorded* in the window, whenever
+    their predictions were made (clinicians confirm days later).
+    """
+
+    def inputs(champion: str):
+        for chunk in predictions.iter_window(start, end):
+            yield WindowChunk(chunk.features, chunk.predictions)
+
     return _check(
-        report_id=report_id_for(start, end), chunks=lambda champion: predictions.iter_window(start, end),
+        report_id=report_id_for(start, end), chunks=inputs,
+        outcomes=lambda: predictions.iter_outcomes_recorded(start, end),
         scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end)},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
 
@@ -135,7 +146,7 @@ def run_partition_drift_check(
 
 
 def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, metadata: MetadataStore,
-           bus: EventBus, settings: Settings, trigger: dict | None) -> dict:
+           bus: EventBus, settings: Settings, trigger: dict | None, outcomes=None) -> dict:
     pointer, _ = registry.read_champion(artifacts)
     if pointer is None:
         raise ModelUnavailable("no champion model: nothing to compare the window against")
@@ -147,6 +158,8 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
     baseline = registry.read_baseline(artifacts, champion)
     champion_metrics = read_manifest(artifacts, champion).get("metrics")
     aggregate = WindowAggregator(baseline).consume(chunks(champion))
+    for chunk in outcomes() if outcomes else ():
+        aggregate.add_outcomes(chunk)
     evaluation = evaluate_window(aggregate, champion_metrics, thresholds_from(settings))
     prefix = f"reports/drift/{report_id}"
     report = {
@@ -164,8 +177,10 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
     report["html"] = f"{prefix}/report.html"
     metadata.put(DRIFT_REPORTS, report_id, report)
     if report["decision"] == "drift":
+        # The window travels with the request: the new model's baseline is its population.
         request = {"reason": "; ".join(report["reasons"]), "report_id": report_id,
-                   "window_start": report["window_start"], "window_end": report["window_end"]}
+                   **{key: report[key] for key in ("source", "partition", "window_start", "window_end")
+                      if key in report}}
         report["retrain_request_id"] = bus.publish(settings.retrain_topic, request, {"report_id": report_id})
         metadata.put(DRIFT_REPORTS, report_id, report)
     artifacts.write_bytes(f"{prefix}/report.json",

@@ -103,10 +103,14 @@ class WindowAggregator:
         predicted = np.fromiter((self._label_index[p] for p in chunk.predictions), dtype=np.int64,
                                 count=len(chunk.predictions))
         self.label_counts += np.bincount(predicted, minlength=len(LABELS))
-        if chunk.outcomes:
-            for outcome, prediction in zip(chunk.outcomes, predicted):
-                if outcome is not None:
-                    self.confusion[self._label_index[outcome], prediction] += 1
+        self.add_outcomes(chunk)
+
+    def add_outcomes(self, chunk: WindowChunk) -> None:
+        """Count the chunk's (outcome, prediction) pairs only: outcomes recorded in
+        a window may belong to predictions made before it."""
+        for outcome, prediction in zip(chunk.outcomes, chunk.predictions):
+            if outcome is not None:
+                self.confusion[self._label_index[outcome], self._label_index[prediction]] += 1
 
     def consume(self, chunks: Iterable[WindowChunk]) -> WindowAggregator:
         for chunk in chunks:

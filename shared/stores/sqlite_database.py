@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     outcome_updated_us INTEGER
 );
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_us, prediction_id);
+CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
+    WHERE outcome_recorded_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS documents (
     collection TEXT NOT NULL,
     id TEXT NOT NULL,

@@ -8,6 +8,8 @@
 - A lease in the metadata store (a Firestore transaction, or a SQLite
   transaction locally) keeps two different requests from training over each
   other; the loser raises `LeaseHeld`, so Pub/Sub redelivers it later.
+- What it trains on, and the baseline the new model carries, follow the
+  policy in `training_data`.
 - Bad data is recorded as a failed run and acknowledged: retrying cannot help.
   A crash half-way marks nothing done, so the next delivery completes it.
 """
@@ -15,7 +17,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from shared.event_bus.messages import BusMessage
 from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS
 from shared.structured_logging import get_logger
 from shared.training.runs import TrainingOptions, run_training
-from shared.training.synthetic_data import generate_reference_data
+from shared.training.training_data import assemble_training_data, baseline_population
 
 log = get_logger("retraining")
 TRAINING_LEASE = "training"
@@ -39,32 +41,13 @@ def training_options(settings: Settings) -> TrainingOptions:
 
 
 def load_training_data(predictions, settings: Settings, artifacts=None,
-                       today: date | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The reference data, every clinician-labelled production record, and --
-    with TRAINING_LAKE_DAYS > 0 -- the lake's clinical partitions of those days."""
-    X, y = generate_reference_data(settings.training_rows, seed=settings.training_seed)
-    sources: dict = {}
-    if settings.training_lake_days > 0 and artifacts is not None:
-        from shared.ingestion import lake
-
-        today = today or datetime.now(timezone.utc).date()
-        first = today - timedelta(days=settings.training_lake_days - 1)
-        days = [day for day in lake.partition_dates(artifacts) if first <= day <= today]
-        X_lake, y_lake, parts = lake.read_clinical_training_data(artifacts, days)
-        sources["lake_partitions"] = parts
-        sources["lake_rows"] = int(len(y_lake))
-        if len(y_lake):
-            X, y = np.vstack([X, X_lake]), np.concatenate([y, y_lake])
-    outcome_features, outcome_labels = [], []
-    for chunk in predictions.iter_labelled():
-        outcome_features.append(chunk.features)
-        outcome_labels.extend(chunk.outcomes)
-    sources.update({"reference_generator": {"rows": settings.training_rows, "seed": settings.training_seed},
-                    "labelled_outcomes": {"rows": len(outcome_labels)}})
-    if outcome_labels:
-        X = np.vstack([X, *outcome_features])
-        y = np.concatenate([y, np.asarray(outcome_labels, dtype=object)])
-    return X, y, sources
+                       now: datetime | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The labelled production window, topped up with reference rows while it is
+    small (the policy is `training_data`'s); returns X, y and their record."""
+    return assemble_training_data(
+        predictions=predictions, artifacts=artifacts, window_days=settings.training_window_days,
+        min_rows=settings.training_min_rows, reference_rows=settings.training_rows, seed=settings.training_seed,
+        now=now or datetime.now(timezone.utc))
 
 
 def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metadata, bus, settings: Settings,
@@ -91,9 +74,16 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
         trigger = {"message_id": message.message_id, "reason": message.data.get("reason"),
                    "report_id": message.data.get("report_id")}
         try:
-            X, y, sources = load_training_data(predictions, settings, artifacts)
+            X, y, sources = load_training_data(predictions, settings, artifacts, now)
+            population, sources["baseline"] = baseline_population(
+                message.data, predictions=predictions, artifacts=artifacts,
+                default_hours=settings.drift_window_hours, now=now)
+            if len(population) < settings.drift_min_samples:
+                sources["baseline"]["fallback"] = "too few inputs in the window: the training rows instead"
+                population = None
             record = run_training(X, y, store=artifacts, metadata=metadata, options=training_options(settings),
-                                  actor="retrain", data_sources=sources, trigger=trigger, run_id=run_id)
+                                  actor="retrain", data_sources=sources, trigger=trigger, run_id=run_id,
+                                  baseline_population=population)
         except TrainingDataError as error:
             failure = {"run_id": run_id, "created_at": now.isoformat(), "status": "failed", "reason": error.message,
                        "trigger": trigger, "promotion": {"promoted": False, "reasons": [error.message]},

@@ -77,8 +77,13 @@ def run_training(
     trigger: dict | None = None,
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    baseline_population: np.ndarray | None = None,
 ) -> dict:
-    """Returns the experiment record (also stored in `experiments` and beside the version)."""
+    """Returns the experiment record (also stored in `experiments` and beside the version).
+
+    The drift baseline describes `baseline_population` (the inputs the model is
+    trained for) when given, else the training rows.
+    """
     run_id = run_id or uuid.uuid4().hex
     started = datetime.now(timezone.utc)
     result = train_candidates(X, y, seed=options.seed, families=options.families,
@@ -91,8 +96,11 @@ def run_training(
         _champion_metrics_on(store, champion_version, data.X_holdout, data.y_holdout) if champion_version else None
     )
     decision = decide_promotion(winner.metrics, champion_metrics, options.f1_tolerance, options.max_recall_drop)
-    holdout_predictions = predict_labels(winner.pipeline, data.X_holdout, data.labels)
-    baseline = compute_baseline(data.X_train, holdout_predictions)
+    if baseline_population is not None:
+        baseline = compute_baseline(baseline_population,
+                                    predict_labels(winner.pipeline, baseline_population, data.labels))
+    else:
+        baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels))
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
                   "folds": data.folds, "holdout_fraction": HOLDOUT_FRACTION}
     manifest = registry.register_version(

@@ -52,9 +52,11 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     wiring.event_bus().join(timeout=120)  # the local bus trains in the background
     experiments = wiring.metadata_store().list(EXPERIMENTS)
     assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"], experiments
-    assert experiments[0]["data_sources"]["labelled_outcomes"]["rows"] == 400
+    assert experiments[0]["data_sources"]["outcomes"]["rows"] == 400
     new_version = registry.read_champion(wiring.artifact_store())[0]["version"]
     assert new_version != champion["version"]
+    # the new champion's baseline is the shifted window's population, not its training mix
+    assert registry.read_baseline(wiring.artifact_store(), new_version)["rows"] == 400
     served = None
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and served != new_version:

@@ -174,6 +174,18 @@ class FirestorePredictionStore:
         query = self.collection.where(filter=FieldFilter("outcome_label", "!=", None)).order_by("outcome_label")
         return self._iter_query(query.order_by("__name__"), chunk_size)
 
+    def iter_outcomes_recorded(self, start: datetime, end: datetime,
+                               chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        # One field's range and order: the automatic single-field index serves it.
+        query = (
+            self.collection.where(filter=FieldFilter("outcome_recorded_at", ">=", start))
+            .where(filter=FieldFilter("outcome_recorded_at", "<", end))
+            .order_by("outcome_recorded_at")
+        )
+        return self._iter_query(query, chunk_size)
+
     def count(self) -> int:
         result = self._call(lambda: self.collection.count().get(timeout=self.timeout))
         return int(result[0][0].value)

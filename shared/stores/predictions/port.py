@@ -22,4 +22,10 @@ class PredictionStore(Protocol):
 
     def iter_labelled(self, chunk_size: int = 5000) -> Iterator[WindowChunk]: ...
 
+    def iter_outcomes_recorded(self, start: datetime, end: datetime,
+                               chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        """Predictions whose outcome was first recorded in [start, end), whenever
+        they were made: clinicians confirm days later, and a late outcome still counts."""
+        ...
+
     def count(self) -> int: ...

@@ -108,10 +108,11 @@ class SqlitePredictionStore:
             raise prediction_not_found(prediction_id)
         return self._record(rows[0])
 
-    def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int) -> Iterator[WindowChunk]:
+    def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int,
+                     order: str = "created_us") -> Iterator[WindowChunk]:
         cursor = self._execute(
             "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label FROM predictions"
-            f" WHERE {where} ORDER BY created_us",
+            f" WHERE {where} ORDER BY {order}",
             parameters,
         )
         while rows := cursor.fetchmany(chunk_size):
@@ -127,6 +128,11 @@ class SqlitePredictionStore:
 
     def iter_labelled(self, chunk_size: int = 5000) -> Iterator[WindowChunk]:
         return self._iter_chunks("outcome_label IS NOT NULL", (), chunk_size)
+
+    def iter_outcomes_recorded(self, start: datetime, end: datetime,
+                               chunk_size: int = 5000) -> Iterator[WindowChunk]:
+        return self._iter_chunks("outcome_recorded_us >= ? AND outcome_recorded_us < ?",
+                                 (to_micros(start), to_micros(end)), chunk_size, order="outcome_recorded_us")
 
     def count(self) -> int:
         return self._execute("SELECT COUNT(*) FROM predictions").fetchone()[0]

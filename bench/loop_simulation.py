@@ -1,0 +1,185 @@
+"""Issue 11's loop simulation: 30 nights through the real handlers on the
+embedded backends (SQLite, a local artifact folder), in two labelling variants.
+
+Each night: `PATIENTS_PER_NIGHT` patients are served by `predict_and_log`
+(whatever champion the registry points at); clinicians record outcomes
+through `record_outcome`, each 0-48 h after its prediction (late outcomes); at
+the end of the night `handle_drift_check_message` checks the night's window
+and, if it publishes a retrain request, `handle_retrain_message` runs it.
+
+- nights 1-10: the reference population; from night 11: `tools.population_shift`
+  (inputs shift, and the labelling rule changes for part of the space);
+- variant `random_20`: clinicians label a random 20 % of predictions;
+  variant `sick_only`: they label 20 % of the predictions of a sick class only.
+
+The table's F1 is the serving champion's macro-F1 on all that night's
+patients (every one, labelled or not). Targets: no retrain on a stationary
+night; a retrain within 2 nights of the shift; none after it while the
+population stays shifted; F1 back within 0.02 of its pre-shift level within 3
+nights. Training is kept fast by settings (XGBoost only, no search).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+NIGHTS = 30
+SHIFT_NIGHT = 11
+PATIENTS_PER_NIGHT = 1000
+LABELLED_SHARE = 0.2
+MAX_OUTCOME_DELAY_HOURS = 48
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FAST_TRAINING = {"TRAINING_FAMILIES": "xgboost", "SEARCH_BUDGET_SECONDS": "0", "TRAINING_ROWS": "5000"}
+
+
+class CollectingBus:
+    """Keeps published messages, so the simulation delivers them at simulated times."""
+
+    def __init__(self):
+        self.published: list[tuple[str, dict, dict]] = []
+
+    def publish(self, topic: str, data: dict, attributes: dict | None = None) -> str:
+        self.published.append((topic, json.loads(json.dumps(data)), dict(attributes or {})))
+        return f"sim-{len(self.published)}"
+
+
+def deciding_statistic(report: dict) -> str:
+    """The largest statistic against its threshold, e.g. `heart_rate PSI 0.61`."""
+    if report["decision"] == "insufficient_data":
+        return "too few rows"
+    thresholds = report["thresholds"]
+    ratios = []
+    for name, feature in report["features"].items():
+        ratios.append((feature["psi"] / thresholds["psi_drift"], f"{name} PSI {feature['psi']:.2f}"))
+        ratios.append((feature["wasserstein_normalised"] / thresholds["wasserstein_drift"],
+                       f"{name} W/std {feature['wasserstein_normalised']:.2f}"))
+    js = report["prediction_drift"]["js_distance"]
+    ratios.append((js / thresholds["label_js_drift"], f"labels JS {js:.2f}"))
+    drop = report["performance"].get("macro_f1_drop")
+    if drop is not None:
+        ratios.append((drop / thresholds["f1_drop"], f"F1 drop {drop:.3f}"))
+    return max(ratios)[1]
+
+
+def simulate(variant: str, data_dir: str, out=sys.stderr) -> dict:
+    from shared import wiring
+    from shared.config import load_settings
+    from shared.event_bus.messages import BusMessage
+    from shared.models.loading import ModelLoader
+    from shared.monitoring.drift_check import handle_drift_check_message
+    from shared.schema import LABELS, Vitals
+    from shared.serving.prediction_service import predict_and_log, record_outcome
+    from shared.training.candidates import evaluate
+    from shared.training.retrain_handler import handle_retrain_message
+    from shared.training.runs import ensure_champion
+    from tools.population_shift import population
+
+    settings = load_settings(dict(os.environ, LOCAL_DATA_DIR=data_dir, **FAST_TRAINING))
+    predictions, artifacts = wiring.prediction_store(settings), wiring.artifact_store(settings)
+    metadata = wiring.metadata_store(settings)
+    ensure_champion(artifacts, metadata, rows=settings.training_rows, seed=settings.training_seed)
+    loader = ModelLoader(artifacts, refresh_seconds=0)
+    rng = np.random.default_rng(11)
+    pending: list[tuple[datetime, str, str]] = []  # (recorded at, prediction id, label)
+    nights = []
+    print(f"\n{variant}: night  population  decision            deciding statistic        retrain  promoted  "
+          f"champion F1", file=out)
+    for night in range(1, NIGHTS + 1):
+        shifted = night >= SHIFT_NIGHT
+        opens, closes = START + timedelta(days=night - 1), START + timedelta(days=night)
+        X, truth = population(PATIENTS_PER_NIGHT, seed=1000 + night, shifted=shifted)
+        served = []
+        for offset in range(0, len(X), 250):
+            moment = opens + timedelta(hours=20 * offset / len(X))
+            answer = predict_and_log([Vitals(*row) for row in X[offset:offset + 250].tolist()], loader=loader,
+                                     store=predictions, batch=True, now=moment)
+            served.extend((item["prediction_id"], item["prediction"], moment) for item in answer["predictions"])
+        predicted = np.array([label for _, label, _ in served], dtype=object)
+        champion_f1 = evaluate(truth, predicted)["macro_f1"]
+        eligible = predicted != LABELS[0] if variant == "sick_only" else np.ones(len(served), dtype=bool)
+        for index in np.flatnonzero(eligible & (rng.random(len(served)) < LABELLED_SHARE)):
+            prediction_id, _, moment = served[index]
+            delay = timedelta(hours=float(rng.uniform(0, MAX_OUTCOME_DELAY_HOURS)))
+            pending.append((moment + delay, prediction_id, truth[index]))
+        pending.sort()
+        while pending and pending[0][0] < closes:
+            recorded, prediction_id, label = pending.pop(0)
+            record_outcome(predictions, prediction_id, label, now=recorded)
+        bus = CollectingBus()
+        check = BusMessage({"window_start": opens.isoformat(), "window_end": closes.isoformat()},
+                           message_id=f"{variant}-night-{night}", publish_time=closes)
+        report = handle_drift_check_message(check, predictions=predictions, artifacts=artifacts,
+                                            metadata=metadata, bus=bus, settings=settings)
+        retrain = promoted = None
+        started = time.perf_counter()
+        for topic, data, attributes in bus.published:
+            if topic == settings.retrain_topic:
+                request = BusMessage(data, attributes, message_id=f"retrain-{night}", publish_time=closes)
+                result = handle_retrain_message(request, predictions=predictions, artifacts=artifacts,
+                                                metadata=metadata, bus=bus, settings=settings, now=closes)
+                retrain, promoted = True, bool(result.get("promoted"))
+        row = {"night": night, "shifted": shifted, "decision": report["decision"],
+               "deciding": deciding_statistic(report), "retrain": bool(retrain), "promoted": bool(promoted),
+               "champion_macro_f1": round(champion_f1, 4),
+               "retrain_seconds": round(time.perf_counter() - started, 1) if retrain else None}
+        nights.append(row)
+        print(f"{variant}: {night:5d}  {'shifted' if shifted else 'reference':10s}  {row['decision']:18s}  "
+              f"{row['deciding']:24s}  {'yes' if retrain else '-':7s}  {'yes' if promoted else '-':8s}  "
+              f"{champion_f1:.4f}", file=out, flush=True)
+    return {"nights": nights, "targets": judge(nights)}
+
+
+def judge(nights: list[dict]) -> dict:
+    """The issue's four targets, each with the figure it was judged on."""
+    before = [n for n in nights if not n["shifted"]]
+    after = [n for n in nights if n["shifted"]]
+    retrain_nights = [n["night"] for n in after if n["retrain"]]
+    first = retrain_nights[0] if retrain_nights else None
+    pre_shift_f1 = float(np.mean([n["champion_macro_f1"] for n in before]))
+    recovered = [n["night"] for n in after if n["champion_macro_f1"] >= pre_shift_f1 - 0.02]
+    # "back within 3 nights": from the third shifted night on, it stays there
+    settled = next((night for night in range(SHIFT_NIGHT, NIGHTS + 1)
+                    if all(n["champion_macro_f1"] >= pre_shift_f1 - 0.02 for n in after if n["night"] >= night)),
+                   None)
+    return {
+        "stationary_retrains": {"value": sum(n["retrain"] for n in before), "target": 0,
+                                "met": not any(n["retrain"] for n in before)},
+        "first_retrain_after_shift": {"value": first, "target": f"<= night {SHIFT_NIGHT + 1}",
+                                      "met": first is not None and first <= SHIFT_NIGHT + 1},
+        "retrains_after_the_first": {"value": retrain_nights[1:], "target": [],
+                                     "met": first is not None and not retrain_nights[1:]},
+        "pre_shift_macro_f1": round(pre_shift_f1, 4),
+        "f1_back_within_0.02_from_night": {"value": settled, "first_night_within": recovered[:1],
+                                            "target": f"<= night {SHIFT_NIGHT + 2}",
+                                            "met": settled is not None and settled <= SHIFT_NIGHT + 2},
+    }
+
+
+def main(quick: bool = False) -> dict:
+    from shared import wiring
+
+    results = {}
+    for variant in ("random_20", "sick_only"):
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix=f"bench-loop-{variant}-") as data_dir:
+            wiring.reset()
+            results[variant] = simulate(variant, data_dir)
+        wiring.reset()
+        results[variant]["seconds"] = round(time.perf_counter() - started, 1)
+        for name, target in results[variant]["targets"].items():
+            print(f"{variant}: {name}: {target}", file=sys.stderr)
+    return results
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    print(json.dumps(main(quick="--quick" in sys.argv), indent=2))

@@ -1,0 +1,210 @@
+"""What a retrain learns from, and the population its drift baseline describes.
+
+The policy (README, "What a retrain trains on"):
+1. **A sliding window of labelled production data**: the outcomes clinicians
+   recorded in the last TRAINING_WINDOW_DAYS, and the labelled rows of the
+   clinical lake's partitions of those days. Each row belongs to the day it
+   was labelled (the outcome's recording day, the partition's date).
+2. **Recent labels win.** Days are taken newest first; an older row is dropped
+   when its neighbourhood is already covered by newer rows (its
+   `NEIGHBOURS` nearest newer rows lie within `RADIUS`, in units of
+   `NEIGHBOURHOOD_SCALE`) and at least `AGREEMENT` of them carry another label.
+   That is how a changed labelling rule replaces the old one without waiting
+   for the old rows to leave the window. Every kept row has weight 1: a
+   weighted fit would also need a weighted holdout for the promotion gate,
+   while dropping contradicted rows keeps the holdout one consistent rule.
+3. **The synthetic reference set is a bootstrap only.** Each class has a
+   quota, its share of TRAINING_MIN_ROWS in the reference data; a class with
+   fewer production rows than its quota is topped up with reference rows of
+   that class, and reference rows are the oldest of all, so they yield
+   wherever production rows disagree. Once production labels reach the
+   quotas, no synthetic row is used.
+
+The drift baseline of a new model is computed from `baseline_population`:
+every input of the window that asked for the retrain (logged predictions,
+labelled or not, or the lake partition), so the next check compares the
+population against itself once the shift has been learned.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from shared.records import isoformat
+from shared.schema import FEATURES, LABELS
+
+NEIGHBOURS = 5
+RADIUS = 1.0
+AGREEMENT = 0.8
+# Twice the reference data's measurement noise per feature: closer rows are
+# the same patient state, as far as the vitals can tell.
+NEIGHBOURHOOD_SCALE = np.array([0.3, 6.0, 8.0])
+
+
+@dataclass
+class LabelledRows:
+    """Rows of one source labelled on one day (age 0: the newest)."""
+
+    source: str
+    age_days: int
+    X: np.ndarray
+    y: np.ndarray
+    detail: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def per_class(labels) -> dict[str, int]:
+    counts = Counter(map(str, labels))
+    return {label: counts.get(label, 0) for label in LABELS}
+
+
+def without_contradictions(group: LabelledRows, newer: list[LabelledRows], neighbours: int = NEIGHBOURS,
+                           radius: float = RADIUS, agreement: float = AGREEMENT) -> LabelledRows:
+    """`group` minus the rows that newer rows contradict (see the module docstring)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    newer = [g for g in newer if len(g)]
+    if not len(group) or sum(len(g) for g in newer) < neighbours:
+        return group
+    newer_y = np.concatenate([g.y for g in newer])
+    index = NearestNeighbors(n_neighbors=neighbours).fit(np.vstack([g.X for g in newer]) / NEIGHBOURHOOD_SCALE)
+    distances, nearest = index.kneighbors(group.X / NEIGHBOURHOOD_SCALE)
+    covered = distances[:, -1] <= radius
+    disagreeing = (newer_y[nearest] != group.y[:, None]).mean(axis=1) >= agreement
+    keep = ~(covered & disagreeing)
+    return LabelledRows(group.source, group.age_days, group.X[keep], group.y[keep],
+                        dict(group.detail, dropped=per_class(group.y[~keep])))
+
+
+def drop_contradicted(groups: list[LabelledRows]) -> list[LabelledRows]:
+    """Each group without the rows strictly newer groups contradict (newest first;
+    a day's outcomes and lake rows are equals)."""
+    kept: list[LabelledRows] = []
+    for group in sorted(groups, key=lambda g: g.age_days):
+        kept.append(without_contradictions(group, [g for g in kept if g.age_days < group.age_days]))
+    return kept
+
+
+def class_quotas(min_rows: int, reference_labels: np.ndarray) -> dict[str, int]:
+    """Each class's share of `min_rows`, in the reference data's proportions."""
+    shares = per_class(reference_labels)
+    total = max(1, sum(shares.values()))
+    return {label: int(round(min_rows * count / total)) for label, count in shares.items()}
+
+
+def bootstrap_fill(production: list[LabelledRows], reference: LabelledRows, min_rows: int
+                   ) -> tuple[LabelledRows, dict]:
+    """The reference rows that top each class up to its quota.
+
+    `reference` must already be stripped of rows that production contradicts;
+    rows are taken in their (seeded, random) order.
+    """
+    have = per_class(np.concatenate([g.y for g in production])) if production else per_class([])
+    quotas = class_quotas(min_rows, reference.y)
+    chosen = []
+    for label, quota in quotas.items():
+        missing = max(0, quota - have[label])
+        chosen.extend(np.flatnonzero(reference.y == label)[:missing].tolist())
+    chosen = np.asarray(sorted(chosen), dtype=int)
+    fill = LabelledRows("reference", reference.age_days, reference.X[chosen], reference.y[chosen],
+                        reference.detail)
+    return fill, {"quotas": quotas, "production_rows_per_class": have}
+
+
+def outcome_groups(predictions, start: datetime, days: int) -> list[LabelledRows]:
+    """Clinicians' outcomes recorded in each day of the window, newest first."""
+    groups = []
+    for age in range(days):
+        day_end = start + timedelta(days=days - age)
+        features, labels = [], []
+        for chunk in predictions.iter_outcomes_recorded(day_end - timedelta(days=1), day_end):
+            features.append(chunk.features)
+            labels.extend(chunk.outcomes)
+        X = np.vstack(features) if features else np.empty((0, len(FEATURES)))
+        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object)))
+    return groups
+
+
+def lake_groups(artifacts, first: date, last: date) -> list[LabelledRows]:
+    """The clinical lake's labelled partitions from `first` to `last`, newest first."""
+    from shared.ingestion import lake
+
+    groups = []
+    for day in sorted((d for d in lake.partition_dates(artifacts) if first <= d <= last), reverse=True):
+        X, y, parts = lake.read_clinical_training_data(artifacts, [day])
+        groups.append(LabelledRows("lake", (last - day).days, X, y, {"partition": day.isoformat(),
+                                                                      "parts": parts}))
+    return groups
+
+
+def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows: int, reference_rows: int,
+                           seed: int, now: datetime) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(X, y, record): the training rows under the policy above, and the record
+    of what they are (sources, window, rows per class, weights) for the experiment."""
+    from shared.training.synthetic_data import generate_reference_data
+
+    start = now - timedelta(days=window_days)
+    groups = outcome_groups(predictions, start, window_days)
+    if artifacts is not None:
+        groups += lake_groups(artifacts, (now - timedelta(days=window_days - 1)).date(), now.date())
+    production = drop_contradicted(groups)
+    X_ref, y_ref = generate_reference_data(reference_rows, seed=seed)
+    reference = without_contradictions(LabelledRows("reference", window_days, X_ref, y_ref), production)
+    fill, fill_detail = bootstrap_fill(production, reference, min_rows)
+    used = [g for g in production if len(g)] + ([fill] if len(fill) else [])
+    X = np.vstack([g.X for g in used]) if used else np.empty((0, len(FEATURES)))
+    y = np.concatenate([g.y for g in used]) if used else np.empty(0, dtype=object)
+    record = {
+        "policy": {"window_days": window_days, "min_rows": min_rows, "recent_labels_win": {
+            "neighbours": NEIGHBOURS, "radius": RADIUS, "agreement": AGREEMENT,
+            "scale": dict(zip(FEATURES, NEIGHBOURHOOD_SCALE.tolist()))}},
+        "window": {"start": isoformat(start), "end": isoformat(now)},
+        "weights": {"outcomes": 1.0, "lake": 1.0, "reference": 1.0},
+        "outcomes": _summary([g for g in production if g.source == "outcomes"]),
+        "lake": dict(_summary([g for g in production if g.source == "lake"]),
+                     partitions=sorted(g.detail["partition"] for g in production if g.source == "lake")),
+        "reference": {"generator": {"rows": reference_rows, "seed": seed}, "rows": int(len(fill)),
+                      "rows_per_class": per_class(fill.y),
+                      "dropped_as_contradicted": reference.detail.get("dropped", per_class([])), **fill_detail},
+        "rows": int(len(y)),
+        "rows_per_class": per_class(y),
+    }
+    return X, y, record
+
+
+def _summary(groups: list[LabelledRows]) -> dict:
+    dropped = Counter()
+    for group in groups:
+        dropped.update(group.detail.get("dropped", {}))
+    labels = np.concatenate([g.y for g in groups]) if groups else []
+    return {"rows": int(len(labels)), "rows_per_class": per_class(labels),
+            "dropped_as_contradicted": {label: dropped.get(label, 0) for label in LABELS},
+            "days": sorted({g.age_days for g in groups if len(g)})}
+
+
+def baseline_population(request: dict, *, predictions, artifacts, default_hours: float, now: datetime
+                        ) -> tuple[np.ndarray, dict]:
+    """Every input of the window that asked for this retrain: the population
+    the new champion is trained for, whatever share of it was labelled."""
+    from shared.event_bus.messages import parse_timestamp
+
+    if request.get("source") == "lake" and request.get("partition"):
+        from shared.ingestion import lake
+
+        day = date.fromisoformat(request["partition"].rsplit("=", 1)[-1])
+        frames = list(lake.iter_partition_frames(artifacts, day))
+        X = (np.vstack([f.select(list(FEATURES)).to_numpy().astype(float) for f in frames]) if frames
+             else np.empty((0, len(FEATURES))))
+        return X, {"source": "lake", "partition": request["partition"], "rows": int(len(X))}
+    end = parse_timestamp(request.get("window_end")) or now
+    start = parse_timestamp(request.get("window_start")) or end - timedelta(hours=default_hours)
+    chunks = [chunk.features for chunk in predictions.iter_window(start, end)]
+    X = np.vstack(chunks) if chunks else np.empty((0, len(FEATURES)))
+    return X, {"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end),
+               "rows": int(len(X))}
