@@ -1,7 +1,8 @@
 """Candidate search, cross-validation and holdout evaluation. No cloud code.
 
 Protocol (the same for the CLI, the bootstrap and the retrain function):
-1. a stratified 80/20 split with a fixed seed; the 20 % holdout is touched once;
+1. an 80/20 split decided by each row's content (`in_holdout`), so a row is on
+   the same side in every run; the 20 % holdout is touched once;
 2. per family, each configuration of its small search space is scored by
    stratified k-fold CV (macro-F1) on the 80 %, in a fixed order, until the
    time budget is spent (at least one configuration always runs);
@@ -115,10 +116,27 @@ def data_fingerprint(X: np.ndarray, y: np.ndarray) -> dict:
             "rows_per_class": {label: counts.get(label, 0) for label in LABELS}}
 
 
-def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_FOLDS) -> PreparedData:
-    """Validate, drop unlearnable classes, split 80/20 stratified, pick fold count."""
-    from sklearn.model_selection import train_test_split
+def in_holdout(X: np.ndarray, y: np.ndarray, fraction: float = HOLDOUT_FRACTION) -> np.ndarray:
+    """Which rows are held out: decided by each row's content alone.
 
+    Retrains overlap (a sliding window of the same production rows), so a
+    random split would score the champion on rows it was trained on, and no
+    challenger could beat it. By content, a row is on the same side in every
+    run. Each class keeps at least one holdout row (its lowest hash).
+    """
+    draws = np.array([int.from_bytes(hashlib.blake2b(np.round(row, 3).tobytes() + str(label).encode(),
+                                                     digest_size=8).digest(), "big") / 2.0 ** 64
+                      for row, label in zip(np.asarray(X, dtype=float), y)])
+    holdout = draws < fraction
+    for label in set(y):
+        members = np.flatnonzero(y == label)
+        if not holdout[members].any():
+            holdout[members[np.argmin(draws[members])]] = True
+    return holdout
+
+
+def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_FOLDS) -> PreparedData:
+    """Validate, drop unlearnable classes, split 80/20 by content, pick fold count."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=object)
     if X.ndim != 2 or X.shape[1] != len(FEATURES) or len(X) != len(y):
@@ -142,9 +160,8 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
     labels = [label for label in LABELS if label in set(y)]
     if len(labels) < 2:
         raise TrainingDataError(f"training needs at least two classes; found {labels or 'none'}")
-    X_train, X_holdout, y_train, y_holdout = train_test_split(
-        X, y, test_size=HOLDOUT_FRACTION, stratify=y, random_state=seed
-    )
+    holdout = in_holdout(X, y)
+    X_train, X_holdout, y_train, y_holdout = X[~holdout], X[holdout], y[~holdout], y[holdout]
     rarest = min(Counter(y_train).values())
     used_folds = max(2, min(folds, rarest))
     if used_folds < folds:

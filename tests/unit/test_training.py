@@ -46,13 +46,25 @@ def test_each_family_trains_and_predicts_the_five_labels(result):
     assert result.data.labels == list(LABELS)
 
 
-def test_split_is_stratified_80_20(result, data):
+def test_split_is_about_80_20_with_every_class_held_out(result, data):
     _, y = data
     prepared = result.data
-    assert len(prepared.y_holdout) == pytest.approx(0.2 * len(y), abs=1)
+    assert len(prepared.y_holdout) == pytest.approx(0.2 * len(y), rel=0.1)
     overall, holdout = Counter(y), Counter(prepared.y_holdout)
     for label in LABELS:
-        assert holdout[label] / len(prepared.y_holdout) == pytest.approx(overall[label] / len(y), abs=0.01)
+        assert holdout[label] >= 1
+        assert holdout[label] / len(prepared.y_holdout) == pytest.approx(overall[label] / len(y), abs=0.03)
+
+
+def test_a_row_is_on_the_same_side_in_overlapping_runs(data):
+    """Two retrains over a sliding window: a row the first trained on is never
+    in the second's holdout (else the champion is scored on its training rows)."""
+    X, y = data
+    first = prepare_data(X[:2000], y[:2000], seed=1)
+    second = prepare_data(X[500:], y[500:], seed=2)
+    trained_on = {(tuple(row), label) for row, label in zip(first.X_train.tolist(), first.y_train)}
+    held_out = {(tuple(row), label) for row, label in zip(second.X_holdout.tolist(), second.y_holdout)}
+    assert len(second.y_holdout) > 300 and not trained_on & held_out
 
 
 def test_metrics_are_recorded_in_fixed_label_order(result):
