@@ -15,7 +15,9 @@ locals {
     PREDICTION_RETENTION_DAYS = tostring(var.prediction_retention_days)
     RETRAIN_TOPIC             = google_pubsub_topic.topics["retrain"].name
     MODEL_PROMOTED_TOPIC      = google_pubsub_topic.topics["model_promoted"].name
-    TRAINING_LAKE_DAYS        = tostring(var.training_lake_days)
+    TRAINING_WINDOW_DAYS      = tostring(var.training_window_days)
+    TRAINING_MIN_ROWS         = tostring(var.training_min_rows)
+    TRAINING_HALF_LIFE_DAYS   = tostring(var.training_half_life_days)
     INGEST_TABLE              = var.ingest_table
     INGEST_COLUMN_MAP         = var.ingest_column_map
     REFERENCE_DATA_URL        = var.reference_data_url

@@ -105,10 +105,22 @@ variable "data_access_audit_logs" {
   default     = true
 }
 
-variable "training_lake_days" {
-  description = "Days of clinical lake partitions a retrain adds to its data (0: reference data and outcomes only)."
+variable "training_window_days" {
+  description = "Days of labelled production data (outcomes and clinical lake partitions) a retrain learns from."
   type        = number
-  default     = 0
+  default     = 28
+}
+
+variable "training_min_rows" {
+  description = "Labelled production rows below which a retrain tops classes up with synthetic reference rows."
+  type        = number
+  default     = 2000
+}
+
+variable "training_half_life_days" {
+  description = "A labelled row's training weight halves every this many days of age."
+  type        = number
+  default     = 2
 }
 
 variable "ingest_table" {

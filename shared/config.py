@@ -72,6 +72,7 @@ class Settings:
     training_lease_seconds: float = 900.0  # TRAINING_LEASE_SECONDS
     training_window_days: int = 28         # TRAINING_WINDOW_DAYS
     training_min_rows: int = 2000          # TRAINING_MIN_ROWS
+    training_half_life_days: float = 2.0   # TRAINING_HALF_LIFE_DAYS
     # Ingestion
     clinical_database_url: str = field(default="", repr=False)  # CLINICAL_DATABASE_URL (a secret)
     ingest_table: str = "clinical_records" # INGEST_TABLE
@@ -102,7 +103,8 @@ _DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift
           "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic"}
 _TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
              "promotion_f1_tolerance", "promotion_max_recall_drop", "retrain_max_event_age_seconds",
-             "training_lease_seconds", "training_lake_days", "model_promoted_topic"}
+             "training_lease_seconds", "training_window_days", "training_min_rows", "training_half_life_days",
+             "model_promoted_topic"}
 _CLINICAL = {"clinical_database_url", "ingest_table", "ingest_column_map", "ingest_chunk_rows", "pseudonym_key"}
 
 FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
@@ -112,7 +114,9 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "model_metadata": frozenset(_ARTIFACTS | {"model_refresh_seconds"}),
     "record_outcome": frozenset(_RECORDS | {"max_body_bytes"}),
     "drift_check": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _DRIFT),
-    "retrain": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _TRAINING),
+    # The new model's baseline is the triggering window's inputs (DRIFT_WINDOW_HOURS
+    # when the request names none; DRIFT_MIN_SAMPLES of them at least).
+    "retrain": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _TRAINING | {"drift_window_hours", "drift_min_samples"}),
     # The metadata store (ingestion runs, watermark) follows PREDICTION_STORE.
     "ingest_clinical": frozenset(_ARTIFACTS | _RECORDS | _CLINICAL),
     "ingest_reference": frozenset(_ARTIFACTS | _RECORDS | {"reference_data_url", "reference_data_name"}),

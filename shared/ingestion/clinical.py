@@ -1,18 +1,19 @@
 """`ingest_clinical`: the health service's OLTP records (PostgreSQL) into the lake.
 
-One run:
-1. reads the stored watermark: records with an id above it are new. A run on
-   the same ingestion date as the last one starts from that run's starting
-   watermark instead, and replaces the day's partition: re-running a day
-   never duplicates it;
-2. extracts with a server-side cursor, `chunk_rows` at a time (memory is
-   bounded by the chunk, not the table); duplicates are ranked in SQL
-   (same patient, time and vitals), so they are found across chunks too;
-3. cleans each chunk with Polars (`clinical_cleaning`), de-identifies it
-   (`deidentification`) and writes it as one Parquet part of the day's
-   partition, the refused rows to the quarantine partition with their reason;
-4. stores the new watermark and a run summary (read, written, quarantined by
-   reason).
+One run ingests one day: the records *recorded* that day (UTC), by default
+yesterday's, the last complete day. Re-running any day, in any order, yields
+exactly that day's records once, and picks up records that arrived late.
+1. extracts the day's records with a server-side cursor, `chunk_rows` at a
+   time (memory is bounded by the chunk, not the table); duplicates are
+   ranked in SQL over the whole table (same patient, time and vitals), so
+   they are found across chunks and days too;
+2. cleans each chunk with Polars (`cleaning`), de-identifies it
+   (`deidentification`) and stages it as one Parquet part of the run, the
+   refused rows as a quarantine part with their reason;
+3. commits: one write of the partition's `_commit.json` names the parts, the
+   digest of their content and the day's watermark (the highest source id
+   read) together (see `lake`). A crash before it leaves the previous state;
+4. records a run summary (read, written, quarantined by reason).
 
 The column mapping is configuration (INGEST_TABLE, INGEST_COLUMN_MAP): the
 query names only the mapped columns, so identifiers are never even read.
@@ -24,7 +25,7 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from shared.errors import IngestionConfigError
 from shared.ingestion import lake
@@ -36,9 +37,7 @@ from shared.structured_logging import get_logger
 
 log = get_logger("clinical_ingestion")
 
-STATE_COLLECTION = "ingestion_state"
 RUNS_COLLECTION = "ingestion_runs"
-STATE_ID = "clinical"
 CANONICAL_COLUMNS = ("id", "patient_id", "recorded_at", "temperature", "temperature_unit", "heart_rate",
                      "blood_pressure", "diagnosis")
 
@@ -89,7 +88,8 @@ class SourceMapping:
             " {temperature}::text AS temperature, {unit} AS temperature_unit, {heart}::text AS heart_rate,"
             " {pressure}::text AS blood_pressure, {diagnosis}::text AS diagnosis,"
             " row_number() OVER (PARTITION BY {key} ORDER BY {id}) AS duplicate_rank"
-            " FROM {table}) AS source WHERE source_id > %(watermark)s ORDER BY source_id"
+            " FROM {table}) AS source WHERE recorded_at >= %(day_start)s AND recorded_at < %(day_end)s"
+            " ORDER BY source_id"
         ).format(id=column("id"), patient=column("patient_id"), recorded=column("recorded_at"),
                  temperature=column("temperature"), unit=unit, heart=column("heart_rate"),
                  pressure=column("blood_pressure"), diagnosis=column("diagnosis"), key=key,
@@ -128,45 +128,48 @@ def ingest_clinical(
     if not key:
         raise IngestionConfigError("PSEUDONYM_KEY is not set", field="PSEUDONYM_KEY")
     now = now or datetime.now(timezone.utc)
-    day = ingestion_date or now.date()
-    state = metadata.get(STATE_COLLECTION, STATE_ID) or {}
-    rerun = state.get("date") == day.isoformat()
-    start_watermark = int(state.get("start_watermark", 0) if rerun else state.get("end_watermark", 0))
-    replaced = lake.clear_partition(artifacts, lake.CLINICAL, day) + lake.clear_partition(
-        artifacts, lake.QUARANTINE, day)
+    day = ingestion_date or (now - timedelta(days=1)).date()
+    day_start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+    previous = lake.read_commit(artifacts, day)
+    run_id = uuid.uuid4().hex
     read = written = 0
     reasons: Counter = Counter()
-    watermark = start_watermark
-    parts = 0
+    watermark = None
+    parts, quarantine_parts, contents = [], [], []
     with psycopg.connect(database_url, connect_timeout=10) as connection:
-        with connection.cursor(name=f"ingest-{uuid.uuid4().hex[:8]}") as cursor:  # server-side cursor
+        with connection.cursor(name=f"ingest-{run_id[:8]}") as cursor:  # server-side cursor
             cursor.itersize = chunk_rows
-            cursor.execute(mapping.query(), {"watermark": start_watermark})
+            cursor.execute(mapping.query(), {"day_start": day_start, "day_end": day_start + timedelta(days=1)})
             while rows := cursor.fetchmany(chunk_rows):
                 frame = _frame(rows)
                 read += frame.height
-                watermark = max(watermark, int(frame.get_column("source_id").max()))
+                watermark = max(watermark or 0, int(frame.get_column("source_id").max()))
                 clean, quarantine = clean_chunk(frame)
+                index = len(parts) + len(quarantine_parts)
                 if clean.height:
-                    lake.write_frame(artifacts, lake.part_path(lake.CLINICAL, day, parts),
-                                          deidentify(clean, key, OUTPUT_COLUMNS))
+                    path = lake.staged_part_path(lake.CLINICAL, day, run_id, index)
+                    contents.append(lake.write_frame(artifacts, path, deidentify(clean, key, OUTPUT_COLUMNS)))
+                    parts.append(path)
                 if quarantine.height:
-                    lake.write_frame(artifacts, lake.part_path(lake.QUARANTINE, day, parts),
-                                          deidentify(quarantine, key, QUARANTINE_COLUMNS))
+                    path = lake.staged_part_path(lake.QUARANTINE, day, run_id, index)
+                    lake.write_frame(artifacts, path, deidentify(quarantine, key, QUARANTINE_COLUMNS))
+                    quarantine_parts.append(path)
                     reasons.update(quarantine.get_column("reason").to_list())
                 written += clean.height
-                parts += 1
-    metadata.put(STATE_COLLECTION, STATE_ID, {"date": day.isoformat(), "start_watermark": start_watermark,
-                                              "end_watermark": watermark, "created_at": now.isoformat()})
+    commit = {"run_id": run_id, "date": day.isoformat(), "committed_at": now.isoformat(), "parts": parts,
+              "quarantine_parts": quarantine_parts, "rows": written, "rows_quarantined": sum(reasons.values()),
+              "content_sha256": lake.content_digest(contents), "watermark": watermark}
+    removed = lake.commit_partition(artifacts, day, commit)
     summary = {
-        "run_id": uuid.uuid4().hex, "created_at": now.isoformat(), "date": day.isoformat(), "rerun": rerun,
-        "watermark_from": start_watermark, "watermark_to": watermark, "rows_read": read, "rows_written": written,
+        "run_id": run_id, "created_at": now.isoformat(), "date": day.isoformat(), "rerun": previous is not None,
+        "watermark": watermark, "rows_read": read, "rows_written": written,
         "rows_quarantined": sum(reasons.values()), "quarantined_by_reason": dict(sorted(reasons.items())),
-        "parts": parts, "objects_replaced": replaced,
+        "parts": len(parts), "content_sha256": commit["content_sha256"],
+        "replaced_rows": previous["rows"] if previous else 0, "objects_removed": removed,
     }
     metadata.put(RUNS_COLLECTION, summary["run_id"], summary)
     log.info("clinical ingestion finished", extra={"fields": {k: summary[k] for k in (
-        "date", "rows_read", "rows_written", "rows_quarantined", "watermark_to")}})
+        "date", "rows_read", "rows_written", "rows_quarantined", "watermark")}})
     return summary
 
 

@@ -125,8 +125,8 @@ def run_partition_drift_check(
     day = day or (days[-1] if days else None)
     if day is None or day not in days:
         raise ValueError(f"no clinical partition for {day or 'any date'} in the lake")
-    parts = lake.partition_parts(artifacts, day)
-    digest = hashlib.sha256("|".join(parts).encode() + str(len(parts)).encode()).hexdigest()[:12]
+    # The id follows the partition's content: a re-ingested day with other rows is a new report.
+    digest = lake.read_commit(artifacts, day)["content_sha256"][:12]
 
     def chunks(champion: str):
         from shared.models.loading import load_version
@@ -156,7 +156,12 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
         log.info("drift window already checked", extra={"fields": {"report_id": report_id}})
         return existing
     baseline = registry.read_baseline(artifacts, champion)
-    champion_metrics = read_manifest(artifacts, champion).get("metrics")
+    # Outcomes are compared with the champion's metrics on held-out production
+    # outcomes when its baseline has them (labelled by the same clinicians, the
+    # same way), else with its training holdout.
+    champion_metrics = baseline.get("outcome_metrics")
+    if not champion_metrics or champion_metrics["rows"] < thresholds_from(settings).min_outcomes:
+        champion_metrics = read_manifest(artifacts, champion).get("metrics")
     aggregate = WindowAggregator(baseline).consume(chunks(champion))
     for chunk in outcomes() if outcomes else ():
         aggregate.add_outcomes(chunk)

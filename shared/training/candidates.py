@@ -69,6 +69,8 @@ class PreparedData:
     folds: int
     notes: list[str]
     fingerprint: dict
+    w_train: np.ndarray | None = None  # row weights (None: every row counts once)
+    w_holdout: np.ndarray | None = None
 
 
 @dataclass
@@ -135,12 +137,18 @@ def in_holdout(X: np.ndarray, y: np.ndarray, fraction: float = HOLDOUT_FRACTION)
     return holdout
 
 
-def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_FOLDS) -> PreparedData:
-    """Validate, drop unlearnable classes, split 80/20 by content, pick fold count."""
+def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_FOLDS,
+                 weights: np.ndarray | None = None) -> PreparedData:
+    """Validate, drop unlearnable classes, split 80/20 by content, pick fold count.
+    `weights` (one per row, positive) travel with their rows into both parts."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=object)
     if X.ndim != 2 or X.shape[1] != len(FEATURES) or len(X) != len(y):
         raise TrainingDataError(f"training data must have the columns {', '.join(FEATURES)} and a label")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != y.shape or not np.isfinite(weights).all() or (weights <= 0).any():
+            raise TrainingDataError("training weights must be one positive number per row")
     if len(y) == 0:
         raise TrainingDataError("training data is empty")
     unknown = sorted(set(map(str, y)) - set(LABELS))
@@ -157,6 +165,7 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
                      f"{MIN_CLASS_MEMBERS * 2 - 1} are needed to both train on and evaluate it")
     keep = ~np.isin(y, too_rare)
     X, y = X[keep], y[keep]
+    weights = weights[keep] if weights is not None else None
     labels = [label for label in LABELS if label in set(y)]
     if len(labels) < 2:
         raise TrainingDataError(f"training needs at least two classes; found {labels or 'none'}")
@@ -167,7 +176,9 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
     if used_folds < folds:
         notes.append(f"cross-validation uses {used_folds} folds instead of {folds}: the rarest class has "
                      f"{rarest} training example(s)")
-    return PreparedData(X_train, y_train, X_holdout, y_holdout, labels, used_folds, notes, fingerprint)
+    w_train, w_holdout = (weights[~holdout], weights[holdout]) if weights is not None else (None, None)
+    return PreparedData(X_train, y_train, X_holdout, y_holdout, labels, used_folds, notes, fingerprint,
+                        w_train, w_holdout)
 
 
 def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
@@ -195,13 +206,25 @@ def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
     return Pipeline([("scale", StandardScaler()), ("classifier", classifier)])
 
 
-def fit_pipeline(pipeline, family: str, X: np.ndarray, y_encoded: np.ndarray):
-    """Fit with balanced sample weights where the family takes them."""
-    from sklearn.utils.class_weight import compute_sample_weight
+def balanced_weights(y_encoded: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Row weights times class weights that give every class the same total."""
+    weights = np.ones(len(y_encoded)) if weights is None else np.asarray(weights, dtype=float)
+    totals = np.bincount(y_encoded, weights=weights)
+    present = np.count_nonzero(totals)
+    return weights * weights.sum() / (present * totals[y_encoded])
 
+
+def fit_pipeline(pipeline, family: str, X: np.ndarray, y_encoded: np.ndarray, weights: np.ndarray | None = None):
+    """Fit with balanced sample weights where the family takes them (times the row weights)."""
     if family == "random_forest":  # class_weight is set on the estimator
-        return pipeline.fit(X, y_encoded)
-    return pipeline.fit(X, y_encoded, classifier__sample_weight=compute_sample_weight("balanced", y_encoded))
+        if weights is None:
+            return pipeline.fit(X, y_encoded)
+        return pipeline.fit(X, y_encoded, classifier__sample_weight=weights)
+    return pipeline.fit(X, y_encoded, classifier__sample_weight=balanced_weights(y_encoded, weights))
+
+
+def _part(weights: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+    return None if weights is None else weights[index]
 
 
 def encode(y: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -219,15 +242,21 @@ def cross_validate(family: str, params: dict, data: PreparedData, seed: int) -> 
     scores = []
     splitter = StratifiedKFold(n_splits=data.folds, shuffle=True, random_state=seed)
     for train_index, test_index in splitter.split(data.X_train, y_encoded):
-        pipeline = fit_pipeline(clone(template), family, data.X_train[train_index], y_encoded[train_index])
+        pipeline = fit_pipeline(clone(template), family, data.X_train[train_index], y_encoded[train_index],
+                                _part(data.w_train, train_index))
         predicted = pipeline.predict(data.X_train[test_index])
         scores.append(float(f1_score(y_encoded[test_index], predicted, average="macro",
-                                     labels=list(range(len(data.labels))), zero_division=0)))
+                                     labels=list(range(len(data.labels))), zero_division=0,
+                                     sample_weight=_part(data.w_train, test_index))))
     return scores
 
 
-def evaluate(y_true, y_pred) -> dict:
-    """Holdout metrics; per-class figures and the confusion matrix in LABELS order."""
+def evaluate(y_true, y_pred, sample_weight=None) -> dict:
+    """Holdout metrics; per-class figures and the confusion matrix in LABELS order.
+
+    With `sample_weight`, precision, recall and F1 weigh rows as training did;
+    supports and the confusion matrix stay row counts.
+    """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     y_true, y_pred = list(map(str, y_true)), list(map(str, y_pred))
@@ -235,14 +264,15 @@ def evaluate(y_true, y_pred) -> dict:
     for average in ("macro", "weighted"):
         labels = [label for label in LABELS if label in set(y_true) | set(y_pred)]
         precision, recall, f1, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, average=average, zero_division=0
+            y_true, y_pred, labels=labels, average=average, zero_division=0, sample_weight=sample_weight
         )
         metrics[f"{average}_precision"] = round(float(precision), 6)
         metrics[f"{average}_recall"] = round(float(recall), 6)
         metrics[f"{average}_f1"] = round(float(f1), 6)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(LABELS), zero_division=0
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(LABELS), zero_division=0, sample_weight=sample_weight
     )
+    support = [Counter(y_true).get(label, 0) for label in LABELS]
     metrics["per_class"] = {
         label: {"precision": round(float(p), 6), "recall": round(float(r), 6), "f1": round(float(f), 6),
                 "support": int(s)}
@@ -291,12 +321,13 @@ def train_candidates(
     tie_tolerance: float = 0.005,
     folds: int = DEFAULT_FOLDS,
     progress: Callable[[str], None] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> TrainingResult:
     """Run the whole protocol and return every candidate with the winner."""
     unknown = [family for family in families if family not in FAMILIES]
     if unknown or not families:
         raise TrainingDataError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
-    data = prepare_data(X, y, seed, folds)
+    data = prepare_data(X, y, seed, folds, weights=sample_weight)
     y_train_encoded = encode(data.y_train, data.labels)
     deadline = time.monotonic() + budget_seconds
     budget_exhausted = False
@@ -316,10 +347,12 @@ def train_candidates(
             if best_scores is None or np.mean(scores) > np.mean(best_scores):
                 best_params, best_scores = params, scores
         started = time.perf_counter()
-        pipeline = fit_pipeline(build_pipeline(family, best_params, seed), family, data.X_train, y_train_encoded)
+        pipeline = fit_pipeline(build_pipeline(family, best_params, seed), family, data.X_train, y_train_encoded,
+                                data.w_train)
         candidate = Candidate(family, best_params, for_serving(pipeline), best_scores, searched,
                               training_seconds=time.perf_counter() - started)
-        candidate.metrics = evaluate(data.y_holdout, predict_labels(pipeline, data.X_holdout, data.labels))
+        candidate.metrics = evaluate(data.y_holdout, predict_labels(pipeline, data.X_holdout, data.labels),
+                                     data.w_holdout)
         candidate.artifact_bytes = serialize(pipeline)
         candidate.latency_ms = single_row_latency_ms(pipeline, data.X_holdout[:1])
         candidates.append(candidate)

@@ -19,15 +19,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-import numpy as np
-
 from shared.config import Settings
 from shared.errors import LeaseHeld, TrainingDataError
 from shared.event_bus.messages import BusMessage
 from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS
 from shared.structured_logging import get_logger
 from shared.training.runs import TrainingOptions, run_training
-from shared.training.training_data import assemble_training_data, baseline_population
+from shared.training.training_data import TrainingData, assemble_training_data, baseline_population
 
 log = get_logger("retraining")
 TRAINING_LEASE = "training"
@@ -41,12 +39,13 @@ def training_options(settings: Settings) -> TrainingOptions:
 
 
 def load_training_data(predictions, settings: Settings, artifacts=None,
-                       now: datetime | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                       now: datetime | None = None) -> TrainingData:
     """The labelled production window, topped up with reference rows while it is
-    small (the policy is `training_data`'s); returns X, y and their record."""
+    small (the policy is `training_data`'s)."""
     return assemble_training_data(
         predictions=predictions, artifacts=artifacts, window_days=settings.training_window_days,
-        min_rows=settings.training_min_rows, reference_rows=settings.training_rows, seed=settings.training_seed,
+        min_rows=settings.training_min_rows, half_life_days=settings.training_half_life_days,
+        reference_rows=settings.training_rows, seed=settings.training_seed,
         now=now or datetime.now(timezone.utc))
 
 
@@ -74,16 +73,19 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
         trigger = {"message_id": message.message_id, "reason": message.data.get("reason"),
                    "report_id": message.data.get("report_id")}
         try:
-            X, y, sources = load_training_data(predictions, settings, artifacts, now)
+            data = load_training_data(predictions, settings, artifacts, now)
+            sources = data.record
             population, sources["baseline"] = baseline_population(
                 message.data, predictions=predictions, artifacts=artifacts,
                 default_hours=settings.drift_window_hours, now=now)
             if len(population) < settings.drift_min_samples:
                 sources["baseline"]["fallback"] = "too few inputs in the window: the training rows instead"
                 population = None
-            record = run_training(X, y, store=artifacts, metadata=metadata, options=training_options(settings),
-                                  actor="retrain", data_sources=sources, trigger=trigger, run_id=run_id,
-                                  baseline_population=population)
+            record = run_training(data.X, data.y, store=artifacts, metadata=metadata,
+                                  options=training_options(settings), actor="retrain", data_sources=sources,
+                                  trigger=trigger, run_id=run_id,
+                                  baseline_population=population, sample_weight=data.weights,
+                                  outcome_reference=data.production)
         except TrainingDataError as error:
             failure = {"run_id": run_id, "created_at": now.isoformat(), "status": "failed", "reason": error.message,
                        "trigger": trigger, "promotion": {"promoted": False, "reasons": [error.message]},

@@ -26,7 +26,14 @@ from shared.monitoring.baseline import compute_baseline
 from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
-from shared.training.candidates import HOLDOUT_FRACTION, SEARCH_SPACES, evaluate, predict_labels, train_candidates
+from shared.training.candidates import (
+    HOLDOUT_FRACTION,
+    SEARCH_SPACES,
+    evaluate,
+    in_holdout,
+    predict_labels,
+    train_candidates,
+)
 from shared.training.promotion_gate import decide_promotion
 
 log = get_logger("training_runs")
@@ -54,7 +61,8 @@ def code_version() -> str | None:
         return None
 
 
-def _champion_metrics_on(store: ArtifactStore, champion_version: str, X_holdout, y_holdout) -> dict | None:
+def _champion_metrics_on(store: ArtifactStore, champion_version: str, X_holdout, y_holdout,
+                         w_holdout=None) -> dict | None:
     """Score the champion on the challenger's holdout, so both face the same rows."""
     try:
         champion = load_version(store, champion_version)
@@ -62,7 +70,7 @@ def _champion_metrics_on(store: ArtifactStore, champion_version: str, X_holdout,
         log.error("champion could not be loaded for comparison; treating it as absent",
                   extra={"fields": {"champion_version": champion_version, "reason": error.message}})
         return None
-    return evaluate(y_holdout, predict_labels(champion.pipeline, X_holdout, champion.labels))
+    return evaluate(y_holdout, predict_labels(champion.pipeline, X_holdout, champion.labels), w_holdout)
 
 
 def run_training(
@@ -78,22 +86,29 @@ def run_training(
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
     baseline_population: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+    outcome_reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Returns the experiment record (also stored in `experiments` and beside the version).
 
     The drift baseline describes `baseline_population` (the inputs the model is
-    trained for) when given, else the training rows.
+    trained for) when given, else the training rows. With `sample_weight`, the
+    champion and the challenger are both scored on the holdout weighted alike.
+    `outcome_reference` (labelled production rows) gives the baseline the
+    winner's metrics on those of them held out: what the drift check's
+    performance test compares outcomes with, labelled the same way.
     """
     run_id = run_id or uuid.uuid4().hex
     started = datetime.now(timezone.utc)
     result = train_candidates(X, y, seed=options.seed, families=options.families,
-                              budget_seconds=options.budget_seconds, progress=progress)
+                              budget_seconds=options.budget_seconds, progress=progress, sample_weight=sample_weight)
     winner = result.winner
     data = result.data
     pointer, generation = registry.read_champion(store)
     champion_version = pointer["version"] if pointer else None
     champion_metrics = (
-        _champion_metrics_on(store, champion_version, data.X_holdout, data.y_holdout) if champion_version else None
+        _champion_metrics_on(store, champion_version, data.X_holdout, data.y_holdout, data.w_holdout)
+        if champion_version else None
     )
     decision = decide_promotion(winner.metrics, champion_metrics, options.f1_tolerance, options.max_recall_drop)
     if baseline_population is not None:
@@ -101,6 +116,12 @@ def run_training(
                                     predict_labels(winner.pipeline, baseline_population, data.labels))
     else:
         baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels))
+    if outcome_reference is not None and len(outcome_reference[1]):
+        X_outcomes, y_outcomes = outcome_reference
+        held = in_holdout(X_outcomes, y_outcomes)
+        baseline["outcome_metrics"] = dict(
+            evaluate(y_outcomes[held], predict_labels(winner.pipeline, X_outcomes[held], data.labels)),
+            rows=int(held.sum()))
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
                   "folds": data.folds, "holdout_fraction": HOLDOUT_FRACTION}
     manifest = registry.register_version(

@@ -10,14 +10,16 @@ The policy (README, "What a retrain trains on"):
    `NEIGHBOURS` nearest newer rows lie within `RADIUS`, in units of
    `NEIGHBOURHOOD_SCALE`) and at least `AGREEMENT` of them carry another label.
    That is how a changed labelling rule replaces the old one without waiting
-   for the old rows to leave the window. Every kept row has weight 1: a
-   weighted fit would also need a weighted holdout for the promotion gate,
-   while dropping contradicted rows keeps the holdout one consistent rule.
-3. **The synthetic reference set is a bootstrap only.** Each class has a
+   for the old rows to leave the window.
+3. **Recent rows weigh more**: a row labelled `age` days ago weighs
+   0.5 ** (age / TRAINING_HALF_LIFE_DAYS) in the fit and in the holdout the
+   promotion gate scores champion and challenger on; classes are balanced on
+   these weighted totals.
+4. **The synthetic reference set is a bootstrap only.** Each class has a
    quota, its share of TRAINING_MIN_ROWS in the reference data; a class with
    fewer production rows than its quota is topped up with reference rows of
-   that class, and reference rows are the oldest of all, so they yield
-   wherever production rows disagree. Once production labels reach the
+   that class. Reference rows count as the window's oldest: they yield
+   wherever production rows disagree, and weigh as little as the oldest day. Once production labels reach the
    quotas, no synthetic row is used.
 
 The drift baseline of a new model is computed from `baseline_population`:
@@ -37,8 +39,8 @@ import numpy as np
 from shared.records import isoformat
 from shared.schema import FEATURES, LABELS
 
-NEIGHBOURS = 5
-RADIUS = 1.0
+NEIGHBOURS = 3
+RADIUS = 2.0
 AGREEMENT = 0.8
 # Twice the reference data's measurement noise per feature: closer rows are
 # the same patient state, as far as the vitals can tell.
@@ -98,7 +100,7 @@ def class_quotas(min_rows: int, reference_labels: np.ndarray) -> dict[str, int]:
     return {label: int(round(min_rows * count / total)) for label, count in shares.items()}
 
 
-def bootstrap_fill(production: list[LabelledRows], reference: LabelledRows, min_rows: int
+def bootstrap_fill(production: list[LabelledRows], reference: LabelledRows, quotas: dict[str, int]
                    ) -> tuple[LabelledRows, dict]:
     """The reference rows that top each class up to its quota.
 
@@ -106,7 +108,6 @@ def bootstrap_fill(production: list[LabelledRows], reference: LabelledRows, min_
     rows are taken in their (seeded, random) order.
     """
     have = per_class(np.concatenate([g.y for g in production])) if production else per_class([])
-    quotas = class_quotas(min_rows, reference.y)
     chosen = []
     for label, quota in quotas.items():
         missing = max(0, quota - have[label])
@@ -143,10 +144,27 @@ def lake_groups(artifacts, first: date, last: date) -> list[LabelledRows]:
     return groups
 
 
-def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows: int, reference_rows: int,
-                           seed: int, now: datetime) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(X, y, record): the training rows under the policy above, and the record
-    of what they are (sources, window, rows per class, weights) for the experiment."""
+def recency_weight(age_days, half_life_days: float):
+    """1 for today's labels, halving every `half_life_days`."""
+    return 0.5 ** (np.asarray(age_days, dtype=float) / half_life_days)
+
+
+@dataclass
+class TrainingData:
+    X: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+    record: dict  # sources, window, rows per class, weights: goes into the experiment
+    production_rows: int  # the first rows are labelled production data, the rest reference fill
+
+    @property
+    def production(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.X[:self.production_rows], self.y[:self.production_rows]
+
+
+def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows: int, half_life_days: float,
+                           reference_rows: int, seed: int, now: datetime) -> TrainingData:
+    """The training rows under the policy above, their weights and their record."""
     from shared.training.synthetic_data import generate_reference_data
 
     start = now - timedelta(days=window_days)
@@ -156,16 +174,22 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
     production = drop_contradicted(groups)
     X_ref, y_ref = generate_reference_data(reference_rows, seed=seed)
     reference = without_contradictions(LabelledRows("reference", window_days, X_ref, y_ref), production)
-    fill, fill_detail = bootstrap_fill(production, reference, min_rows)
+    fill, fill_detail = bootstrap_fill(production, reference, class_quotas(min_rows, y_ref))
     used = [g for g in production if len(g)] + ([fill] if len(fill) else [])
     X = np.vstack([g.X for g in used]) if used else np.empty((0, len(FEATURES)))
     y = np.concatenate([g.y for g in used]) if used else np.empty(0, dtype=object)
+    weights = np.concatenate([np.full(len(g), recency_weight(g.age_days, half_life_days)) for g in used]) \
+        if used else np.empty(0)
     record = {
-        "policy": {"window_days": window_days, "min_rows": min_rows, "recent_labels_win": {
+        "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
+                   "recent_labels_win": {
             "neighbours": NEIGHBOURS, "radius": RADIUS, "agreement": AGREEMENT,
             "scale": dict(zip(FEATURES, NEIGHBOURHOOD_SCALE.tolist()))}},
         "window": {"start": isoformat(start), "end": isoformat(now)},
-        "weights": {"outcomes": 1.0, "lake": 1.0, "reference": 1.0},
+        "weights": {"rule": f"0.5 ** (age in days / {half_life_days}); reference rows are {window_days} days old",
+                    "by_age_days": {str(age): round(float(recency_weight(age, half_life_days)), 6)
+                                    for age in sorted({g.age_days for g in used})},
+                    "total": round(float(weights.sum()), 3)},
         "outcomes": _summary([g for g in production if g.source == "outcomes"]),
         "lake": dict(_summary([g for g in production if g.source == "lake"]),
                      partitions=sorted(g.detail["partition"] for g in production if g.source == "lake")),
@@ -175,7 +199,7 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         "rows": int(len(y)),
         "rows_per_class": per_class(y),
     }
-    return X, y, record
+    return TrainingData(X, y, weights, record, int(len(y) - len(fill)))
 
 
 def _summary(groups: list[LabelledRows]) -> dict:

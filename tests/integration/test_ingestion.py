@@ -43,18 +43,18 @@ def identity(index: int) -> dict:
             "email": f"paciente{index % 40}@hospital.example", "address": f"Calle Falsa {index % 40}, Madrid"}
 
 
-def seed(url: str, good: int, start_index: int = 0, bad: bool = True) -> dict:
-    """Insert `good` clean rows (some in °F, labels in variant spellings) and,
-    with `bad`, one seeded case of each defect. Returns what to expect."""
+def seed(url: str, good: int, start_index: int = 0, bad: bool = True, day: date = DAY1) -> dict:
+    """Insert `good` clean rows recorded on `day` (some in °F, labels in variant
+    spellings) and, with `bad`, one seeded case of each defect. Returns what to expect."""
     X, y = generate_reference_data(good, seed=start_index + 1)
     variants = {"ENFERMEDAD CRÓNICA": "enfermedad cronica", "ENFERMEDAD LEVE": "Leve"}
     rows, expected_reasons = [], Counter()
-    base = datetime(2026, 11, 19, 8, 30, tzinfo=timezone.utc)
+    base = datetime(day.year, day.month, day.day, 8, 30, tzinfo=timezone.utc) - timedelta(seconds=start_index)
     for offset, (vitals, label) in enumerate(zip(X.tolist(), y)):
         index = start_index + offset
         temperature, unit = (round(vitals[0] * 9 / 5 + 32, 1), "F") if index % 10 == 0 else (vitals[0], "C")
         note = f"nota: {identity(index)['patient_name']}"
-        rows.append((*identity(index).values(), base + timedelta(minutes=index), str(temperature), unit,
+        rows.append((*identity(index).values(), base + timedelta(seconds=index), str(temperature), unit,
                      str(vitals[1]), str(vitals[2]), variants.get(label, label), note))
     if bad:
         defects = [
@@ -67,7 +67,7 @@ def seed(url: str, good: int, start_index: int = 0, bad: bool = True) -> dict:
         ]
         for number, (reason, change) in enumerate(defects):
             index = start_index + good + number
-            row = [*identity(index).values(), base + timedelta(minutes=index), change.get("temperature", "37.0"),
+            row = [*identity(index).values(), base + timedelta(seconds=index), change.get("temperature", "37.0"),
                    change.get("unit", "C"), change.get("heart_rate", "80"), change.get("blood_pressure", "120"),
                    change.get("diagnosis", "NO ENFERMO"), "nota"]
             rows.append(tuple(row))
@@ -87,9 +87,10 @@ def database(postgres_server):
     return postgres_server.url
 
 
-def run(url, day, key=KEY, chunk_rows=64):
-    return ingest_clinical(database_url=url, mapping=SourceMapping(), key=key, artifacts=wiring.artifact_store(),
-                           metadata=wiring.metadata_store(), ingestion_date=day, chunk_rows=chunk_rows)
+def run(url, day, key=KEY, chunk_rows=64, artifacts=None):
+    return ingest_clinical(database_url=url, mapping=SourceMapping(), key=key,
+                           artifacts=artifacts or wiring.artifact_store(), metadata=wiring.metadata_store(),
+                           ingestion_date=day, chunk_rows=chunk_rows)
 
 
 def lake_frame(root: str, day: date) -> pl.DataFrame:
@@ -116,7 +117,7 @@ def test_clean_rows_quarantine_and_no_identifier_survives(database):
     store = wiring.artifact_store()
     raw = b"".join(store.read_bytes(path) for path in store.list_paths("lake/"))
     decoded = "".join(json.dumps(lake.read_frame(store, path).to_dicts(), default=str)
-                      for path in store.list_paths("lake/"))
+                      for path in store.list_paths("lake/") if path.endswith(".parquet"))
     decoded += json.dumps(wiring.metadata_store().list("ingestion_runs"))
     for index in range(40):
         for value in identity(index).values():
@@ -136,16 +137,78 @@ def test_pseudonyms_link_across_runs_only_with_the_same_key(database):
     assert other != first and len(set(first) & set(other)) == 0
 
 
-def test_watermark_and_rerun_of_a_day(database):
-    seed(database, good=40, bad=False)
-    assert run(database, DAY1)["rows_read"] == 40
-    seed(database, good=25, start_index=1000, bad=False)
-    second = run(database, DAY2)
-    assert second["rows_read"] == 25 and not second["rerun"]  # only the new rows
-    again = run(database, DAY2)
-    assert again["rerun"] and again["rows_read"] == 25
-    assert lake_frame(lake.CLINICAL, DAY2).height == 25  # replaced, not duplicated
-    assert lake_frame(lake.CLINICAL, DAY1).height == 40
+DAY3 = date(2026, 11, 22)
+
+
+def committed_objects_only(day: date) -> bool:
+    store = wiring.artifact_store()
+    commit = lake.read_commit(store, day)
+    present = {path for root in (lake.CLINICAL, lake.QUARANTINE)
+               for path in store.list_paths(lake.partition_prefix(root, day))}
+    return present == {lake.commit_path(day), *commit["parts"], *commit["quarantine_parts"]}
+
+
+def test_any_day_in_any_order_yields_exactly_that_days_rows_once(database):
+    expected = {DAY1: seed(database, 40, bad=False, day=DAY1)["clean"],
+                DAY2: seed(database, 25, start_index=1000, bad=False, day=DAY2)["clean"],
+                DAY3: seed(database, 10, start_index=2000, bad=False, day=DAY3)["clean"]}
+    for day in (DAY2, DAY1, DAY3, DAY1, DAY2, DAY2):
+        summary = run(database, day, chunk_rows=16)
+        assert summary["rows_read"] == expected[day]
+    for day, rows in expected.items():
+        frame = lake_frame(lake.CLINICAL, day)
+        assert frame.height == rows
+        assert set(frame.get_column("recorded_date").to_list()) == {day}
+        assert frame.unique().height == rows  # once
+        assert committed_objects_only(day)
+    assert lake.partition_dates(wiring.artifact_store()) == [DAY1, DAY2, DAY3]
+    seed(database, 3, start_index=500, bad=False, day=DAY1)  # recorded on day 1, arrived late
+    assert run(database, DAY1)["rows_read"] == 43
+    assert lake_frame(lake.CLINICAL, DAY1).height == 43 and lake_frame(lake.CLINICAL, DAY2).height == 25
+
+
+class CrashingStore:
+    """The real local store, dying at the n-th write or delete: a process killed mid-ingestion."""
+
+    def __init__(self, store, writes_before_crash: int | None = None, crash_on_delete: bool = False):
+        self.store, self.writes_left, self.crash_on_delete = store, writes_before_crash, crash_on_delete
+
+    def write_bytes(self, path, data, content_type="application/octet-stream"):
+        if self.writes_left is not None:
+            if self.writes_left == 0:
+                raise RuntimeError(f"crash before writing {path}")
+            self.writes_left -= 1
+        return self.store.write_bytes(path, data, content_type)
+
+    def delete(self, path):
+        if self.crash_on_delete:
+            raise RuntimeError(f"crash before deleting {path}")
+        return self.store.delete(path)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_a_crash_at_any_point_leaves_the_previous_or_the_complete_new_partition(database):
+    seed(database, 100, bad=False, day=DAY1)
+    run(database, DAY1, chunk_rows=32)
+    before = lake_frame(lake.CLINICAL, DAY1).sort(OUTPUT_COLUMNS)
+    seed(database, 30, start_index=1000, day=DAY1)  # more rows, and some to quarantine
+    store = wiring.artifact_store()
+    for writes in range(0, 6):  # 130+ rows in chunks of 32: dies while staging, before the commit
+        with pytest.raises(RuntimeError):
+            run(database, DAY1, chunk_rows=32, artifacts=CrashingStore(store, writes_before_crash=writes))
+        assert lake_frame(lake.CLINICAL, DAY1).sort(OUTPUT_COLUMNS).equals(before)
+    with pytest.raises(RuntimeError):  # died after the commit, while removing the old parts
+        run(database, DAY1, chunk_rows=32, artifacts=CrashingStore(store, crash_on_delete=True))
+    after = lake_frame(lake.CLINICAL, DAY1)
+    assert after.height == 130 and after.unique().height == 130
+    assert not committed_objects_only(DAY1)  # orphans are there, but nobody reads them
+    with pytest.raises(RuntimeError):  # a day never ingested before: no partition at all
+        run(database, DAY2, artifacts=CrashingStore(store, writes_before_crash=0))
+    assert lake.partition_dates(store) == [DAY1]
+    assert run(database, DAY1, chunk_rows=32)["rows_written"] == 130
+    assert committed_objects_only(DAY1)
 
 
 def test_training_and_drift_from_the_lake(database, quick_training_env):
@@ -153,25 +216,33 @@ def test_training_and_drift_from_the_lake(database, quick_training_env):
     from shared.monitoring.drift_check import run_partition_drift_check
     from shared.training.retrain_handler import handle_retrain_message
 
-    seed(database, good=300, bad=False)
-    run(database, datetime.now(timezone.utc).date())
-    import os
-
-    os.environ["TRAINING_LAKE_DAYS"] = "2"
-    wiring.reset()
+    today = datetime.now(timezone.utc).date()
+    seed(database, good=300, bad=False, day=today)
+    run(database, today)
     dependencies = wiring.retrain_dependencies()
     result = handle_retrain_message(BusMessage({"reason": "lake"}, {}, "lake-1", datetime.now(timezone.utc)),
                                     **dependencies)
     assert result["status"] == "trained" and result["promoted"]
     record = dependencies["metadata"].list("experiments")[0]
-    assert record["data_sources"]["lake_rows"] == 300
-    assert record["data_sources"]["lake_partitions"][0].startswith("lake/clinical/date=")
-    assert record["data_fingerprint"]["rows"] == 3000 + 300
+    sources = record["data_sources"]
+    assert sources["lake"]["rows"] == 300 and sources["lake"]["partitions"] == [today.isoformat()]
+    assert record["data_fingerprint"]["rows"] == 300 + sources["reference"]["rows"]
     drift = wiring.drift_check_dependencies()
-    report = run_partition_drift_check(artifacts=drift["artifacts"], metadata=drift["metadata"], bus=drift["bus"],
-                                       settings=drift["settings"])
+
+    def check_partition():
+        return run_partition_drift_check(artifacts=drift["artifacts"], metadata=drift["metadata"],
+                                         bus=drift["bus"], settings=drift["settings"])
+
+    report = check_partition()
     assert report["sample_size"] == 300 and report["source"] == "lake"
     assert report["performance"]["outcomes"] == 300 and report["performance"]["macro_f1"] > 0.5
+    # the report id follows the partition's content: same rows, same id; new rows, a new report
+    run(database, today)
+    assert check_partition()["report_id"] == report["report_id"]
+    seed(database, good=20, start_index=5000, bad=False, day=today)
+    run(database, today)
+    again = check_partition()
+    assert again["report_id"] != report["report_id"] and again["sample_size"] == 320
 
 
 class RecordedResponses(BaseHTTPRequestHandler):

@@ -1,0 +1,127 @@
+"""The retrain's training data policy: the window, recent labels winning,
+recency weights, the bootstrap fill, and the baseline's population."""
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from shared.records import PredictionRecord
+from shared.schema import LABELS
+from shared.stores.predictions.sqlite import SqlitePredictionStore
+from shared.stores.sqlite_database import SqliteDatabase
+from shared.training.training_data import (
+    LabelledRows,
+    assemble_training_data,
+    baseline_population,
+    class_quotas,
+    drop_contradicted,
+    recency_weight,
+)
+from shared.training.synthetic_data import generate_reference_data
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+HEALTHY, MILD, ACUTE = LABELS[0], LABELS[1], LABELS[2]
+
+
+@pytest.fixture
+def store(tmp_path):
+    return SqlitePredictionStore(SqliteDatabase(tmp_path / "db.sqlite3"))
+
+
+def labelled(store, rows, label: str, made: datetime, recorded: datetime) -> None:
+    records = [PredictionRecord(uuid.uuid4().hex, made, *map(float, row), HEALTHY, {HEALTHY: 1.0}, "v1")
+               for row in rows]
+    store.save_predictions(records)
+    for record in records:
+        store.record_outcome(record.prediction_id, label, recorded)
+
+
+def assemble(store, min_rows=0, window_days=28, half_life_days=2.0):
+    return assemble_training_data(predictions=store, artifacts=None, window_days=window_days, min_rows=min_rows,
+                                  half_life_days=half_life_days, reference_rows=5000, seed=3, now=NOW)
+
+
+def vitals(n, temperature=37.0, heart_rate=80.0, pressure=120.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.normal(temperature, 0.1, n), rng.normal(heart_rate, 2, n),
+                            rng.normal(pressure, 3, n)]).round(1)
+
+
+def test_the_window_counts_outcomes_by_when_they_were_recorded(store):
+    labelled(store, vitals(5, seed=1), HEALTHY, made=NOW - timedelta(days=40), recorded=NOW - timedelta(days=2.5))
+    labelled(store, vitals(7, seed=2), HEALTHY, made=NOW - timedelta(days=3), recorded=NOW - timedelta(days=1.5))
+    labelled(store, vitals(9, seed=3), HEALTHY, made=NOW - timedelta(days=31), recorded=NOW - timedelta(days=28.5))
+    data = assemble(store)
+    assert len(data.y) == data.record["outcomes"]["rows"] == 12  # the 28.5-day-old outcomes are out
+    assert data.record["outcomes"]["days"] == [1, 2]
+    assert data.record["window"] == {"start": "2026-02-01T12:00:00Z", "end": "2026-03-01T12:00:00Z"}
+
+
+def test_recent_labels_win_where_they_disagree_and_only_there(store):
+    region = vitals(40, heart_rate=115, seed=4)
+    elsewhere = vitals(40, heart_rate=60, seed=5)
+    labelled(store, region, MILD, made=NOW - timedelta(days=9), recorded=NOW - timedelta(days=9))
+    labelled(store, elsewhere, MILD, made=NOW - timedelta(days=9), recorded=NOW - timedelta(days=9))
+    labelled(store, vitals(40, heart_rate=115, seed=6), ACUTE, made=NOW - timedelta(hours=5),
+             recorded=NOW - timedelta(hours=1))
+    data = assemble(store)
+    kept_old = data.X[data.y == MILD]
+    assert len(kept_old) == 40 and (kept_old[:, 1] < 90).all()  # the contradicted rows went, the rest stayed
+    assert data.record["outcomes"]["dropped_as_contradicted"][MILD] == 40
+    assert (data.y == ACUTE).sum() == 40
+
+
+def test_older_rows_never_overrule_newer_ones_and_equals_keep_both():
+    newer = LabelledRows("outcomes", 0, vitals(20, seed=7), np.array([ACUTE] * 20, dtype=object))
+    older = LabelledRows("outcomes", 3, vitals(20, seed=8), np.array([MILD] * 20, dtype=object))
+    kept = {(g.source, g.age_days): len(g) for g in drop_contradicted([older, newer])}
+    assert kept == {("outcomes", 0): 20, ("outcomes", 3): 0}
+    same_day = LabelledRows("lake", 0, vitals(20, seed=9), np.array([MILD] * 20, dtype=object))
+    kept = {(g.source, g.age_days): len(g) for g in drop_contradicted([same_day, newer])}
+    assert kept == {("outcomes", 0): 20, ("lake", 0): 20}
+
+
+def test_weights_halve_every_half_life_and_reference_rows_weigh_least(store):
+    assert recency_weight([0, 2, 4], 2.0).tolist() == [1.0, 0.5, 0.25]
+    labelled(store, vitals(10, seed=10), HEALTHY, made=NOW - timedelta(days=5), recorded=NOW - timedelta(days=4.5))
+    data = assemble(store, min_rows=500)
+    production = data.weights[:data.production_rows]
+    assert production.tolist() == [0.25] * 10
+    assert np.allclose(data.weights[data.production_rows:], 0.5 ** 14)  # 28 days old
+    assert data.record["weights"]["by_age_days"] == {"4": 0.25, "28": round(0.5 ** 14, 6)}
+
+
+def test_reference_fills_each_class_up_to_its_quota_then_stops(store):
+    quotas = class_quotas(1000, generate_reference_data(5000, seed=3)[1])
+    labelled(store, vitals(100, seed=11), HEALTHY, made=NOW - timedelta(days=1), recorded=NOW - timedelta(days=1))
+    data = assemble(store, min_rows=1000)
+    fill = data.record["reference"]["rows_per_class"]
+    for label in LABELS:
+        expected = quotas[label] - (100 if label == HEALTHY else 0)
+        assert fill[label] == pytest.approx(expected, abs=2), label  # a few may yield to production rows
+    assert data.record["rows_per_class"][HEALTHY] == 100 + fill[HEALTHY]
+    assert assemble(store, min_rows=0).record["reference"]["rows"] == 0
+
+
+def test_no_reference_rows_once_production_labels_reach_the_quotas(store):
+    X, y = generate_reference_data(3000, seed=12)
+    for label in LABELS:
+        labelled(store, X[y == label], label, made=NOW - timedelta(days=2), recorded=NOW - timedelta(days=2))
+    data = assemble(store, min_rows=1000)
+    assert data.record["reference"]["rows"] == 0 and data.production_rows == len(data.y) == 3000
+
+
+def test_the_baseline_population_is_every_input_of_the_triggering_window(store):
+    labelled(store, vitals(30, seed=13), HEALTHY, made=NOW - timedelta(hours=3), recorded=NOW)
+    unlabelled = [PredictionRecord(uuid.uuid4().hex, NOW - timedelta(hours=2), 39.0, 120.0, 110.0, ACUTE, {},
+                                   "v1") for _ in range(50)]
+    store.save_predictions(unlabelled)
+    before = [PredictionRecord(uuid.uuid4().hex, NOW - timedelta(days=2), 36.0, 60.0, 100.0, HEALTHY, {}, "v1")]
+    store.save_predictions(before)
+    request = {"window_start": (NOW - timedelta(hours=6)).isoformat(), "window_end": NOW.isoformat()}
+    X, described = baseline_population(request, predictions=store, artifacts=None, default_hours=24, now=NOW)
+    assert len(X) == 80 and described["rows"] == 80 and described["source"] == "predictions"
+    X, described = baseline_population({}, predictions=store, artifacts=None, default_hours=72, now=NOW)
+    assert len(X) == 81  # no window in the request: the last DRIFT_WINDOW_HOURS
