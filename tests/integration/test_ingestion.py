@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from shared import wiring
-from shared.errors import ReferenceDataInvalid, ServiceUnavailable
+from shared.errors import IngestionConfigError, ReferenceDataInvalid, ServiceUnavailable
 from shared.ingestion import lake
 from shared.ingestion.clinical import SourceMapping, ingest_clinical
 from shared.ingestion.deidentification import OUTPUT_COLUMNS, pseudonymize
@@ -302,3 +302,72 @@ def test_reference_data_is_stored_after_retries_and_kept_on_failure(gho_server):
         reference(url)
     assert wiring.artifact_store().read_bytes("lake/reference/who/data.parquet") == before
     assert pl.read_parquet(io.BytesIO(before)).height == 3
+
+
+HOSPITAL_SCHEMA = """
+DROP SCHEMA IF EXISTS hospital CASCADE;
+CREATE SCHEMA hospital;
+CREATE TABLE hospital.visits (
+    visit_id BIGSERIAL PRIMARY KEY, pid TEXT, full_name TEXT, taken_at TIMESTAMPTZ, temp_c NUMERIC, pulse INTEGER,
+    bp_sys INTEGER, dx TEXT)
+"""
+HOSPITAL_MAP = {"id": "visit_id", "patient_id": "pid", "recorded_at": "taken_at", "temperature": "temp_c",
+                "temperature_unit": None, "heart_rate": "pulse", "blood_pressure": "bp_sys", "diagnosis": "dx"}
+
+
+def ingest_event(data: dict):
+    from tests.integration.events import post_event, pubsub_cloud_event
+    from tests.integration.functions_client import client
+
+    return post_event(client("ingest_clinical", "cloudevent"), pubsub_cloud_event(data))
+
+
+def test_ingest_clinical_entry_point_reads_a_mapped_table(database):
+    import os
+
+    with psycopg.connect(database) as connection:
+        connection.execute(HOSPITAL_SCHEMA)
+        connection.cursor().executemany(
+            "INSERT INTO hospital.visits (pid, full_name, taken_at, temp_c, pulse, bp_sys, dx)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(f"H-{i}", f"Nombre Secreto {i}", datetime(2026, 11, 20, 9, tzinfo=timezone.utc) + timedelta(minutes=i),
+              36.5 + i / 100, 70 + i, 120, "Leve" if i % 2 else "sano") for i in range(30)])
+    os.environ.update({"CLINICAL_DATABASE_URL": database, "PSEUDONYM_KEY": "k", "INGEST_TABLE": "hospital.visits",
+                       "INGEST_COLUMN_MAP": json.dumps(HOSPITAL_MAP)})
+    wiring.reset()
+    assert ingest_event({"date": DAY1.isoformat()}).status_code == 200
+    frame = lake_frame(lake.CLINICAL, DAY1)
+    assert frame.height == 30 and frame.columns == OUTPUT_COLUMNS
+    assert sorted(set(frame.get_column("label").to_list())) == ["ENFERMEDAD LEVE", "NO ENFERMO"]
+    assert frame.get_column("patient_pseudonym").to_list()[0] == pseudonymize("H-0", b"k")
+    assert "Nombre" not in json.dumps(frame.to_dicts(), default=str)
+    # a map naming an unknown column key is refused before anything is read or written
+    os.environ["INGEST_COLUMN_MAP"] = json.dumps(dict(HOSPITAL_MAP, pulse_rate="pulse"))
+    wiring.reset()
+    assert ingest_event({"date": DAY2.isoformat()}).status_code == 500
+    assert lake.partition_dates(wiring.artifact_store()) == [DAY1]
+    os.environ["INGEST_COLUMN_MAP"] = json.dumps(dict(HOSPITAL_MAP, heart_rate=None))
+    with pytest.raises(IngestionConfigError, match="heart_rate") as refused:
+        SourceMapping.from_settings("hospital.visits", os.environ["INGEST_COLUMN_MAP"])
+    assert refused.value.field == "INGEST_COLUMN_MAP"
+    with pytest.raises(IngestionConfigError, match="JSON object"):
+        SourceMapping.from_settings("t", "[1, 2]")
+
+
+def test_ingest_reference_entry_point_stores_a_valid_download_only(gho_server):
+    import os
+
+    from tests.integration.events import post_event, pubsub_cloud_event
+    from tests.integration.functions_client import client
+
+    queue, url = gho_server
+    os.environ.update({"REFERENCE_DATA_URL": url, "REFERENCE_DATA_NAME": "who"})
+    wiring.reset()
+    queue.append((200, GHO))
+    function = client("ingest_reference", "cloudevent")
+    assert post_event(function, pubsub_cloud_event({})).status_code == 200
+    stored = wiring.artifact_store().read_bytes("lake/reference/who/data.parquet")
+    assert pl.read_parquet(io.BytesIO(stored)).height == 3
+    queue.append((200, json.dumps({"value": [{"IndicatorCode": "X"}]}).encode()))
+    assert post_event(function, pubsub_cloud_event({})).status_code == 200  # refused, acknowledged
+    assert wiring.artifact_store().read_bytes("lake/reference/who/data.parquet") == stored

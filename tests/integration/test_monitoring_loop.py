@@ -67,6 +67,16 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     assert post_event(drift, nightly).status_code == 200
     assert len(wiring.metadata_store().list(DRIFT_REPORTS)) == 1
     assert len(wiring.event_bus().published) == 2  # one retrain request + one model-promoted
+    # the next day is shifted the same way: the shift was learned, so it is not drift again
+    start = datetime.now(timezone.utc)
+    send_traffic(400, seed=4, weights={"acute": 0.6, "mild": 0.3})
+    next_day = pubsub_cloud_event({"window_start": start.isoformat(),
+                                   "window_end": datetime.now(timezone.utc).isoformat()})
+    assert post_event(drift, next_day).status_code == 200
+    second = max(wiring.metadata_store().list(DRIFT_REPORTS), key=lambda report: report["window_end"])
+    assert second["sample_size"] == 400 and second["champion_version"] == new_version
+    assert second["decision"] in ("ok", "warning"), second["reasons"]
+    assert len(wiring.event_bus().published) == 2
 
 
 def test_normal_traffic_is_not_drift_and_publishes_nothing(trained_candidate):
@@ -77,6 +87,28 @@ def test_normal_traffic_is_not_drift_and_publishes_nothing(trained_candidate):
     report = wiring.metadata_store().list(DRIFT_REPORTS)[0]
     assert report["decision"] in ("ok", "warning"), report["reasons"]
     assert wiring.event_bus().published == []
+
+
+def test_late_outcomes_count_in_the_window_they_are_recorded_in(trained_candidate):
+    from shared.monitoring.drift_check import run_drift_check
+    from shared.schema import Vitals
+    from shared.serving.prediction_service import predict_and_log, record_outcome
+
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    now = datetime.now(timezone.utc)
+    made = now - timedelta(days=3)
+    X, _ = generate_reference_data(120, seed=5)
+    answer = predict_and_log([Vitals(*row) for row in X.tolist()], loader=wiring.model_loader(),
+                             store=wiring.prediction_store(), batch=True, now=made)
+    for item in answer["predictions"]:  # clinicians disagree with every one, three days later
+        wrong = "ENFERMEDAD TERMINAL" if item["prediction"] != "ENFERMEDAD TERMINAL" else "NO ENFERMO"
+        record_outcome(wiring.prediction_store(), item["prediction_id"], wrong, now=now)
+    dependencies = wiring.service_dependencies()
+    today = run_drift_check(start=now - timedelta(hours=1), end=now + timedelta(minutes=1), **dependencies)
+    assert today["sample_size"] == 0 and today["performance"]["outcomes"] == 120
+    assert today["performance"]["macro_f1"] == 0.0 and today["performance"]["status"] == "degraded"
+    then = run_drift_check(start=made - timedelta(hours=1), end=made + timedelta(hours=1), **dependencies)
+    assert then["sample_size"] == 120 and then["performance"]["outcomes"] == 0
 
 
 def test_too_few_predictions_is_insufficient_data(trained_candidate):

@@ -11,6 +11,7 @@ from shared.records import PredictionRecord
 from shared.schema import LABELS
 from shared.stores.predictions.sqlite import SqlitePredictionStore
 from shared.stores.sqlite_database import SqliteDatabase
+from shared.training.synthetic_data import generate_reference_data
 from shared.training.training_data import (
     LabelledRows,
     assemble_training_data,
@@ -19,7 +20,6 @@ from shared.training.training_data import (
     drop_contradicted,
     recency_weight,
 )
-from shared.training.synthetic_data import generate_reference_data
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 HEALTHY, MILD, ACUTE = LABELS[0], LABELS[1], LABELS[2]
