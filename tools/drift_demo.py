@@ -1,10 +1,13 @@
 """The loop, shown against a running `make run` (or any deployment URL).
 
 1. a "day" of normal traffic, then a drift check of its window: no drift;
-2. a "day" of shifted traffic (fever and tachycardia far more common), with
+2. a "day" of shifted traffic (`tools.population_shift`: fever and
+   tachycardia far more common, and a changed labelling rule), with
    clinicians' outcomes, then a drift check of that window: drift, a retrain
-   request on the bus, a training run, and -- if it passes the gate -- a new
-   champion that /predict serves without a restart.
+   request on the bus, a training run on the labelled production data, and --
+   if it passes the gate -- a new champion that /predict serves without a
+   restart, whose baseline is the shifted day's population;
+3. another shifted day and its check: the shift has been learned, no drift.
 
 Requests go only to the given URL (loopback by default).
 """
@@ -20,9 +23,7 @@ from datetime import datetime, timezone
 
 from shared.event_bus.messages import envelope
 from shared.schema import FEATURES
-from shared.training.synthetic_data import generate_reference_data, label_by_rule
-
-SHIFT = {"acute": 0.6, "mild": 0.3}
+from tools.population_shift import population
 
 
 def _call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None,
@@ -45,9 +46,8 @@ def _json_or_none(text: bytes):
         return None
 
 
-def send_day(base_url: str, rows: int, seed: int, weights: dict | None, outcomes: bool) -> None:
-    X, _ = generate_reference_data(rows, seed=seed, profile_weights=weights)
-    truth = label_by_rule(X)
+def send_day(base_url: str, rows: int, seed: int, shifted: bool, outcomes: bool) -> None:
+    X, truth = population(rows, seed=seed, shifted=shifted)
     for start in range(0, rows, 200):
         part = X[start:start + 200]
         status, body = _call(f"{base_url}/predict", "POST",
@@ -85,22 +85,33 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
         return 1
     say(f"champion: {model['version']}")
     metadata = wiring.metadata_store()
-    for title, weights, seed in (("normal", None, 101), ("shifted (fever, tachycardia)", SHIFT, 202)):
+
+    def day_and_check(title: str, seed: int, shifted: bool) -> dict | None:
         start = datetime.now(timezone.utc)
-        say(f"sending a day of {title} traffic: {rows} predictions")
-        send_day(base_url, rows, seed, weights, outcomes=weights is not None)
+        say(f"sending a day of {title} traffic: {rows} predictions" + (", labelled by clinicians" if shifted else ""))
+        send_day(base_url, rows, seed, shifted, outcomes=shifted)
         end = datetime.now(timezone.utc)
         trigger_drift_check(base_url, start, end)
         report = metadata.get(DRIFT_REPORTS, report_id_for(start, end))
         if report is None:
             say("the drift report is not in this shell's store: run the demo with the server's environment")
-            return 1
-        say(f"drift check {report['report_id']}: {report['decision']}")
+            return None
+        say(f"drift check {report['report_id']} against {report['champion_version']}: {report['decision']}")
         for name, feature in report["features"].items():
             say(f"  {name:15s} PSI {feature['psi']:.3f}  W/std {feature['wasserstein_normalised']:.3f}  "
                 f"{feature['status']}")
+        performance = report["performance"]
+        say(f"  predicted labels JS {report['prediction_drift']['js_distance']:.3f}; outcomes "
+            f"{performance['outcomes']}, macro-F1 {performance['macro_f1']}, {performance['status']}")
         if report.get("html"):
             say(f"  open the report: {wiring.artifact_store().location(report['html'])}")
+        return report
+
+    if day_and_check("normal", 101, shifted=False) is None:
+        return 1
+    report = day_and_check("shifted (fever, tachycardia, a new rule for acute cases)", 202, shifted=True)
+    if report is None:
+        return 1
     if report["decision"] != "drift":
         say("no drift: nothing to retrain")
         return 0
@@ -111,7 +122,19 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
         if status == 200 and current["version"] != model["version"]:
             say(f"new champion served: {current['version']} (holdout macro-F1 {current['metrics']['macro_f1']:.4f}, "
                 f"was {model['metrics']['macro_f1']:.4f})")
-            return 0
+            break
         time.sleep(2)
-    say("no new champion within the wait: see `python -m tools.cli experiments list` for the gate's decision")
-    return 1
+    else:
+        say("no new champion within the wait: see `python -m tools.cli experiments list` for the gate's decision")
+        return 1
+    served = 0  # every worker must serve the new champion (MODEL_REFRESH_SECONDS) before the next day
+    while served < 10 and time.monotonic() < deadline:
+        status, body = _call(f"{base_url}/predict?temperature=36.6&heart_rate=80&blood_pressure=120")
+        served = served + 1 if status == 200 and body["model_version"] == current["version"] else 0
+        time.sleep(0.5)
+    again = day_and_check("shifted traffic again", 303, shifted=True)
+    if again is None:
+        return 1
+    say("the shift was learned: no drift on the shifted population" if again["decision"] != "drift"
+        else "still drift on the shifted population: see the report's reasons")
+    return 0 if again["decision"] != "drift" else 1
