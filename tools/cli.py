@@ -340,15 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
     report_list = action(reports, "list", "drift reports, newest first, with the page to open")
     report_list.add_argument("--limit", type=limit, default=20, help=f"how many (1 to {MAX_LIMIT}, default 20)")
     demo = command("drift-demo", "normal, then shifted traffic against a running server: drift, retrain, "
-                   "new champion", command_drift_demo)
+                   "new champion, then no drift on the shifted population", command_drift_demo)
     demo.add_argument("--url", default="http://127.0.0.1:8080", help="the server (default %(default)s)")
     demo.add_argument("--rows", type=int, default=600, help="predictions per simulated day (default %(default)s)")
     topics = actions(command("topics", "Pub/Sub topics (for the emulator; Terraform creates them in the cloud)",
                              command_topics))
     action(topics, "create", "create the drift-check, retrain and model-promoted topics if missing")
-    ingest = command("ingest-clinical", "PostgreSQL → cleaned, de-identified Parquet in the lake (watermarked)",
+    ingest = command("ingest-clinical", "PostgreSQL → cleaned, de-identified Parquet in the lake, one day of records",
                      command_ingest_clinical)
-    ingest.add_argument("--date", help="ingestion date to (re)build, YYYY-MM-DD (default today)")
+    ingest.add_argument("--date", help="day of records to (re)build, YYYY-MM-DD (default yesterday)")
     command("ingest-reference", "the public reference data set (WHO GHO) → the lake", command_ingest_reference)
     return parser
 

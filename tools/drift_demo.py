@@ -132,7 +132,7 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
         status, body = _call(f"{base_url}/predict?temperature=36.6&heart_rate=80&blood_pressure=120")
         served = served + 1 if status == 200 and body["model_version"] == current["version"] else 0
         time.sleep(0.5)
-    again = day_and_check("shifted traffic again", 303, shifted=True)
+    again = day_and_check("shifted, again,", 303, shifted=True)
     if again is None:
         return 1
     say("the shift was learned: no drift on the shifted population" if again["decision"] != "drift"

@@ -85,7 +85,8 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
                                   options=training_options(settings), actor="retrain", data_sources=sources,
                                   trigger=trigger, run_id=run_id,
                                   baseline_population=population, sample_weight=data.weights,
-                                  outcome_reference=data.production)
+                                  outcome_reference=data.production,
+                                  labelled_share=sources["baseline"].get("labelled_share_by_prediction"))
         except TrainingDataError as error:
             failure = {"run_id": run_id, "created_at": now.isoformat(), "status": "failed", "reason": error.message,
                        "trigger": trigger, "promotion": {"promoted": False, "reasons": [error.message]},

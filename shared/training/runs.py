@@ -88,6 +88,7 @@ def run_training(
     baseline_population: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
     outcome_reference: tuple[np.ndarray, np.ndarray] | None = None,
+    labelled_share: dict[str, float] | None = None,
 ) -> dict:
     """Returns the experiment record (also stored in `experiments` and beside the version).
 
@@ -96,7 +97,9 @@ def run_training(
     champion and the challenger are both scored on the holdout weighted alike.
     `outcome_reference` (labelled production rows) gives the baseline the
     winner's metrics on those of them held out: what the drift check's
-    performance test compares outcomes with, labelled the same way.
+    performance test compares outcomes with, each row weighted by the share of
+    its predicted class that clinicians label (`labelled_share`), so the
+    reference is selected the way the checked outcomes will be.
     """
     run_id = run_id or uuid.uuid4().hex
     started = datetime.now(timezone.utc)
@@ -119,9 +122,12 @@ def run_training(
     if outcome_reference is not None and len(outcome_reference[1]):
         X_outcomes, y_outcomes = outcome_reference
         held = in_holdout(X_outcomes, y_outcomes)
-        baseline["outcome_metrics"] = dict(
-            evaluate(y_outcomes[held], predict_labels(winner.pipeline, X_outcomes[held], data.labels)),
-            rows=int(held.sum()))
+        predicted = predict_labels(winner.pipeline, X_outcomes[held], data.labels)
+        selection = np.array([labelled_share.get(label, 0.0) for label in predicted]) if labelled_share else None
+        if selection is not None and not selection.sum():
+            selection = None
+        baseline["outcome_metrics"] = dict(evaluate(y_outcomes[held], predicted, selection), rows=int(held.sum()),
+                                           labelled_share_by_prediction=labelled_share)
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
                   "folds": data.folds, "holdout_fraction": HOLDOUT_FRACTION}
     manifest = registry.register_version(

@@ -228,7 +228,15 @@ def baseline_population(request: dict, *, predictions, artifacts, default_hours:
         return X, {"source": "lake", "partition": request["partition"], "rows": int(len(X))}
     end = parse_timestamp(request.get("window_end")) or now
     start = parse_timestamp(request.get("window_start")) or end - timedelta(hours=default_hours)
-    chunks = [chunk.features for chunk in predictions.iter_window(start, end)]
+    chunks, predicted, labelled = [], Counter(), Counter()
+    for chunk in predictions.iter_window(start, end):
+        chunks.append(chunk.features)
+        predicted.update(chunk.predictions)
+        labelled.update(p for p, outcome in zip(chunk.predictions, chunk.outcomes) if outcome is not None)
     X = np.vstack(chunks) if chunks else np.empty((0, len(FEATURES)))
+    # How clinicians chose what to label, by predicted class: the performance
+    # reference is weighted alike, so a check of outcomes labelled e.g. only
+    # for sick predictions compares like with like.
+    share = {label: labelled[label] / predicted[label] for label in LABELS if predicted[label]}
     return X, {"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end),
-               "rows": int(len(X))}
+               "rows": int(len(X)), "labelled_share_by_prediction": share if sum(labelled.values()) else None}

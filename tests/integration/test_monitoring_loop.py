@@ -51,7 +51,7 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     assert png.startswith(b"\x89PNG")
     wiring.event_bus().join(timeout=120)  # the local bus trains in the background
     experiments = wiring.metadata_store().list(EXPERIMENTS)
-    assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"], experiments
+    assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"], experiments[0]["promotion"]
     assert experiments[0]["data_sources"]["outcomes"]["rows"] == 400
     new_version = registry.read_champion(wiring.artifact_store())[0]["version"]
     assert new_version != champion["version"]
@@ -76,6 +76,9 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     second = max(wiring.metadata_store().list(DRIFT_REPORTS), key=lambda report: report["window_end"])
     assert second["sample_size"] == 400 and second["champion_version"] == new_version
     assert second["decision"] in ("ok", "warning"), second["reasons"]
+    # the new champion's figure on its held-out production outcomes, and how clinicians chose them
+    reference = registry.read_baseline(wiring.artifact_store(), new_version)["outcome_metrics"]
+    assert 50 < reference["rows"] < 200 and set(reference["labelled_share_by_prediction"].values()) == {1.0}
     assert len(wiring.event_bus().published) == 2
 
 

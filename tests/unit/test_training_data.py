@@ -123,5 +123,6 @@ def test_the_baseline_population_is_every_input_of_the_triggering_window(store):
     request = {"window_start": (NOW - timedelta(hours=6)).isoformat(), "window_end": NOW.isoformat()}
     X, described = baseline_population(request, predictions=store, artifacts=None, default_hours=24, now=NOW)
     assert len(X) == 80 and described["rows"] == 80 and described["source"] == "predictions"
+    assert described["labelled_share_by_prediction"] == {HEALTHY: 1.0, ACUTE: 0.0}  # how clinicians choose
     X, described = baseline_population({}, predictions=store, artifacts=None, default_hours=72, now=NOW)
     assert len(X) == 81  # no window in the request: the last DRIFT_WINDOW_HOURS
