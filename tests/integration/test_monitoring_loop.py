@@ -106,7 +106,7 @@ def test_late_outcomes_count_in_the_window_they_are_recorded_in(trained_candidat
     for item in answer["predictions"]:  # clinicians disagree with every one, three days later
         wrong = "ENFERMEDAD TERMINAL" if item["prediction"] != "ENFERMEDAD TERMINAL" else "NO ENFERMO"
         record_outcome(wiring.prediction_store(), item["prediction_id"], wrong, now=now)
-    dependencies = wiring.service_dependencies()
+    dependencies = wiring.drift_check_dependencies()
     today = run_drift_check(start=now - timedelta(hours=1), end=now + timedelta(minutes=1), **dependencies)
     assert today["sample_size"] == 0 and today["performance"]["outcomes"] == 120
     assert today["performance"]["macro_f1"] == 0.0 and today["performance"]["status"] == "degraded"
