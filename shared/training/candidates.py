@@ -207,11 +207,19 @@ def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
 
 
 def balanced_weights(y_encoded: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Row weights times class weights that give every class the same total."""
+    """Row weights times class weights that give every class the same total.
+
+    Scaled to a mean of 1 (unweighted, this is scikit-learn's "balanced"): the
+    learners' absolute thresholds, such as XGBoost's `min_child_weight`, would
+    otherwise forbid every split when all rows are old and weigh little.
+    """
     weights = np.ones(len(y_encoded)) if weights is None else np.asarray(weights, dtype=float)
-    totals = np.bincount(y_encoded, weights=weights)
-    present = np.count_nonzero(totals)
-    return weights * weights.sum() / (present * totals[y_encoded])
+    balanced = weights / np.bincount(y_encoded, weights=weights)[y_encoded]
+    return balanced * len(balanced) / balanced.sum()
+
+
+def mean_one(weights: np.ndarray) -> np.ndarray:
+    return weights * len(weights) / weights.sum()
 
 
 def fit_pipeline(pipeline, family: str, X: np.ndarray, y_encoded: np.ndarray, weights: np.ndarray | None = None):
@@ -219,7 +227,7 @@ def fit_pipeline(pipeline, family: str, X: np.ndarray, y_encoded: np.ndarray, we
     if family == "random_forest":  # class_weight is set on the estimator
         if weights is None:
             return pipeline.fit(X, y_encoded)
-        return pipeline.fit(X, y_encoded, classifier__sample_weight=weights)
+        return pipeline.fit(X, y_encoded, classifier__sample_weight=mean_one(weights))
     return pipeline.fit(X, y_encoded, classifier__sample_weight=balanced_weights(y_encoded, weights))
 
 

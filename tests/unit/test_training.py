@@ -188,3 +188,14 @@ def test_serialized_pipeline_round_trips(result):
     loaded = joblib.load(io.BytesIO(serialize(result.winner.pipeline)))
     assert np.allclose(loaded.predict_proba(result.data.X_holdout[:5]),
                        result.winner.pipeline.predict_proba(result.data.X_holdout[:5]))
+
+
+def test_uniformly_small_weights_train_the_same_model_as_none(data):
+    """Rows that are all old weigh little; only their relative weights may matter
+    (XGBoost's min_child_weight once forbade every split)."""
+    X, y = data
+    plain = train_candidates(X, y, seed=3, families=("xgboost",), budget_seconds=0.0)
+    old = train_candidates(X, y, seed=3, families=("xgboost",), budget_seconds=0.0,
+                           sample_weight=np.full(len(y), 0.5 ** 14))
+    assert old.winner.metrics["macro_f1"] == pytest.approx(plain.winner.metrics["macro_f1"], abs=1e-6)
+    assert old.winner.metrics["macro_f1"] > 0.8
