@@ -189,9 +189,10 @@ def weak_candidate():
 
 @pytest.fixture
 def quick_training_env():
-    """Retraining that takes seconds: one family, no search, 3,000 rows."""
-    os.environ.update({"TRAINING_FAMILIES": "xgboost", "TRAINING_ROWS": "3000", "SEARCH_BUDGET_SECONDS": "0",
-                       "MODEL_REFRESH_SECONDS": "1"})
+    """Retraining that takes seconds: one family, no search; until production
+    labels fill them, the 3,000 reference rows are its bootstrap."""
+    os.environ.update({"TRAINING_FAMILIES": "xgboost", "TRAINING_ROWS": "3000", "TRAINING_MIN_ROWS": "3000",
+                       "SEARCH_BUDGET_SECONDS": "0", "MODEL_REFRESH_SECONDS": "1"})
     wiring.reset()
 
 

@@ -149,6 +149,8 @@ class CrashOnPromotion(LocalArtifactStore):
 
 def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delivery_completes(
         tmp_path, weak_candidate, quick_training_env):
+    os.environ["PROMOTION_MAX_RECALL_DROP"] = "1"  # the gate is not under test: the run must reach the promotion
+    wiring.reset()
     store = CrashOnPromotion(tmp_path / "artifacts")
     dependencies = dict(wiring.retrain_dependencies(), artifacts=store)
     champion = register_model(store, weak_candidate, metadata=dependencies["metadata"])
