@@ -223,8 +223,12 @@ def write_clinical_partition(day: date, rows: int, seed: int, weights=None, part
     frame = pl.DataFrame({"patient_pseudonym": [f"p{index % 50}" for index in range(rows)],
                           "recorded_date": [day] * rows, "temperature": X[:, 0], "heart_rate": X[:, 1],
                           "blood_pressure": X[:, 2], "label": list(y)}).select(OUTPUT_COLUMNS)
+    store, paths, contents = wiring.artifact_store(), [], []
     for index, part in enumerate(frame.iter_slices(-(-rows // parts))):
-        lake.write_frame(wiring.artifact_store(), lake.part_path(lake.CLINICAL, day, index), part)
+        paths.append(lake.staged_part_path(lake.CLINICAL, day, "test", index))
+        contents.append(lake.write_frame(store, paths[-1], part))
+    lake.commit_partition(store, day, {"run_id": "test", "parts": paths, "quarantine_parts": [], "rows": rows,
+                                       "content_sha256": lake.content_digest(contents), "watermark": None})
 
 
 def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, mlops_log):
