@@ -5,13 +5,15 @@ the public contract); event functions at /<name> accept CloudEvents over HTTP
 in binary or structured mode, exactly as functions-framework does -- each
 mount *is* functions-framework's own app for that target.
 
-Every answer, whoever gives it, is the JSON error contract: Flask's own
-refusals (405 on an event endpoint, 404, a crash) and gunicorn's (414 for a
-URL over 4 KB, 400 for a malformed request line, 431 for oversized headers).
+Every answer the apps give is the JSON error contract: Flask's own refusals
+(405 on an event endpoint, 404, a crash), and 414 for a URL over 4 KB.
 
-Served by gunicorn (what functions-framework uses in production) with
-several workers. OMP_NUM_THREADS=1 is set before any model library loads:
-OpenMP thread pools in forked workers hang (XGBoost, HistGradientBoosting).
+Served as functions-framework serves an ASGI function in production:
+gunicorn with uvicorn workers (`WORKERS` processes). `/predict` is a
+`functions_framework.aio` function and runs on each worker's event loop; the
+Flask functions run in a pool of `THREADS` threads per worker beside it.
+OMP_NUM_THREADS=1 is set before any model library loads: OpenMP thread pools
+in forked workers hang (XGBoost, HistGradientBoosting).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import flask  # noqa: E402
+from a2wsgi import WSGIMiddleware  # noqa: E402
 from functions_framework import create_app  # noqa: E402
 from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
 
@@ -78,49 +81,62 @@ def _root_path(wsgi_app):
     return application
 
 
-def build_app():
-    mounts = {}
+MAX_URL_BYTES = 4094  # the request-line limit gunicorn's own parser enforced
+
+
+def build_app(threads: int = 4):
+    """One ASGI app: `functions_framework.aio` functions as they are, the Flask
+    ones behind one WSGI dispatcher run by a pool of `threads` threads."""
+    wsgi_mounts, asgi_mounts = {}, {}
     apps_by_target = {}
     for path, (target, signature_type) in ROUTES.items():
         if target not in apps_by_target:
-            apps_by_target[target] = _root_path(answer_framework_errors_as_json(
-                create_app(target, SOURCE, signature_type)))
-        mounts[path] = apps_by_target[target]
-    return DispatcherMiddleware(_index_app(), mounts)
+            apps_by_target[target] = create_app(target, SOURCE, signature_type)
+        target_app = apps_by_target[target]
+        if isinstance(target_app, flask.Flask):
+            wsgi_mounts[path] = _root_path(answer_framework_errors_as_json(target_app))
+        else:
+            asgi_mounts[path] = target_app
+    wsgi_app = WSGIMiddleware(DispatcherMiddleware(_index_app(), wsgi_mounts), workers=threads)
+    lifespan_app = next(iter(asgi_mounts.values()), None)
+    url_too_long = json.dumps({"error": {"code": "request-uri_too_long", "field": None,
+                                         "message": f"the URL is longer than {MAX_URL_BYTES} bytes"}}).encode()
+
+    async def application(scope, receive, send):
+        if scope["type"] == "lifespan":
+            if lifespan_app is not None:
+                await lifespan_app(scope, receive, send)
+            return
+        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            await send({"type": "http.response.start", "status": 414,
+                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": url_too_long})
+            return
+        path = scope.get("path", "")
+        for mount, asgi_app in asgi_mounts.items():
+            if path == mount or path.startswith(mount + "/"):
+                await asgi_app(scope, receive, send)
+                return
+        await wsgi_app(scope, receive, send)
+
+    return application
 
 
 try:
     validate_all()  # refuse to start on a bad value, naming the variable
 except ConfigError as error:
     sys.exit(f"configuration error: {error.message}")
-app = build_app()
+app = build_app(int(os.environ.get("THREADS", "4")))
 
 
-def write_json_error(sock, status_int: int, reason: str, message: str) -> None:
-    """gunicorn's `util.write_error` (the errors it answers itself, before any
-    app runs) with the JSON error contract instead of an HTML page."""
-    from gunicorn import util
-
-    code = reason.lower().replace(" ", "_")
-    body = json.dumps({"error": {"code": code, "message": message[:200] or reason, "field": None}}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
-    util.write_nonblock(sock, head + body)
-
-
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    from gunicorn import util
+def serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
-
-    # gunicorn offers no hook for the errors it writes itself; its workers call
-    # `util.write_error` by module attribute, so this one function is replaced.
-    util.write_error = write_json_error
 
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "uvicorn_worker.UvicornWorker")
             self.cfg.set("timeout", 0)  # retrain runs in the background for minutes
             self.cfg.set("accesslog", None)
 
@@ -135,4 +151,4 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 if __name__ == "__main__":
     serve(os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8080")),
-          int(os.environ.get("WORKERS", "2")), int(os.environ.get("THREADS", "4")))
+          int(os.environ.get("WORKERS", "2")))

@@ -29,9 +29,11 @@ QUERIES = ["temperature=36&heart_rate=120&blood_pressure=90", "temperature=38.5&
 WORKERS, THREADS = 2, 4
 
 
-def start_gunicorn(app: str, env: dict, port: int) -> subprocess.Popen:
+def start_gunicorn(app: str, env: dict, port: int, asgi: bool = True) -> subprocess.Popen:
+    """`app` under gunicorn: uvicorn workers for an ASGI app (local_server's), threads for a WSGI one."""
+    worker = ["-k", "uvicorn_worker.UvicornWorker"] if asgi else ["--threads", str(THREADS)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "--threads", str(THREADS), "-b", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), *worker, "-b", f"127.0.0.1:{port}",
          "--timeout", "0", app],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(f"http://127.0.0.1:{port}/", process)
@@ -118,7 +120,7 @@ def main(quick: bool = False) -> dict:
         }
         for name, (app, path, variant_env) in variants.items():
             port = emulators.free_port()
-            process = start_gunicorn(app, variant_env, port)
+            process = start_gunicorn(app, dict(variant_env, THREADS=str(THREADS)), port, asgi=app.startswith("local"))
             try:
                 results[name] = {f"c{c}": measure(path, port, total, c, runs) for c in (1, 8)}
             finally:

@@ -31,11 +31,28 @@ def json_response(body: dict, status: int = 200, headers: dict | None = None) ->
     return response
 
 
-def error_response(error: errors.ServiceError) -> flask.Response:
+INTERNAL_ERROR = {"error": {"code": "internal", "message": "internal error", "field": None}}
+
+
+def error_status_and_headers(error: errors.ServiceError) -> tuple[int, dict | None]:
+    """The status and extra headers of a domain error's JSON answer (WSGI and ASGI alike)."""
     status = error.status
     headers = {"Retry-After": "5"} if status == 503 else None
     if isinstance(error, errors.MethodNotAllowed):
         headers = {"Allow": ", ".join(error.allowed)}
+    return status, headers
+
+
+def log_failure(error: Exception, endpoint: str) -> None:
+    """Warn about an unavailable dependency; log anything unexpected with its stack trace (never sent)."""
+    if isinstance(error, errors.ServiceUnavailable):
+        log.warning("dependency unavailable", extra={"fields": {"reason": error.message, "endpoint": endpoint}})
+    elif not isinstance(error, errors.ServiceError):
+        log.error("unexpected error", exc_info=error, extra={"fields": {"endpoint": endpoint}})
+
+
+def error_response(error: errors.ServiceError) -> flask.Response:
+    status, headers = error_status_and_headers(error)
     response = json_response({"error": error.to_dict()}, status, headers)
     if status == 413:
         # functions-framework drains (reads into memory) every request body
@@ -58,17 +75,25 @@ def read_body(request: flask.Request, max_bytes: int) -> bytes:
     Read once per request: `json_endpoint` reads it first, on every method."""
     if _BODY in request.environ:
         return request.environ[_BODY]
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise errors.PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
-    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
-    if encoding != "identity":
-        raise errors.UnsupportedMediaType("send the body uncompressed (no Content-Encoding)",
-                                          field="content-encoding")
+    refuse_before_reading(request.content_length, request.headers.get("Content-Encoding"), max_bytes)
     body = request.stream.read(max_bytes + 1)
     if len(body) > max_bytes:
-        raise errors.PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
+        raise body_too_large(max_bytes)
     request.environ[_BODY] = body
     return body
+
+
+def refuse_before_reading(content_length: int | None, content_encoding: str | None, max_bytes: int) -> None:
+    """A body declared too large, or compressed, is refused unread (WSGI and ASGI alike)."""
+    if content_length is not None and content_length > max_bytes:
+        raise body_too_large(max_bytes)
+    if (content_encoding or "identity").strip().lower() != "identity":
+        raise errors.UnsupportedMediaType("send the body uncompressed (no Content-Encoding)",
+                                          field="content-encoding")
+
+
+def body_too_large(max_bytes: int) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(f"the body is larger than {max_bytes} bytes", field="body")
 
 
 def query_lists(request: flask.Request) -> dict[str, list[str]]:
@@ -86,16 +111,14 @@ def json_endpoint(*methods: str):
                 if request.method.upper() == "OPTIONS":
                     return flask.Response(status=204, headers={"Allow": ", ".join(allowed_methods(methods))})
                 # Before the method check: functions-framework drains any body left unread.
-                read_body(request, _body_limit(handler.__name__))
+                read_body(request, body_limit(handler.__name__))
                 require_method(request.method, methods)
                 return handler(request)
             except errors.ServiceError as error:
-                if isinstance(error, errors.ServiceUnavailable):
-                    log.warning("dependency unavailable", extra={"fields": {"reason": error.message,
-                                                                            "endpoint": handler.__name__}})
+                log_failure(error, handler.__name__)
                 return error_response(error)
-            except Exception:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
-                log.exception("unexpected error", extra={"fields": {"endpoint": handler.__name__}})
+            except Exception as error:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
+                log_failure(error, handler.__name__)
                 return internal_error_response()
 
         return wrapper
@@ -103,14 +126,14 @@ def json_endpoint(*methods: str):
     return decorate
 
 
-def _body_limit(function: str) -> int:
+def body_limit(function: str) -> int:
     """MAX_BODY_BYTES for the functions that read a body; the others read none,
     so they hold any body to the default bound instead of a setting of their own."""
     return getattr(wiring.settings(function), "max_body_bytes", Settings.max_body_bytes)
 
 
 def internal_error_response() -> flask.Response:
-    return json_response({"error": {"code": "internal", "message": "internal error", "field": None}}, 500)
+    return json_response(INTERNAL_ERROR, 500)
 
 
 def answer_framework_errors_as_json(app: flask.Flask) -> flask.Flask:

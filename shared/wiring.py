@@ -114,6 +114,18 @@ def prediction_store(current=None):
     return _cached("prediction_store", _KEYS["prediction_store"](current), build)
 
 
+def prediction_committer(current=None):
+    """The group committer in front of the prediction store: one per instance."""
+    current = current or settings()
+
+    def build():
+        from shared.serving.group_commit import GroupCommitter
+
+        return GroupCommitter(prediction_store(current))
+
+    return _cached("prediction_committer", _KEYS["prediction_store"](current), build)
+
+
 def metadata_store(current=None):
     current = current or settings()
 

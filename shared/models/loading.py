@@ -5,7 +5,8 @@
   unpickles it (unpickling runs code: an unregistered file must never load);
 - the loaded pipeline is cached for warm invocations, and the pointer is
   re-read at most every `refresh_seconds`, so a promotion is served without a
-  redeploy;
+  redeploy; that re-check runs in a background thread while requests keep
+  the current model, so no request waits for a download;
 - a refused or unreachable new version is logged and the last good model keeps
   serving; requests hold a reference to one immutable `LoadedModel`, so none
   ever sees a half-swapped model.
@@ -106,18 +107,49 @@ class ModelLoader:
         self._current: LoadedModel | None = None
         self._checked_at: float | None = None
         self._refused: dict[str, str] = {}  # version -> reason, so a bad version is not re-downloaded
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a refresh runs (a background one releases it)
+        self._refresher: threading.Thread | None = None
 
     def get(self) -> LoadedModel:
-        current = self._current
-        if current is not None and not self._due():
+        """The serving model; waits only while none has been loaded yet."""
+        current = self.get_nowait()
+        if current is not None:
             return current
         with self._lock:
-            if self._current is None or self._due():
+            if self._current is None:
                 self._refresh()
             if self._current is None:
                 raise ModelUnavailable("no verified model is available to serve yet")
             return self._current
+
+    def get_nowait(self) -> LoadedModel | None:
+        """The serving model at once, or None before the first load.
+
+        When the pointer is due for a re-check, one background thread
+        refreshes while every request keeps the current model: a download and
+        unpickling (a promotion, a slow store) never holds a request up.
+        """
+        current = self._current
+        if current is not None and self._due() and self._lock.acquire(blocking=False):
+            if self._due():
+                self._refresher = threading.Thread(target=self._refresh_then_release, name="model-refresh",
+                                                   daemon=True)
+                self._refresher.start()
+            else:
+                self._lock.release()
+        return current
+
+    def wait_for_refresh(self, timeout: float | None = None) -> None:
+        """Block until a background refresh in progress has finished (tests, tools)."""
+        refresher = self._refresher
+        if refresher is not None:
+            refresher.join(timeout)
+
+    def _refresh_then_release(self) -> None:
+        try:
+            self._refresh()
+        finally:
+            self._lock.release()
 
     def _due(self) -> bool:
         # With nothing to serve yet, retry soon: a cold start that met a dead

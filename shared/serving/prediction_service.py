@@ -1,5 +1,5 @@
 """Serving: predict and log, read the history, describe the model, record
-clinicians' outcomes. Stores and loader are passed in by the caller."""
+clinicians' outcomes. Stores, committer and model are passed in by the caller."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from shared.event_bus.messages import parse_timestamp
 from shared.models.loading import LoadedModel, ModelLoader
 from shared.records import PredictionRecord, isoformat
 from shared.schema import FEATURE_RANGES, FEATURES, Vitals
+from shared.serving.group_commit import GroupCommitter
 from shared.stores.predictions.port import PredictionStore
 from shared.structured_logging import get_logger
 
@@ -26,16 +27,55 @@ def predict_and_log(
     batch: bool = False,
     now: datetime | None = None,
 ) -> dict:
-    """Predict, then commit one record per instance before answering.
+    """Predict, then commit one record per instance before answering (for
+    callers without an event loop: the loop simulation, tools).
 
     With `require_log` (the default) a store failure fails the request with
     503, so every answered prediction has its record. Without it the answer is
     served with `"logged": false`.
     """
     model = loader.get()
+    records = predict_records(model, instances, now)
+    response = answer(records, model, batch)
+    try:
+        store.save_predictions(records)
+    except StoreUnavailable as error:
+        _answer_unlogged(response, error, len(records), require_log)
+    return response
+
+
+async def predict_and_log_grouped(
+    instances: list[Vitals],
+    *,
+    model: LoadedModel,
+    committer: GroupCommitter,
+    require_log: bool = True,
+    batch: bool = False,
+) -> dict:
+    """`predict_and_log` for the `predict` endpoint's event loop: the records
+    are committed in one transaction with the other requests waiting at the
+    same time, and the answer waits for that commit. Same answer, same 503."""
+    records = predict_records(model, instances)
+    response = answer(records, model, batch)
+    try:
+        await committer.save(records)
+    except StoreUnavailable as error:
+        _answer_unlogged(response, error, len(records), require_log)
+    return response
+
+
+def _answer_unlogged(response: dict, error: StoreUnavailable, count: int, require_log: bool) -> None:
+    if require_log:
+        raise error
+    log.warning("prediction served without a log record (REQUIRE_PREDICTION_LOG=false)",
+                extra={"fields": {"reason": error.message, "count": count}})
+    response["logged"] = False
+
+
+def predict_records(model: LoadedModel, instances: list[Vitals], now: datetime | None = None) -> list[PredictionRecord]:
     results = model.predict([vitals.as_row() for vitals in instances])
     now = now or datetime.now(timezone.utc)
-    records = [
+    return [
         PredictionRecord(
             prediction_id=uuid.uuid4().hex, created_at=now, temperature=vitals.temperature,
             heart_rate=vitals.heart_rate, blood_pressure=vitals.blood_pressure, prediction=label,
@@ -43,24 +83,14 @@ def predict_and_log(
         )
         for vitals, (label, probabilities) in zip(instances, results)
     ]
-    logged = True
-    try:
-        store.save_predictions(records)
-    except StoreUnavailable as error:
-        if require_log:
-            raise
-        logged = False
-        log.warning("prediction served without a log record (REQUIRE_PREDICTION_LOG=false)",
-                    extra={"fields": {"reason": error.message, "count": len(records)}})
+
+
+def answer(records: list[PredictionRecord], model: LoadedModel, batch: bool) -> dict:
     items = [{"prediction": r.prediction, "probabilities": r.probabilities, "prediction_id": r.prediction_id}
              for r in records]
     if batch:
-        response = {"predictions": items, "model_version": model.version}
-    else:
-        response = dict(items[0], model_version=model.version)
-    if not logged:
-        response["logged"] = False
-    return response
+        return {"predictions": items, "model_version": model.version}
+    return dict(items[0], model_version=model.version)
 
 
 def prediction_history(store: PredictionStore, limit: int, cursor: str | None) -> dict:

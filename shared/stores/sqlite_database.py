@@ -1,14 +1,24 @@
 """One SQLite file per local data folder, one connection per thread.
 
 WAL mode lets the server's worker processes read while one writes; the busy
-timeout makes concurrent writers wait instead of failing.
+timeout makes concurrent writers wait instead of failing. The hot writer (the
+prediction log) also queues on a lock file first: SQLite's busy handler polls
+in sleeps of 1 to 100 ms, a blocked `flock` wakes as soon as the lock is free.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock file; SQLite's busy handler alone serialises writers
+    fcntl = None
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -45,6 +55,8 @@ class SqliteDatabase:
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
+        self._write_lock = threading.Lock()  # flock is per process: threads queue here first
+        self._lock_file: tuple[int, int] | None = None  # (pid, descriptor): a forked child opens its own
 
     def connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -59,3 +71,21 @@ class SqliteDatabase:
                     self._schema_ready = True
             self._local.connection = connection
         return connection
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock shared by every thread and process using this file."""
+        with self._write_lock:
+            if fcntl is None:
+                yield
+                return
+            if self._lock_file is None or self._lock_file[0] != os.getpid():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                descriptor = os.open(self.path.with_name(self.path.name + ".write-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+                self._lock_file = (os.getpid(), descriptor)
+            descriptor = self._lock_file[1]
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)

@@ -2,6 +2,8 @@
 POST, answered and then listed by /predictions-history; Ctrl-C stops it
 cleanly, workers included."""
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -64,7 +66,7 @@ def test_every_refusal_is_json_whoever_answers(server):
     import json
 
     cases = [
-        ("GET", "/predict?temperature=" + "1" * 5000, 414),  # gunicorn's own limit on the request line
+        ("GET", "/predict?temperature=" + "1" * 5000, 414),  # the server's limit on the URL
         ("GET", "/drift_check", 405),  # functions-framework's event app
         ("POST", "/retrain", 415),  # not a CloudEvent (no content type)
         ("POST", "/", 405),
@@ -94,3 +96,33 @@ def test_a_bad_configuration_value_refuses_the_start_naming_the_variable(tmp_pat
         refused.start(bootstrap=False, timeout=60)
     assert "MAX_BATCH_SIZE" in str(caught.value)
     assert refused.process.returncode not in (None, 0)
+
+
+def test_concurrent_predictions_each_have_one_record_and_a_chunked_oversized_body_is_refused(server):
+    """Two workers, 64 requests at once: they share commits (group commit),
+    yet every answered prediction is listed exactly once. Then a body sent
+    chunked, with no length, is cut at the limit with a JSON 413."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def predict(index):
+        status, body = server.request(f"/predict?temperature={35 + index % 5}&heart_rate={60 + index}"
+                                      f"&blood_pressure=120")
+        assert status == 200
+        return body["prediction_id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        answered = list(pool.map(predict, range(64)))
+    status, history = server.request("/predictions-history?limit=100")
+    assert status == 200
+    assert sorted(item["prediction_id"] for item in history["predictions"]) == sorted(answered)
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    instance = b'{"temperature": 36.6, "heart_rate": 80, "blood_pressure": 120},'
+    chunks = [b'{"instances": ['] + [instance * 100] * 50 + [b"{}]}"]
+    connection.request("POST", "/predict", body=iter(chunks), headers={"Content-Type": "application/json"},
+                       encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"]["field"] == "body"
+    status, history = server.request("/predictions-history?limit=100")
+    assert len(history["predictions"]) == len(answered)

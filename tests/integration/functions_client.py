@@ -1,6 +1,9 @@
 """Entry points loaded by path through functions-framework, as Cloud Functions does."""
 
+import flask
+from a2wsgi import ASGIMiddleware
 from functions_framework import create_app
+from werkzeug.test import Client
 
 from tests.conftest import ROOT
 
@@ -8,4 +11,9 @@ SOURCE = str(ROOT / "main.py")
 
 
 def client(target: str, signature_type: str = "http"):
-    return create_app(target, SOURCE, signature_type).test_client()
+    """A werkzeug test client for the target, whether functions-framework serves
+    it with Flask or, for `functions_framework.aio` functions, with Starlette."""
+    app = create_app(target, SOURCE, signature_type)
+    if isinstance(app, flask.Flask):
+        return app.test_client()
+    return Client(ASGIMiddleware(app))

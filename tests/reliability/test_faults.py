@@ -114,6 +114,8 @@ def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, train
     else:
         artifact.write_bytes(artifact.read_bytes()[:200])
     clock[0] += 5
+    assert loader.get().version == good["version"]  # at once: the refresh runs in the background
+    loader.wait_for_refresh()
     assert loader.get().version == good["version"]
     reasons = [getattr(record, "fields", {}).get("reason", "") for record in mlops_log.records
                if record.levelname == "ERROR"]

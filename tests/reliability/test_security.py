@@ -117,9 +117,11 @@ def test_a_declared_oversized_body_is_refused_before_reading(trained_candidate):
 
 
 def test_an_undeclared_oversized_body_is_cut_at_the_limit(trained_candidate):
+    """`predict` (ASGI: the test client cannot send it a body without a length)
+    is checked end to end with a chunked upload in tests/e2e."""
     register_model(wiring.artifact_store(), trained_candidate)
     body = b'{"instances": [' + b'{"temperature": 36.6, "heart_rate": 80, "blood_pressure": 120},' * 5000 + b"{}]}"
     # No Content-Length, as with a chunked upload: the server must stop reading at the limit.
-    response = client("predict").post("/", input_stream=io.BytesIO(body), content_type="application/json",
+    response = client("record_outcome").post("/", input_stream=io.BytesIO(body), content_type="application/json",
                                        environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True})
     assert response.status_code == 413

@@ -1,4 +1,5 @@
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -49,6 +50,8 @@ def test_new_champion_is_picked_up_after_the_refresh_interval(store, trained_can
     clock.now += 29
     assert loader.get().version == first["version"]
     clock.now += 2
+    assert loader.get().version == first["version"]  # at once: the new one loads in the background
+    loader.wait_for_refresh()
     assert loader.get().version == second["version"]
 
 
@@ -64,9 +67,45 @@ def test_tampered_artifact_is_refused_and_the_previous_model_keeps_serving(store
     path.write_bytes(bytes(data))
     clock.now += 2
     served = loader.get()
-    assert served.version == good["version"]
+    loader.wait_for_refresh()
+    assert served.version == good["version"] == loader.get().version
     assert any("does not match manifest" in str(getattr(r, "fields", {}).get("reason"))
                for r in mlops_log.records if r.levelname == "ERROR")
+
+
+class BlockingStore(LocalArtifactStore):
+    """A store whose reads wait for `release`: a slow download."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.release = threading.Event()
+        self.blocking = False
+
+    def read_bytes(self, path):
+        if self.blocking:
+            assert self.release.wait(10)
+        return super().read_bytes(path)
+
+
+def test_requests_keep_the_current_model_while_a_refresh_is_slow(tmp_path, trained_candidate):
+    store = BlockingStore(tmp_path / "artifacts")
+    first = register_model(store, trained_candidate)
+    clock = FakeClock()
+    loader = ModelLoader(store, refresh_seconds=30, clock=clock)
+    assert loader.get().version == first["version"]
+    second = register_model(store, trained_candidate)
+    clock.now += 31
+    store.blocking = True
+    served = []
+    requests = [threading.Thread(target=lambda: served.append(loader.get().version)) for _ in range(8)]
+    for request in requests:
+        request.start()
+    for request in requests:
+        request.join(2)
+    assert served == [first["version"]] * 8  # none waited for the download
+    store.release.set()
+    loader.wait_for_refresh(10)
+    assert loader.get().version == second["version"]
 
 
 def test_tampered_first_model_is_never_served(store, trained_candidate):

@@ -40,7 +40,7 @@ class SqlitePredictionStore:
         ]
         connection = self.database.connection()
         try:
-            with connection:  # one transaction: all records or none
+            with self.database.writing(), connection:  # one transaction: all records or none
                 connection.execute("BEGIN IMMEDIATE")
                 connection.executemany(
                     "INSERT INTO predictions (prediction_id, created_us, temperature, heart_rate, blood_pressure,"

@@ -1,0 +1,81 @@
+"""`http_adapter` for the entry points served in functions-framework's ASGI mode
+(`functions_framework.aio`, Starlette requests): the same methods, body limits,
+JSON answers and error mapping, on an event loop instead of a thread per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.http_adapter import (
+    INTERNAL_ERROR,
+    body_limit,
+    body_too_large,
+    error_status_and_headers,
+    log_failure,
+    refuse_before_reading,
+)
+from shared import errors
+from shared.serving.http_contract import allowed_methods, require_method
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """The body serialised once, as the Flask entry points answer it."""
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+_BODY = "clinical_risk.body"  # where the body, once read, is kept for the request
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused before reading when it declares (or turns out) too
+    large, or comes compressed. Read once per request: `json_endpoint` reads it first."""
+    if _BODY in request.scope:
+        return request.scope[_BODY]
+    declared = request.headers.get("content-length")
+    refuse_before_reading(int(declared) if declared and declared.isdigit() else None,
+                          request.headers.get("content-encoding"), max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise body_too_large(max_bytes)
+    request.scope[_BODY] = bytes(body)
+    return request.scope[_BODY]
+
+
+def query_lists(request: Request) -> dict[str, list[str]]:
+    return {name: request.query_params.getlist(name) for name in request.query_params.keys()}
+
+
+def json_endpoint(*methods: str):
+    """Answer OPTIONS, refuse other methods and oversized bodies, then turn
+    domain errors into JSON 4xx/5xx answers; log, never leak, the rest."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        async def wrapper(request: Request) -> Response:
+            try:
+                if request.method.upper() == "OPTIONS":
+                    return Response(status_code=204, headers={"Allow": ", ".join(allowed_methods(methods))})
+                await read_body(request, body_limit(handler.__name__))
+                require_method(request.method, methods)
+                return await handler(request)
+            except errors.ServiceError as error:
+                log_failure(error, handler.__name__)
+                status, headers = error_status_and_headers(error)
+                if status == 413:  # the rest of an oversized body is never read: close the connection
+                    headers = {**(headers or {}), "Connection": "close"}
+                return json_response({"error": error.to_dict()}, status, headers)
+            except Exception as error:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
+                log_failure(error, handler.__name__)
+                return json_response(INTERNAL_ERROR, 500)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,84 @@
+"""Group commit: the predictions that arrive while one commit is in flight
+share the next one.
+
+Every request still waits for the commit that holds its own records, so an
+answered prediction is a logged prediction; a failed commit fails every
+request in it (each answers 503, none is answered without its record).
+One transaction per group instead of one per request is what lets durable
+logging keep pace with an in-memory peer: a commit costs about the same for
+1 record as for 50 (one fsync, one round trip to Firestore), and writers no
+longer queue on the store's lock one by one.
+
+The store is synchronous (SQLite, Firestore's client): commits run in a
+worker thread while the event loop keeps parsing and predicting, and at
+most one commit per event loop is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+
+from shared.records import PredictionRecord
+from shared.stores.predictions.port import PredictionStore
+
+# Firestore refuses a write batch of more than 500 writes.
+MAX_GROUP_RECORDS = 500
+
+
+@dataclass
+class _Queue:
+    waiting: list[tuple[list[PredictionRecord], asyncio.Future]] = field(default_factory=list)
+    committing: bool = False
+    task: asyncio.Task | None = None  # held: the loop keeps only a weak reference to tasks
+
+
+class GroupCommitter:
+    """`await committer.save(records)` returns once those records are committed."""
+
+    def __init__(self, store: PredictionStore, max_group_records: int = MAX_GROUP_RECORDS):
+        self.store = store
+        self.max_group_records = max_group_records
+        # One queue per event loop: futures belong to the loop that made them.
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
+
+    async def save(self, records: list[PredictionRecord]) -> None:
+        """Commit `records` (in one transaction with whatever else is waiting).
+
+        Raises what the store raised (StoreUnavailable) if their commit failed.
+        """
+        loop = asyncio.get_running_loop()
+        queue = self._queues.setdefault(loop, _Queue())
+        done = loop.create_future()
+        queue.waiting.append((records, done))
+        if not queue.committing:
+            queue.committing = True
+            queue.task = loop.create_task(self._commit_while_waiting(queue))
+        await done
+
+    def _next_group(self, queue: _Queue) -> list[tuple[list[PredictionRecord], asyncio.Future]]:
+        group, size = [], 0
+        while queue.waiting and (not group or size + len(queue.waiting[0][0]) <= self.max_group_records):
+            records, done = queue.waiting.pop(0)
+            group.append((records, done))
+            size += len(records)
+        return group
+
+    async def _commit_while_waiting(self, queue: _Queue) -> None:
+        try:
+            while queue.waiting:
+                group = self._next_group(queue)
+                records = [record for requested, _ in group for record in requested]
+                try:
+                    await asyncio.to_thread(self.store.save_predictions, records)
+                except Exception as error:  # noqa: BLE001 -- handed to every waiter, who re-raises it
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(error)
+                else:
+                    for _, done in group:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            queue.committing = False
