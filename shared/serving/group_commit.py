@@ -9,9 +9,10 @@ logging keep pace with an in-memory peer: a commit costs about the same for
 1 record as for 50 (one fsync, one round trip to Firestore), and writers no
 longer queue on the store's lock one by one.
 
-The store is synchronous (SQLite, Firestore's client): commits run in a
-worker thread while the event loop keeps parsing and predicting, and at
-most one commit per event loop is in flight.
+At most one commit per event loop is in flight. A store with an async
+`save_predictions_async` (Firestore's async client) commits on the loop;
+a synchronous one (SQLite) in a worker thread, while the loop keeps parsing
+and predicting.
 """
 
 from __future__ import annotations
@@ -65,13 +66,20 @@ class GroupCommitter:
             size += len(records)
         return group
 
+    async def _commit(self, records: list[PredictionRecord]) -> None:
+        save_async = getattr(self.store, "save_predictions_async", None)
+        if save_async is not None:
+            await save_async(records)
+        else:
+            await asyncio.to_thread(self.store.save_predictions, records)
+
     async def _commit_while_waiting(self, queue: _Queue) -> None:
         try:
             while queue.waiting:
                 group = self._next_group(queue)
                 records = [record for requested, _ in group for record in requested]
                 try:
-                    await asyncio.to_thread(self.store.save_predictions, records)
+                    await self._commit(records)
                 except Exception as error:  # noqa: BLE001 -- handed to every waiter, who re-raises it
                     for _, done in group:
                         if not done.done():

@@ -12,6 +12,9 @@ from shared.records import PredictionRecord, WindowChunk
 class PredictionStore(Protocol):
     def save_predictions(self, records: list[PredictionRecord]) -> None: ...
 
+    # Optional: `async def save_predictions_async(records)`, the same commit on the
+    # caller's event loop; the group committer uses it when an adapter has it.
+
     def list_predictions(self, limit: int, cursor: str | None = None) -> tuple[list[PredictionRecord], str | None]: ...
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord: ...
