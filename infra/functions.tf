@@ -48,9 +48,16 @@ locals {
   # One entry per entry point in main.py. `trigger` is "http" for functions
   # people call, "pubsub" for functions fed by a push subscription.
   functions = {
+    # predict runs on one event loop (functions_framework.aio under uvicorn, one
+    # worker): one vCPU is all one process uses. Requests in flight share one
+    # Firestore commit (group commit), so throughput grows with concurrency: on
+    # the emulator, 1 -> 8 -> 32 connections kept raising req/s (bench/peer_comparison.py)
+    # while one request costs ~0.5-0.8 ms of CPU; with ~10-20 ms per commit in
+    # the cloud, ~32 in flight keep the vCPU busy. Past that the autoscaler adds
+    # instances instead of queueing on one.
     predict = {
       name   = "predict", entry_point = "predict", trigger = "http",
-      memory = "1Gi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = var.predict_max_instances
+      memory = "1Gi", cpu = "1", timeout = 30, concurrency = 32, threads = 8, max_instances = var.predict_max_instances
     }
     predictions_history = {
       name   = "predictions-history", entry_point = "predictions_history", trigger = "http",
