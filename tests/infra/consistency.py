@@ -62,7 +62,8 @@ def exported_entry_points(root: Path) -> dict[str, str]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("functions."):
             module = ast.parse((root / (node.module.replace(".", "/") + ".py")).read_text())
             for alias in node.names:
-                definition = next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == alias.name),
+                definition = next((n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                   and n.name == alias.name),
                                   None)
                 kinds = [d.attr for d in (definition.decorator_list if definition else [])
                          if isinstance(d, ast.Attribute) and d.attr in SIGNATURES]
