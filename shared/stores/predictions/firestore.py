@@ -74,15 +74,34 @@ class FirestorePredictionStore:
 
     async def save_predictions_async(self, records: list[PredictionRecord]) -> None:
         """`save_predictions` on the caller's event loop (Firestore's async client):
-        no thread hand-off between the request and its commit."""
+        no thread hand-off between the request and its commit.
+
+        A commit can land while its answer is lost (a deadline passes, a retry
+        then finds the documents it created). The ids are random, so finding
+        every one of them means this commit landed: report success, so that a
+        refused request never has records and an answered one always has.
+        """
+        from google.api_core.exceptions import Conflict
         from google.api_core.retry import AsyncRetry
 
         client = self._async_client()
+        references = [client.collection(COLLECTION).document(record.prediction_id) for record in records]
         batch = client.batch()
-        for record in records:
-            batch.create(client.collection(COLLECTION).document(record.prediction_id), self._document(record))
-        with unavailable_on_failure("prediction store"):
-            await batch.commit(retry=self._retry(AsyncRetry), timeout=self.timeout)
+        for reference, record in zip(references, records):
+            batch.create(reference, self._document(record))
+        try:
+            with unavailable_on_failure("prediction store"):
+                await batch.commit(retry=self._retry(AsyncRetry), timeout=self.timeout)
+        except (StoreUnavailable, Conflict):
+            if not await self._all_exist(client, references):
+                raise
+
+    async def _all_exist(self, client, references) -> bool:
+        try:
+            found = [snapshot.exists async for snapshot in client.get_all(references, timeout=self.timeout)]
+        except Exception:  # noqa: BLE001 -- still unreachable: the commit's own error is the answer
+            return False
+        return len(found) == len(references) and all(found)
 
     def _document(self, record: PredictionRecord) -> dict:
         return {
