@@ -1,8 +1,9 @@
 """Issue 2's serving benchmark, on loopback, through make run's server.
 
 For each of: /predict with SQLite logging, /predict with the Firestore
-emulator, and a bare functions-framework function (same model, no logging),
-all under the same gunicorn settings: requests/s, p50 and p99 of single
+emulator (make run's server: 2 uvicorn workers), and a bare functions-framework
+function (same model, no logging; Flask under gunicorn, 2 workers x 4 threads):
+requests/s, p50 and p99 of single
 predictions, medians of several runs; then the cold start (process launch to
 the first 200 from /predict), median of 5.
 """
