@@ -81,7 +81,7 @@ class FirestorePredictionStore:
         every one of them means this commit landed: report success, so that a
         refused request never has records and an answered one always has.
         """
-        from google.api_core.exceptions import Conflict
+        from google.api_core.exceptions import Conflict, DeadlineExceeded, RetryError
         from google.api_core.retry import AsyncRetry
 
         client = self._async_client()
@@ -89,16 +89,19 @@ class FirestorePredictionStore:
         batch = client.batch()
         for reference, record in zip(references, records):
             batch.create(reference, self._document(record))
-        try:
-            with unavailable_on_failure("prediction store"):
+        with unavailable_on_failure("prediction store"):
+            try:
                 await batch.commit(retry=self._retry(AsyncRetry), timeout=self.timeout)
-        except (StoreUnavailable, Conflict):
-            if not await self._all_exist(client, references):
-                raise
+            except (DeadlineExceeded, RetryError, Conflict):  # outcomes that may hide a landed commit
+                if not await self._all_exist(client, references):
+                    raise
 
     async def _all_exist(self, client, references) -> bool:
+        from google.api_core.retry import AsyncRetry
+
         try:
-            found = [snapshot.exists async for snapshot in client.get_all(references, timeout=self.timeout)]
+            found = [snapshot.exists async for snapshot in
+                     client.get_all(references, retry=self._retry(AsyncRetry), timeout=self.timeout)]
         except Exception:  # noqa: BLE001 -- still unreachable: the commit's own error is the answer
             return False
         return len(found) == len(references) and all(found)
