@@ -22,13 +22,16 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import asyncio  # noqa: E402
 import json  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import flask  # noqa: E402
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from functions_framework import create_app  # noqa: E402
+from uvicorn_worker import UvicornWorker  # noqa: E402
 from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
 
 from functions.http_adapter import answer_framework_errors_as_json, json_response  # noqa: E402
@@ -129,6 +132,16 @@ except ConfigError as error:
 app = build_app(int(os.environ.get("THREADS", "4")))
 
 
+class CtrlCUvicornWorker(UvicornWorker):
+    """uvicorn's gunicorn worker, stopped by Ctrl-C too. On SIGINT gunicorn
+    tells its workers to quit with SIGQUIT, which this worker only notes (its
+    server keeps running until gunicorn kills it 30 s later); turn it into
+    the SIGTERM that uvicorn shuts down on."""
+
+    def _install_sigquit_handler(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, os.kill, os.getpid(), signal.SIGTERM)
+
+
 def serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -136,7 +149,7 @@ def serve(host: str, port: int, workers: int) -> None:
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "uvicorn_worker.UvicornWorker")
+            self.cfg.set("worker_class", "local_server.CtrlCUvicornWorker")
             self.cfg.set("timeout", 0)  # retrain runs in the background for minutes
             self.cfg.set("accesslog", None)
 

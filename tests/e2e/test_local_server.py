@@ -57,7 +57,7 @@ def raw_request(server, method: str, path: str, body: bytes | None = None, heade
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.headers, response.read()  # header names: any case
     finally:
         connection.close()
 

@@ -5,6 +5,7 @@ import asyncio
 import multiprocessing
 import threading
 import time
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -16,19 +17,19 @@ from shared.serving.group_commit import GroupCommitter
 from shared.stores.sqlite_database import SqliteDatabase
 
 
-def records(prefix: str, count: int) -> list[PredictionRecord]:
-    return [PredictionRecord(prediction_id=f"{prefix}-{index}", created_at=datetime.now(timezone.utc), temperature=36.6,
+def records(count: int) -> list[PredictionRecord]:
+    return [PredictionRecord(prediction_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc), temperature=36.6,
                              heart_rate=80, blood_pressure=120, prediction="NO ENFERMO",
-                             probabilities={"NO ENFERMO": 1.0}, model_version="v1") for index in range(count)]
+                             probabilities={"NO ENFERMO": 1.0}, model_version="v1") for _ in range(count)]
 
 
 @pytest.mark.emulator
 def test_a_commit_that_already_landed_is_a_success_and_a_partial_one_is_not(firestore_env):
     store = wiring.prediction_store(wiring.settings("predict"))
-    landed = records("landed", 3)
+    landed = records(3)
     store.save_predictions(landed)  # as if the first attempt committed and its answer was lost
     asyncio.run(store.save_predictions_async(landed))  # the retry finds its own documents: success
-    mixed = records("mixed", 2)
+    mixed = records(2)
     store.save_predictions(mixed[:1])
     with pytest.raises(Conflict):
         asyncio.run(store.save_predictions_async(mixed))
@@ -42,7 +43,7 @@ def test_concurrent_requests_grouped_on_the_firestore_emulator_are_all_stored(fi
     committer = GroupCommitter(store)
 
     async def requests():
-        await asyncio.gather(*(committer.save(records(f"r{index}", 1 + index % 3)) for index in range(60)))
+        await asyncio.gather(*(committer.save(records(1 + index % 3)) for index in range(60)))
 
     asyncio.run(requests())
     assert store.count() == sum(1 + index % 3 for index in range(60))
