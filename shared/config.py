@@ -56,6 +56,8 @@ class Settings:
     # Drift
     drift_window_hours: float = 24.0       # DRIFT_WINDOW_HOURS
     drift_min_samples: int = 200           # DRIFT_MIN_SAMPLES
+    drift_min_outcomes: int = 50           # DRIFT_MIN_OUTCOMES
+    drift_false_alarm_rate: float = 0.01   # DRIFT_FALSE_ALARM_RATE (per window, with no drift)
     drift_psi_warning: float = 0.1         # DRIFT_PSI_WARNING
     drift_psi_threshold: float = 0.25      # DRIFT_PSI_THRESHOLD
     drift_wasserstein_threshold: float = 0.1   # DRIFT_WASSERSTEIN_THRESHOLD
@@ -64,8 +66,10 @@ class Settings:
     # Training and promotion
     training_seed: int = 42                # TRAINING_SEED
     training_rows: int = 20_000            # TRAINING_ROWS
-    training_families: str = "random_forest,xgboost,mlp"  # TRAINING_FAMILIES
+    training_families: str = "random_forest,xgboost,mlp,hist_gradient_boosting"  # TRAINING_FAMILIES
     search_budget_seconds: float = 240.0   # SEARCH_BUDGET_SECONDS
+    rare_class_min_recall: float = 0.9     # RARE_CLASS_MIN_RECALL
+    promotion_min_macro_f1: float = 0.5    # PROMOTION_MIN_MACRO_F1
     promotion_f1_tolerance: float = 0.01   # PROMOTION_F1_TOLERANCE
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
     retrain_max_event_age_seconds: float = 3600.0  # RETRAIN_MAX_EVENT_AGE_SECONDS
@@ -100,9 +104,11 @@ _RECORDS = {"prediction_store", "firestore_database", "local_data_dir", "google_
             "store_timeout_seconds", "prediction_retention_days"}
 _EVENTS = {"event_bus", "google_cloud_project"}
 _DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift_psi_threshold",
-          "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic"}
+          "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic",
+          "drift_min_outcomes", "drift_false_alarm_rate"}
 _TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
-             "promotion_f1_tolerance", "promotion_max_recall_drop", "retrain_max_event_age_seconds",
+             "promotion_min_macro_f1", "promotion_f1_tolerance", "promotion_max_recall_drop", "rare_class_min_recall",
+             "retrain_max_event_age_seconds",
              "training_lease_seconds", "training_window_days", "training_min_rows", "training_half_life_days",
              "model_promoted_topic"}
 _CLINICAL = {"clinical_database_url", "ingest_table", "ingest_column_map", "ingest_chunk_rows", "pseudonym_key"}

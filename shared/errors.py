@@ -12,6 +12,7 @@ itself, never from its message.
     ├── NotFound                  an unknown id or version (404)
     ├── ServiceUnavailable        a dependency is down; retry later (503)
     │   ├── ModelUnavailable      no servable model yet
+    │   ├── ChampionUnavailable   the champion cannot be loaded to compare with
     │   └── StoreUnavailable      a store did not answer in time
     ├── ArtifactIntegrityError    an artifact does not match its manifest
     ├── PreconditionFailed        someone else changed an object first (409)
@@ -82,6 +83,12 @@ class ServiceUnavailable(ServiceError):
 
 class ModelUnavailable(ServiceUnavailable):
     code = "model_unavailable"
+
+
+class ChampionUnavailable(ServiceUnavailable):
+    """Refuse to decide and retry later: an unloadable champion is never "no champion"."""
+
+    code = "champion_unavailable"
 
 
 class StoreUnavailable(ServiceUnavailable):

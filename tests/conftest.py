@@ -132,9 +132,12 @@ def firestore_env(firestore_emulator):
 @pytest.fixture
 def gcs_env(gcs_emulator, request):
     """Environment for the Cloud Storage adapter, with a fresh bucket per test."""
+    import hashlib
     import re
 
-    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + "-b"
+    # Parametrised tests share a long prefix: the digest keeps their buckets apart.
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:40].strip("-") + f"-{digest}-b"
     os.environ.update(gcs_emulator.env)
     os.environ.update({"GOOGLE_CLOUD_PROJECT": PROJECT, "ARTIFACT_STORE": "gcs", "ARTIFACT_BUCKET": bucket})
     emulators.create_bucket(bucket, PROJECT)

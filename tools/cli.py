@@ -85,6 +85,7 @@ def command_bootstrap(args) -> Output:
 
 
 def command_train(args) -> Output:
+    from shared.training.retrain_handler import gate_rules
     from shared.training.runs import TrainingOptions, run_training
     from shared.training.synthetic_data import generate_reference_data
 
@@ -104,7 +105,7 @@ def command_train(args) -> Output:
     options = TrainingOptions(
         seed=seed, families=families,
         budget_seconds=args.budget if args.budget is not None else settings.search_budget_seconds,
-        f1_tolerance=settings.promotion_f1_tolerance, max_recall_drop=settings.promotion_max_recall_drop,
+        gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
     )
     from tqdm import tqdm
 

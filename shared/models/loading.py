@@ -9,7 +9,11 @@
   the current model, so no request waits for a download;
 - a refused or unreachable new version is logged and the last good model keeps
   serving; requests hold a reference to one immutable `LoadedModel`, so none
-  ever sees a half-swapped model.
+  ever sees a half-swapped model;
+- the manifest's decision rule is applied here, and only here: its
+  `calibration` (vector scaling of the log-probabilities) and its per-class
+  `decision_weights` (tuned on out-of-fold predictions so the rarest class
+  reaches RARE_CLASS_MIN_RECALL), so every function decides the same way.
 """
 
 
@@ -41,23 +45,57 @@ class LoadedModel:
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
 
-    def predict(self, rows: list[list[float]]) -> list[tuple[str, dict[str, float]]]:
-        """(label, probabilities for all five labels) for each row in FEATURES order."""
+    def probabilities(self, rows) -> Any:
+        """Calibrated probabilities, one column per model label."""
         import numpy as np
 
-        probabilities = self.pipeline.predict_proba(np.asarray(rows, dtype=float))
-        return probabilities_to_predictions(probabilities, self.labels)
+        raw = self.pipeline.predict_proba(np.asarray(rows, dtype=float))
+        return calibrate(raw, self.manifest.get("calibration"))
+
+    def predict_labels(self, rows) -> Any:
+        import numpy as np
+
+        decided = decide(self.probabilities(rows), self.manifest.get("decision_weights"))
+        return np.asarray(self.labels, dtype=object)[decided]
+
+    def predict(self, rows: list[list[float]]) -> list[tuple[str, dict[str, float]]]:
+        """(label, probabilities for all five labels) for each row in FEATURES order."""
+        probabilities = self.probabilities(rows)
+        return probabilities_to_predictions(probabilities, self.labels,
+                                            decide(probabilities, self.manifest.get("decision_weights")))
 
 
-def probabilities_to_predictions(probabilities, model_labels: list[str]) -> list[tuple[str, dict[str, float]]]:
+def calibrate(probabilities, calibration: dict | None):
+    """Vector scaling: softmax(slope * log p + intercept), per class; identity without one."""
+    import numpy as np
+
+    if not calibration:
+        return probabilities
+    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) * np.asarray(calibration["slope"]) \
+        + np.asarray(calibration["intercept"])
+    logits -= logits.max(axis=1, keepdims=True)
+    scaled = np.exp(logits)
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def decide(probabilities, decision_weights: list[float] | None):
+    """The column chosen for each row: argmax of probability x the class's decision weight."""
+    import numpy as np
+
+    weights = np.ones(probabilities.shape[1]) if decision_weights is None else np.asarray(decision_weights)
+    return np.argmax(probabilities * weights, axis=1)
+
+
+def probabilities_to_predictions(probabilities, model_labels: list[str],
+                                 decided=None) -> list[tuple[str, dict[str, float]]]:
     """Map a model's probability columns to every public label (absent ones get 0)."""
+    decided = decide(probabilities, None) if decided is None else decided
     results = []
-    for row in probabilities:
+    for row, best in zip(probabilities, decided):
         by_label = {label: 0.0 for label in LABELS}
         for label, probability in zip(model_labels, row):
             by_label[label] = round(float(probability), 6)
-        best = max(range(len(model_labels)), key=lambda index: row[index])
-        results.append((model_labels[best], by_label))
+        results.append((model_labels[int(best)], by_label))
     return results
 
 

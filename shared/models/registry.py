@@ -48,8 +48,12 @@ def register_version(
     experiment: dict | None = None,
     version: str | None = None,
     now: datetime | None = None,
+    decision_rule: dict | None = None,
 ) -> dict:
-    """Write a version's files (manifest last) and return its manifest."""
+    """Write a version's files (manifest last) and return its manifest.
+
+    `decision_rule` (calibration and per-class decision weights) is what
+    `models.loading` applies to every prediction of this version."""
     now = now or datetime.now(timezone.utc)
     version = version or new_version_id(now)
     manifest = {
@@ -65,6 +69,7 @@ def register_version(
         "data_fingerprint": data_fingerprint,
         "training_parameters": training_parameters,
         "library_versions": runtime_library_versions(),
+        **{key: value for key, value in (decision_rule or {}).items() if key in ("calibration", "decision_weights")},
     }
     store.write_bytes(model_path(version, "model.joblib"), artifact)
     store.write_bytes(model_path(version, "baseline.json"), _json_bytes(baseline), "application/json")
@@ -95,6 +100,54 @@ def list_versions(store: ArtifactStore) -> list[dict]:
     return sorted(manifests, key=lambda manifest: manifest["created_at"])
 
 
+def switch_champion(
+    store: ArtifactStore,
+    version: str,
+    *,
+    reason: str,
+    actor: str,
+    expected: tuple[dict | None, object | None] | None = None,
+    now: datetime | None = None,
+    promotion_id: str | None = None,
+) -> dict:
+    """Point the champion at `version` if nobody switched it since `expected`
+    (what the caller read before deciding; read now when omitted). Returns the
+    new pointer document. Promoting the version already serving is refused."""
+    now = now or datetime.now(timezone.utc)
+    try:
+        read_manifest(store, version)
+    except NotFound:
+        raise NotFound(f"unknown model version {version!r}", field="version") from None
+    pointer, generation = expected if expected is not None else read_champion(store)
+    previous = pointer["version"] if pointer else None
+    if previous == version:
+        raise ValidationError(f"{version} is already the champion: promoting it again is a no-op", field="version")
+    document = {"version": version, "previous_version": previous, "updated_at": now.isoformat(),
+                "reason": reason, "actor": actor, "promotion_id": promotion_id}
+    try:
+        store.write_if_generation_matches(CHAMPION_POINTER, _json_bytes(document), generation)
+    except PreconditionFailed:
+        raise PromotionConflict(
+            f"the champion changed while promoting {version}; re-read it and decide again", field="version"
+        ) from None
+    return document
+
+
+def audit_id(switched_at: str, version: str) -> str:
+    """The `champion_history` id of one switch: the same for a retried write."""
+    stamp = datetime.fromisoformat(switched_at).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{version}"
+
+
+def record_switch(metadata: MetadataStore, document: dict) -> None:
+    """The audit entry of a pointer switch, written once however often it is retried."""
+    metadata.create(CHAMPION_HISTORY, audit_id(document["updated_at"], document["version"]), {
+        "created_at": document["updated_at"], "from_version": document["previous_version"],
+        "to_version": document["version"], "reason": document["reason"], "actor": document["actor"],
+        "promotion_id": document.get("promotion_id"),
+    })
+
+
 def promote(
     store: ArtifactStore,
     metadata: MetadataStore,
@@ -105,30 +158,10 @@ def promote(
     expected: tuple[dict | None, object | None] | None = None,
     now: datetime | None = None,
 ) -> dict:
-    """Point the champion at `version` if nobody switched it since `expected`.
-
-    `expected` is what the caller read with `read_champion` before deciding;
-    if omitted the pointer is read now (a manual promote).
-    """
-    now = now or datetime.now(timezone.utc)
-    try:
-        read_manifest(store, version)
-    except NotFound:
-        raise NotFound(f"unknown model version {version!r}", field="version") from None
-    pointer, generation = expected if expected is not None else read_champion(store)
-    previous = pointer["version"] if pointer else None
-    document = {"version": version, "previous_version": previous, "updated_at": now.isoformat(),
-                "reason": reason, "actor": actor}
-    try:
-        store.write_if_generation_matches(CHAMPION_POINTER, _json_bytes(document), generation)
-    except PreconditionFailed:
-        raise PromotionConflict(
-            f"the champion changed while promoting {version}; re-read it and decide again", field="version"
-        ) from None
-    metadata.put(CHAMPION_HISTORY, f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{version}", {
-        "created_at": now.isoformat(), "from_version": previous, "to_version": version,
-        "reason": reason, "actor": actor,
-    })
+    """A manual switch (CLI promote, rollback): pointer, then its audit entry.
+    Training runs go through `training.promotion`, which survives a crash between the two."""
+    document = switch_champion(store, version, reason=reason, actor=actor, expected=expected, now=now)
+    record_switch(metadata, document)
     return document
 
 

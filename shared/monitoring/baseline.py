@@ -66,4 +66,5 @@ def compute_baseline(X: np.ndarray, predicted_labels, bins: int = DEFAULT_BINS) 
         "rows": int(len(X)),
         "features": features,
         "predicted_labels": {label: label_counts.get(label, 0) / total for label in LABELS},
+        "predicted_label_rows": int(sum(label_counts.values())),  # the chi-square test needs the counts
     }

@@ -37,15 +37,19 @@ _TEMPLATE = """<!doctype html>
 {% if report.retrain_request_id %}
 <p>Retrain requested: message <code>{{ report.retrain_request_id }}</code>.</p>
 {% endif %}
-<p>A feature drifts when PSI ≥ {{ t.psi_drift }} and W/std ≥ {{ t.wasserstein_drift }}, and is a warning at
- PSI ≥ {{ t.psi_warning }} or W/std ≥ {{ t.wasserstein_drift }}; predicted labels drift at a
- Jensen-Shannon distance ≥ {{ t.label_js_drift }}; performance is degraded when macro-F1 on clinicians' outcomes
- drops by ≥ {{ t.f1_drop }}. Fewer than {{ t.min_samples }} rows decide nothing.</p>
+<p>A difference triggers a retrain only when it is real and large: a feature drifts when its chi-square
+ test's p-value is below α = {{ t.alpha_per_test }} and W/std ≥ {{ t.wasserstein_drift }} or PSI ≥ {{ t.psi_drift }}
+ (a warning when only one holds, or PSI ≥ {{ t.psi_warning }}); predicted labels drift when their chi-square p is
+ below α and the Jensen-Shannon distance ≥ {{ t.label_js_drift }}; performance is degraded when macro-F1 on
+ clinicians' outcomes is ≥ {{ t.f1_drop }} below the champion's on the same predicted labels and the upper end of
+ its bootstrap interval is below it too. Fewer than {{ t.min_samples }} rows decide nothing about the distributions.</p>
 <h2>Features</h2>
 <table>
-<tr><th>feature</th><th>status</th><th>PSI</th><th>W/std</th><th>reference mean</th><th>window mean</th></tr>
+<tr><th>feature</th><th>status</th><th>chi-square p</th><th>PSI</th><th>W/std</th><th>reference mean</th>
+<th>window mean</th></tr>
 {% for name, f in report.features.items() %}
-<tr><td>{{ name }}</td><td class="{{ f.status }}">{{ f.status }}</td><td>{{ "%.3f"|format(f.psi) }}</td>
+<tr><td>{{ name }}</td><td class="{{ f.status }}">{{ f.status }}</td><td>{{ "%.2g"|format(f.chi_square_p_value) }}</td>
+<td>{{ "%.3f"|format(f.psi) }}</td>
 <td>{{ "%.3f"|format(f.wasserstein_normalised) }}</td><td>{{ number(f.reference_mean) }}</td>
 <td>{{ number(f.window_mean) }}</td></tr>
 {% endfor %}
@@ -64,6 +68,8 @@ _TEMPLATE = """<!doctype html>
  (at least {{ t.min_outcomes or 50 }} are needed to judge).</p>
 <table>
 <tr><td>macro-F1 on the window's outcomes</td><td>{{ number(perf.macro_f1) }}</td></tr>
+<tr><td>upper end of its bootstrap interval</td><td>{{ number(perf.macro_f1_upper_bound) }}</td></tr>
+<tr><td>reference: the champion on the same predicted labels</td><td>{{ number(perf.reference_macro_f1) }}</td></tr>
 <tr><td>champion's holdout macro-F1</td><td>{{ number(perf.champion_holdout_macro_f1) }}</td></tr>
 <tr><td>drop</td><td>{{ number(perf.macro_f1_drop) }}</td></tr>
 {% for label, row in (perf.per_class or {}).items() %}

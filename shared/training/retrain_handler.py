@@ -11,7 +11,10 @@
 - What it trains on, and the baseline the new model carries, follow the
   policy in `training_data`.
 - Bad data is recorded as a failed run and acknowledged: retrying cannot help.
-  A crash half-way marks nothing done, so the next delivery completes it.
+  A champion that cannot be loaded raises `ChampionUnavailable`: redelivered later.
+- A decision to promote goes through the request's outbox entry
+  (`training.promotion`): a delivery that finds an open entry finishes the
+  promotion instead of training again, so a crash at any step promotes once.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from datetime import datetime, timezone
 from shared.config import Settings
 from shared.errors import LeaseHeld, TrainingDataError
 from shared.event_bus.messages import BusMessage
-from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS
+from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS
 from shared.structured_logging import get_logger
-from shared.training.runs import TrainingOptions, run_training
+from shared.training.promotion import complete_promotion
+from shared.training.promotion_gate import GateRules
+from shared.training.runs import TrainingOptions, run_training, settle_experiment
 from shared.training.training_data import TrainingData, assemble_training_data, baseline_population
 
 log = get_logger("retraining")
@@ -34,8 +39,13 @@ TRAINING_LEASE = "training"
 def training_options(settings: Settings) -> TrainingOptions:
     return TrainingOptions(
         seed=settings.training_seed, families=settings.families, budget_seconds=settings.search_budget_seconds,
-        f1_tolerance=settings.promotion_f1_tolerance, max_recall_drop=settings.promotion_max_recall_drop,
+        gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
     )
+
+
+def gate_rules(settings: Settings) -> GateRules:
+    return GateRules(min_macro_f1=settings.promotion_min_macro_f1, f1_tolerance=settings.promotion_f1_tolerance,
+                     max_recall_drop=settings.promotion_max_recall_drop)
 
 
 def load_training_data(predictions, settings: Settings, artifacts=None,
@@ -69,6 +79,15 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
         done = metadata.get(PROCESSED_EVENTS, key)  # a twin may have finished while we waited
         if done is not None:
             return {"status": "duplicate", "key": key, "previous": done}
+        def publish(data: dict, attributes: dict) -> str:
+            return bus.publish(settings.model_promoted_topic, data, attributes)
+
+        intent = metadata.get(PROMOTIONS, key)
+        if intent is not None:  # an earlier delivery decided and crashed before marking the request done
+            closed = complete_promotion(intent, store=artifacts, metadata=metadata, publish=publish)
+            settle_experiment(artifacts, metadata, closed)
+            return _mark_done(metadata, key, now, closed["run_id"], closed["status"] == "done", closed["version"],
+                              status="resumed")
         run_id = uuid.uuid4().hex
         trigger = {"message_id": message.message_id, "reason": message.data.get("reason"),
                    "report_id": message.data.get("report_id")}
@@ -86,7 +105,8 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
                                   trigger=trigger, run_id=run_id,
                                   baseline_population=population, sample_weight=data.weights,
                                   outcome_reference=data.production,
-                                  labelled_share=sources["baseline"].get("labelled_share_by_prediction"))
+                                  labelled_share=sources["baseline"].get("labelled_share_by_prediction"),
+                                  promotion_key=key, publish_promoted=publish)
         except TrainingDataError as error:
             failure = {"run_id": run_id, "created_at": now.isoformat(), "status": "failed", "reason": error.message,
                        "trigger": trigger, "promotion": {"promoted": False, "reasons": [error.message]},
@@ -96,13 +116,14 @@ def handle_retrain_message(message: BusMessage, *, predictions, artifacts, metad
                                                  "run_id": run_id, "reason": error.message})
             log.error("retrain failed on its data; champion untouched", extra={"fields": {"reason": error.message}})
             return {"status": "failed", "reason": error.message, "run_id": run_id}
-        promoted = record["promotion"]["promoted"]
-        if promoted:
-            bus.publish(settings.model_promoted_topic, {
-                "version": record["winner"]["version"], "previous_version": record["champion_before"],
-                "run_id": run_id, "family": record["winner"]["family"]})
-        metadata.put(PROCESSED_EVENTS, key, {"created_at": now.isoformat(), "status": "done", "run_id": run_id,
-                                             "promoted": promoted, "version": record["winner"]["version"]})
-        return {"status": "trained", "run_id": run_id, "promoted": promoted, "version": record["winner"]["version"]}
+        return _mark_done(metadata, key, now, run_id, record["promotion"]["promoted"], record["winner"]["version"],
+                          status="trained")
     finally:
         metadata.release_lease(TRAINING_LEASE, holder)
+
+
+def _mark_done(metadata, key: str, now: datetime, run_id: str, promoted: bool, version: str, *, status: str) -> dict:
+    """The request's done-marker: the last step, so a crash before it redoes only what is missing."""
+    metadata.put(PROCESSED_EVENTS, key, {"created_at": now.isoformat(), "status": "done", "run_id": run_id,
+                                         "promoted": promoted, "version": version})
+    return {"status": status, "run_id": run_id, "promoted": promoted, "version": version}

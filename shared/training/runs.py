@@ -1,5 +1,6 @@
-"""A training run end to end: train, compare with the champion, register,
-promote if the gate allows, and keep an experiment record.
+"""A training run end to end: load the recent champions, train, score them all
+on the same evaluation rows, decide with the gate, register, keep an
+experiment record, and promote exactly once (`training.promotion`).
 
 Used by the CLI's `train`, by the first-model bootstrap, and by the retrain
 function, so all three follow one protocol.
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from shared.config import DEFAULTS
-from shared.errors import PromotionConflict, ServiceError
+from shared.errors import ChampionUnavailable, ServiceError
 from shared.models import registry
 from shared.models.layout import model_path
 from shared.models.loading import load_version
@@ -27,14 +28,15 @@ from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
 from shared.training.candidates import (
-    HOLDOUT_FRACTION,
     SEARCH_SPACES,
+    SPLIT,
     evaluate,
     in_holdout,
     predict_labels,
     train_candidates,
 )
-from shared.training.promotion_gate import decide_promotion
+from shared.training.promotion import Publish, complete_promotion, open_intent
+from shared.training.promotion_gate import Contender, GateRules, decide_promotion
 
 log = get_logger("training_runs")
 
@@ -46,8 +48,11 @@ class TrainingOptions:
     seed: int = DEFAULTS.training_seed
     families: tuple[str, ...] = DEFAULTS.families
     budget_seconds: float = DEFAULTS.search_budget_seconds
-    f1_tolerance: float = DEFAULTS.promotion_f1_tolerance
-    max_recall_drop: float = DEFAULTS.promotion_max_recall_drop
+    gate: GateRules = GateRules()
+    rare_class_min_recall: float = DEFAULTS.rare_class_min_recall
+
+# The anti-slide bar is the best of this many recent champions (the current included).
+RECENT_CHAMPIONS = 3
 
 
 def code_version() -> str | None:
@@ -61,16 +66,43 @@ def code_version() -> str | None:
         return None
 
 
-def _champion_metrics_on(store: ArtifactStore, champion_version: str, X_holdout, y_holdout,
-                         w_holdout=None) -> dict | None:
-    """Score the champion on the challenger's holdout, so both face the same rows."""
-    try:
-        champion = load_version(store, champion_version)
-    except ServiceError as error:
-        log.error("champion could not be loaded for comparison; treating it as absent",
-                  extra={"fields": {"champion_version": champion_version, "reason": error.message}})
-        return None
-    return evaluate(y_holdout, predict_labels(champion.pipeline, X_holdout, champion.labels), w_holdout)
+def recent_champion_versions(store: ArtifactStore, metadata: MetadataStore, current: str,
+                             limit: int = RECENT_CHAMPIONS) -> list[str]:
+    """The current champion, then the versions that served before it, newest
+    first; a version an operator rolled back from is not a bar to reach."""
+    history = registry.champion_history(metadata, limit=50)
+    rolled_back = {entry["from_version"] for entry in history if str(entry.get("reason", "")).startswith("rollback")}
+    versions = [current]
+    for entry in history:
+        version = entry["to_version"]
+        if version not in versions and version not in rolled_back:
+            versions.append(version)
+    return versions[:limit]
+
+
+def load_champions(store: ArtifactStore, metadata: MetadataStore, current: str | None) -> tuple[list, list[str]]:
+    """The recent champions' models, current first. The current one must load:
+    otherwise the gate would compare with nothing, so refuse and retry later."""
+    if current is None:
+        return [], []
+    models, notes = [], []
+    for version in recent_champion_versions(store, metadata, current):
+        try:
+            models.append(load_version(store, version))
+        except (ServiceError, OSError, ValueError) as error:
+            reason = getattr(error, "message", str(error))
+            if version == current:
+                log.error("champion could not be loaded for comparison; refusing to decide",
+                          extra={"fields": {"champion_version": version, "reason": reason}})
+                raise ChampionUnavailable(
+                    f"the champion {version} cannot be loaded ({reason}); no promotion is decided without it. "
+                    "Retry later, or roll back to a loadable version") from None
+            notes.append(f"earlier champion {version} could not be loaded and is left out of the bar: {reason}")
+        else:
+            if models[-1].manifest.get("training_parameters", {}).get("split") != SPLIT:
+                notes.append(f"champion {version} was trained under another split: some evaluation rows may be "
+                             "in its training data, which can only flatter it")
+    return models, notes
 
 
 def run_training(
@@ -89,6 +121,8 @@ def run_training(
     sample_weight: np.ndarray | None = None,
     outcome_reference: tuple[np.ndarray, np.ndarray] | None = None,
     labelled_share: dict[str, float] | None = None,
+    promotion_key: str | None = None,
+    publish_promoted: Publish | None = None,
 ) -> dict:
     """Returns the experiment record (also stored in `experiments` and beside the version).
 
@@ -100,50 +134,50 @@ def run_training(
     performance test compares outcomes with, each row weighted by the share of
     its predicted class that clinicians label (`labelled_share`), so the
     reference is selected the way the checked outcomes will be.
+    `promotion_key` names the promotion's outbox entry (the request's dedupe
+    key; the run id by default); `publish_promoted(data, attributes)` sends
+    the model-promoted event, if any.
     """
     run_id = run_id or uuid.uuid4().hex
     started = datetime.now(timezone.utc)
+    pointer, _ = registry.read_champion(store)
+    champion_version = pointer["version"] if pointer else None
+    champions, gate_notes = load_champions(store, metadata, champion_version)  # before spending time training
     result = train_candidates(X, y, seed=options.seed, families=options.families,
-                              budget_seconds=options.budget_seconds, progress=progress, sample_weight=sample_weight)
+                              budget_seconds=options.budget_seconds, progress=progress, sample_weight=sample_weight,
+                              rare_class_min_recall=options.rare_class_min_recall)
     winner = result.winner
     data = result.data
-    pointer, generation = registry.read_champion(store)
-    champion_version = pointer["version"] if pointer else None
-    champion_metrics = (
-        _champion_metrics_on(store, champion_version, data.X_holdout, data.y_holdout, data.w_holdout)
-        if champion_version else None
-    )
-    decision = decide_promotion(winner.metrics, champion_metrics, options.f1_tolerance, options.max_recall_drop)
+    champion_metrics = {
+        model.version: evaluate(data.y_holdout, model.predict_labels(data.X_holdout), data.w_holdout)
+        for model in champions}
+    decision = decide_promotion(
+        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"]),
+        [Contender(model.version, champion_metrics[model.version], model.labels,
+                   model.manifest.get("data_fingerprint", {}).get("sha256")) for model in champions],
+        options.gate)
+    rule = winner.decision_rule
     if baseline_population is not None:
         baseline = compute_baseline(baseline_population,
-                                    predict_labels(winner.pipeline, baseline_population, data.labels))
+                                    predict_labels(winner.pipeline, baseline_population, data.labels, rule))
     else:
-        baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels))
+        baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
     if outcome_reference is not None and len(outcome_reference[1]):
         X_outcomes, y_outcomes = outcome_reference
         held = in_holdout(X_outcomes, y_outcomes)
-        predicted = predict_labels(winner.pipeline, X_outcomes[held], data.labels)
+        predicted = predict_labels(winner.pipeline, X_outcomes[held], data.labels, rule)
         selection = np.array([labelled_share.get(label, 0.0) for label in predicted]) if labelled_share else None
         if selection is not None and not selection.sum():
             selection = None
         baseline["outcome_metrics"] = dict(evaluate(y_outcomes[held], predicted, selection), rows=int(held.sum()),
                                            labelled_share_by_prediction=labelled_share)
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
-                  "folds": data.folds, "holdout_fraction": HOLDOUT_FRACTION}
+                  "folds": data.folds, "split": SPLIT}
     manifest = registry.register_version(
         store, winner.artifact_bytes, labels=data.labels, metrics=winner.metrics, baseline=baseline,
-        data_fingerprint=data.fingerprint, training_parameters=parameters,
+        data_fingerprint=data.fingerprint, training_parameters=parameters, decision_rule=winner.decision_rule,
     )
     version = manifest["version"]
-    promoted = False
-    if decision.promote:
-        try:
-            registry.promote(store, metadata, version, reason="; ".join(decision.reasons), actor=actor,
-                             expected=(pointer, generation))
-            promoted = True
-        except PromotionConflict as conflict:
-            decision.promote = False
-            decision.reasons.append(conflict.message)
     record = {
         "run_id": run_id,
         "created_at": started.isoformat(),
@@ -162,16 +196,38 @@ def run_training(
         "candidates": [candidate.summary() for candidate in result.candidates],
         "winner": {"family": winner.family, "params": winner.params, "version": version},
         "champion_before": champion_version,
-        "champion_metrics_on_this_holdout": champion_metrics,
-        "promotion": dict(decision.to_dict(), promoted=promoted,
-                          f1_tolerance=options.f1_tolerance, max_recall_drop=options.max_recall_drop),
+        # per-class figures of each champion on the evaluation rows; the decision quotes their macro-F1
+        "champions_on_evaluation_rows": {v: {"per_class": m["per_class"]} for v, m in champion_metrics.items()},
+        "promotion": dict(decision.to_dict(), promoted=False, notes=gate_notes, rules=options.gate.__dict__.copy()),
     }
-    store.write_bytes(model_path(version, "experiment.json"),
-                      json.dumps(record, indent=2, ensure_ascii=False, default=str).encode(), "application/json")
-    metadata.put(EXPERIMENTS, run_id, record)
+    _save_experiment(store, metadata, record)
+    if decision.promote:
+        intent = open_intent(metadata, promotion_key or run_id, version=version, expected_version=champion_version,
+                             reason="; ".join(decision.reasons), actor=actor, run_id=run_id)
+        closed = complete_promotion(intent, store=store, metadata=metadata, publish=publish_promoted)
+        record = settle_experiment(store, metadata, closed) or record
     log.info("training run finished", extra={"fields": {
         "run_id": run_id, "version": version, "winner": winner.family,
-        "macro_f1": winner.metrics["macro_f1"], "promoted": promoted}})
+        "macro_f1": winner.metrics["macro_f1"], "promoted": record["promotion"]["promoted"]}})
+    return record
+
+
+def _save_experiment(store: ArtifactStore, metadata: MetadataStore, record: dict) -> None:
+    store.write_bytes(model_path(record["winner"]["version"], "experiment.json"),
+                      json.dumps(record, indent=2, ensure_ascii=False, default=str).encode(), "application/json")
+    metadata.put(EXPERIMENTS, record["run_id"], record)
+
+
+def settle_experiment(store: ArtifactStore, metadata: MetadataStore, intent: dict) -> dict | None:
+    """Write the promotion's outcome into its run's experiment record (safe to repeat)."""
+    record = metadata.get(EXPERIMENTS, intent["run_id"])
+    if record is None:
+        return None
+    record["promotion"]["promoted"] = intent["status"] == "done"
+    if intent.get("closing_reason"):
+        record["promotion"]["promote"] = False
+        record["promotion"]["reasons"].append(intent["closing_reason"])
+    _save_experiment(store, metadata, record)
     return record
 
 

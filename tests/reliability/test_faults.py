@@ -162,7 +162,7 @@ def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delive
         handle_retrain_message(message, **dependencies)
     assert registry.read_champion(store)[0]["version"] == champion["version"]
     result = handle_retrain_message(message, **dependencies)
-    assert result["status"] == "trained" and result["promoted"]
+    assert result["status"] == "resumed" and result["promoted"]  # finished the decided promotion, no retraining
     assert registry.read_champion(store)[0]["version"] == result["version"] != champion["version"]
     assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"
     runs = dependencies["metadata"].list(EXPERIMENTS)

@@ -36,12 +36,14 @@ def test_train_from_csv_then_list_promote_rollback(tmp_path, capsys):
     listing = capsys.readouterr().out
     assert all(version in listing for version in versions)
     assert sum(line.startswith("*") for line in listing.splitlines()) == 1
-    assert main(["models", "promote", versions[0]]) == 0
-    assert main(["models", "promote", versions[1]]) == 0
+    champion = registry.read_champion(wiring.artifact_store())[0]["version"]
+    other = next(version for version in versions if version != champion)
+    assert main(["models", "promote", champion]) == 2  # promoting the champion is a refused no-op
+    assert main(["models", "promote", other]) == 0
     capsys.readouterr()
     assert main(["models", "rollback"]) == 0
     assert "MODEL_REFRESH_SECONDS (30 s)" in capsys.readouterr().out  # /predict may lag: say so
-    assert registry.read_champion(wiring.artifact_store())[0]["version"] == versions[0]
+    assert registry.read_champion(wiring.artifact_store())[0]["version"] == champion
     assert main(["experiments", "list"]) == 0
     assert capsys.readouterr().out.count("winner=") == 2
 

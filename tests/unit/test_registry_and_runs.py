@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from shared.errors import NotFound, PromotionConflict
+from shared.errors import NotFound, PromotionConflict, ValidationError
 from shared.models import registry
 from shared.models.layout import model_path, sha256_hex
 from shared.models.loading import load_version
@@ -98,3 +98,23 @@ def test_loaded_champion_predicts(stores, trained_candidate):
     manifest = register_model(store, trained_candidate)
     model = load_version(store, manifest["version"])
     assert model.predict([[39.5, 130, 110]])[0][0] == "ENFERMEDAD AGUDA"
+
+
+def test_a_first_model_trained_on_noise_is_not_promoted(stores):
+    store, _ = stores
+    X, y = generate_reference_data(1500, seed=4)
+    noise = run(stores, X, np.random.default_rng(1).permutation(y))
+    assert not noise["promotion"]["promoted"] and registry.read_champion(store) == (None, None)
+    assert "floor" in " ".join(noise["promotion"]["reasons"])
+
+
+def test_retraining_on_the_champions_exact_data_promotes_nothing(stores):
+    store, metadata = stores
+    X, y = generate_reference_data(1500, seed=4)
+    first = run(stores, X, y)
+    again = run(stores, X, y)
+    assert first["promotion"]["promoted"] and not again["promotion"]["promoted"]
+    assert again["promotion"]["champion_macro_f1"] == again["promotion"]["challenger_macro_f1"]
+    assert registry.read_champion(store)[0]["version"] == first["winner"]["version"]
+    with pytest.raises(ValidationError, match="no-op"):
+        registry.promote(store, metadata, first["winner"]["version"], reason="again", actor="cli")

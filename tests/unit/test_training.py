@@ -99,7 +99,7 @@ def scored_folds(monkeypatch, data, seed):
         return real_f1(y_true, y_pred, **kwargs)
 
     monkeypatch.setattr(sklearn.metrics, "f1_score", recording_f1)
-    scores = cross_validate("xgboost", SEARCH_SPACES["xgboost"][0], data, seed)
+    scores, _ = cross_validate("xgboost", SEARCH_SPACES["xgboost"][0], data, seed)
     monkeypatch.undo()
     return scores, folds
 

@@ -1,8 +1,9 @@
 """Metadata store port: small JSON documents the loop keeps about itself.
 
 Collections: `experiments` (training runs), `drift_reports`, `champion_history`
-(the audit trail of every champion switch), `processed_events` (idempotency
-keys for at-least-once delivery) and `leases` (so two trainings never run
+(the audit trail of every champion switch), `promotions` (the outbox of a
+training run's promotion, keyed by its request), `processed_events`
+(idempotency keys for at-least-once delivery) and `leases` (so two trainings never run
 over each other).
 """
 
@@ -21,6 +22,9 @@ CHAMPION_HISTORY = "champion_history"
 
 
 PROCESSED_EVENTS = "processed_events"
+
+
+PROMOTIONS = "promotions"
 
 
 LEASES = "leases"

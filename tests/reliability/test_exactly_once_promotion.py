@@ -1,0 +1,124 @@
+"""Exactly-once promotion: a retrain request whose delivery dies right after
+each step of the promotion, then is redelivered, promotes once -- on the local
+stores and on the Firestore emulator with fake-gcs-server.
+
+The crash is injected by wrapping the real adapters: the call completes, then
+the process "dies" (an exception no handler catches), as a killed instance would.
+"""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from shared import wiring
+from shared.errors import ChampionUnavailable
+from shared.event_bus.local import LocalEventBus
+from shared.event_bus.messages import BusMessage
+from shared.models import registry
+from shared.models.layout import CHAMPION_POINTER, model_path
+from shared.stores.metadata.port import CHAMPION_HISTORY, EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS
+from shared.training.retrain_handler import handle_retrain_message
+from tests.conftest import register_model
+
+
+class Crash(BaseException):
+    """The instance died: nothing in the service may catch this."""
+
+
+class CrashAfter:
+    """A real adapter, except that the first `method` call matching `when` completes and then dies."""
+
+    def __init__(self, target, method: str, when):
+        self._target, self._method, self._when, self.armed = target, method, when, False
+
+    def __getattr__(self, name):
+        attribute = getattr(self._target, name)
+        if name != self._method:
+            return attribute
+
+        def call(*args, **kwargs):
+            result = attribute(*args, **kwargs)
+            if self.armed and self._when(*args):
+                self.armed = False
+                raise Crash(f"died right after {self._method}{args[:1]}")
+            return result
+
+        return call
+
+
+# (step, which adapter, its method, which call)
+STEPS = [
+    ("promotion intent", "metadata", "create", lambda collection, *_: collection == PROMOTIONS),
+    ("pointer switch", "artifacts", "write_if_generation_matches", lambda path, *_: path == CHAMPION_POINTER),
+    ("audit entry", "metadata", "create", lambda collection, *_: collection == CHAMPION_HISTORY),
+    ("promoted event", "bus", "publish", lambda topic, *_: topic == "model-promoted"),
+    ("intent closed", "metadata", "put", lambda collection, *_: collection == PROMOTIONS),
+    ("done-marker", "metadata", "put", lambda collection, *_: collection == PROCESSED_EVENTS),
+]
+
+
+@pytest.fixture(params=["local", "emulators"])
+def backend(request, quick_training_env):
+    if request.param == "emulators":
+        request.applymarker(pytest.mark.emulator)
+        request.getfixturevalue("firestore_env")
+        request.getfixturevalue("gcs_env")
+    return request.param
+
+
+def dependencies_with_crash(step: str, weak_candidate):
+    _, adapter, method, when = next(entry for entry in STEPS if entry[0] == step)
+    dependencies = dict(wiring.retrain_dependencies(), bus=LocalEventBus())
+    champion = register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
+    crashing = CrashAfter(dependencies[adapter], method, when)
+    dependencies[adapter] = crashing
+    return dependencies, crashing, champion
+
+
+@pytest.mark.parametrize("step", [entry[0] for entry in STEPS])
+def test_a_crash_after_each_step_still_promotes_exactly_once(step, backend, weak_candidate):
+    dependencies, crashing, champion = dependencies_with_crash(step, weak_candidate)
+    store, metadata, bus = dependencies["artifacts"], dependencies["metadata"], dependencies["bus"]
+    message = BusMessage({"reason": "drift", "report_id": f"crash-{step}"}, {}, "m-1", datetime.now(timezone.utc))
+    crashing.armed = True
+    with pytest.raises(Crash):
+        handle_retrain_message(message, **dependencies)
+    assert not crashing.armed, "the crash point was never reached"
+    retried = handle_retrain_message(message, **dependencies)
+    assert retried["status"] == ("duplicate" if step == "done-marker" else "resumed")
+    assert retried.get("previous", retried)["promoted"]
+    assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"
+
+    pointer = registry.read_champion(store)[0]
+    experiments = metadata.list(EXPERIMENTS)
+    assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"]  # trained once
+    promoted = experiments[0]["winner"]["version"]
+    assert pointer["version"] == promoted and pointer["previous_version"] == champion["version"]
+    assert [m["version"] for m in registry.list_versions(store)] == [champion["version"], promoted]
+    switches = [h for h in registry.champion_history(metadata) if h["to_version"] == promoted]
+    assert len(switches) == 1 and switches[0]["promotion_id"] == f"retrain-crash-{step}"
+    events = [m for topic, m in bus.published if topic == "model-promoted"]
+    assert {m.attributes["promotion_id"] for m in events} == {f"retrain-crash-{step}"}
+    assert {m.data["version"] for m in events} == {promoted}
+    # Only a death between the publish and the outbox update can repeat the
+    # event, with the same promotion_id for subscribers to drop it.
+    assert len(events) == (2 if step == "promoted event" else 1)
+    assert metadata.get(PROMOTIONS, f"retrain-crash-{step}")["status"] == "done"
+    assert metadata.get(PROCESSED_EVENTS, f"retrain-crash-{step}")["promoted"]
+
+
+def test_an_unloadable_champion_means_refuse_and_retry_later(backend, weak_candidate):
+    """Not "no champion": a model trained on anything would otherwise be promoted unchecked."""
+    dependencies = dict(wiring.retrain_dependencies(), bus=LocalEventBus())
+    store, metadata = dependencies["artifacts"], dependencies["metadata"]
+    champion = register_model(store, weak_candidate, metadata=metadata)
+    good_bytes = store.read_bytes(model_path(champion["version"], "model.joblib"))
+    store.write_bytes(model_path(champion["version"], "model.joblib"), b"not the registered artifact")
+    message = BusMessage({"reason": "drift", "report_id": "unloadable"}, {}, "m-2", datetime.now(timezone.utc))
+    with pytest.raises(ChampionUnavailable):
+        handle_retrain_message(message, **dependencies)
+    assert registry.read_champion(store)[0]["version"] == champion["version"]
+    assert len(registry.list_versions(store)) == 1 and not metadata.list(EXPERIMENTS)
+    assert metadata.get(PROCESSED_EVENTS, "retrain-unloadable") is None  # redelivered later
+    store.write_bytes(model_path(champion["version"], "model.joblib"), good_bytes)
+    assert handle_retrain_message(message, **dependencies)["status"] == "trained"
