@@ -6,6 +6,7 @@ The crash is injected by wrapping the real adapters: the call completes, then
 the process "dies" (an exception no handler catches), as a killed instance would.
 """
 
+import os
 from datetime import datetime, timezone
 
 import pytest
@@ -59,6 +60,8 @@ STEPS = [
 
 @pytest.fixture(params=["local", "emulators"])
 def backend(request, quick_training_env):
+    os.environ["PROMOTION_MAX_RECALL_DROP"] = "1"  # the gate is not under test: the run must reach the promotion
+    wiring.reset()
     if request.param == "emulators":
         request.applymarker(pytest.mark.emulator)
         request.getfixturevalue("firestore_env")
