@@ -2,12 +2,13 @@
 
 import functions_framework
 
-from functions.event_adapter import handle_event
+from functions.event_adapter import handle_event, traced
 from shared import wiring
 
 wiring.settings("drift_check")  # a bad value fails the start, naming the variable
 
 
 @functions_framework.cloud_event
+@traced
 def drift_check(cloud_event):
     handle_event(cloud_event, wiring.check_drift)

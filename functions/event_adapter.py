@@ -11,11 +11,13 @@ dead-letter topic.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
+from shared import wiring
 from shared.errors import LeaseHeld, PoisonMessage, PreconditionFailed, ServiceError, ServiceUnavailable
 from shared.event_bus.messages import BusMessage, message_from_cloud_event
-from shared.structured_logging import get_logger
+from shared.structured_logging import get_logger, trace_context
 
 log = get_logger("events")
 
@@ -55,3 +57,21 @@ def retry_can_help(error: Exception) -> bool:
     if isinstance(error, ServiceError):
         return False
     return isinstance(error, (OSError, GoogleAPICallError))
+
+
+def traced(handler):
+    """Log the handler's lines under the trace the message carries (its
+    `traceparent` attribute, or the CloudEvent's), so a retrain is followed
+    from the request that caused it."""
+
+    @functools.wraps(handler)
+    def wrapper(cloud_event):
+        data = cloud_event.data if isinstance(cloud_event.data, dict) else {}
+        message = data.get("message") if isinstance(data.get("message"), dict) else {}
+        carriers = dict(message.get("attributes") or {})
+        if cloud_event.get("traceparent") and "traceparent" not in carriers:
+            carriers["traceparent"] = cloud_event.get("traceparent")
+        with trace_context(carriers, wiring.trace_project(handler.__name__)):
+            return handler(cloud_event)
+
+    return wrapper

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from shared import errors, wiring
 from shared.config import Settings
 from shared.serving.http_contract import allowed_methods, require_method
-from shared.structured_logging import get_logger
+from shared.structured_logging import get_logger, trace_context
 
 log = get_logger("http")
 
@@ -107,6 +107,11 @@ def json_endpoint(*methods: str):
     def decorate(handler):
         @functools.wraps(handler)
         def wrapper(request: flask.Request):
+            # Every line of this request carries its trace (X-Cloud-Trace-Context / traceparent).
+            with trace_context(request.headers, wiring.trace_project(handler.__name__)):
+                return answer(handler, request)
+
+        def answer(handler, request: flask.Request) -> flask.Response:
             try:
                 if request.method.upper() == "OPTIONS":
                     return flask.Response(status=204, headers={"Allow": ", ".join(allowed_methods(methods))})

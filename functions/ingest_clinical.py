@@ -4,13 +4,14 @@ from datetime import date
 
 import functions_framework
 
-from functions.event_adapter import decode, log
+from functions.event_adapter import decode, log, traced
 from shared import wiring
 
 wiring.settings("ingest_clinical")  # a bad value fails the start, naming the variable
 
 
 @functions_framework.cloud_event
+@traced
 def ingest_clinical(cloud_event):
     # Imported here: Polars and psycopg load only in this function, not in
     # every function's cold start (they all share main.py).

@@ -2,13 +2,14 @@
 
 import functions_framework
 
-from functions.event_adapter import decode, log
+from functions.event_adapter import decode, log, traced
 from shared import wiring
 
 wiring.settings("ingest_reference")  # a bad value fails the start, naming the variable
 
 
 @functions_framework.cloud_event
+@traced
 def ingest_reference(cloud_event):
     from shared.errors import ReferenceDataInvalid
     from shared.ingestion.public_dataset import ingest_reference as run_ingestion

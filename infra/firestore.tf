@@ -34,6 +34,7 @@ locals {
     record_outcome      = google_firestore_database.main.name
     drift_check         = google_firestore_database.main.name
     retrain             = google_firestore_database.main.name
+    training_job        = google_firestore_database.main.name
     ingest_clinical     = google_firestore_database.ingestion.name
     ingest_reference    = google_firestore_database.ingestion.name
   }

@@ -22,6 +22,13 @@ locals {
     INGEST_COLUMN_MAP         = var.ingest_column_map
     REFERENCE_DATA_URL        = var.reference_data_url
     REFERENCE_DATA_NAME       = "who_reference"
+
+    # The training job's time limits (training_job.tf) and how retrain starts it.
+    TRAINING_LEASE_SECONDS       = tostring(local.training_time_limits.lease_seconds)
+    TRAINING_DEADLINE_SECONDS    = tostring(local.training_time_limits.deadline_seconds)
+    TRAINING_JOB_TIMEOUT_SECONDS = tostring(local.training_time_limits.job_timeout_seconds)
+    TRAINING_LAUNCHER            = "cloud_run"
+    TRAINING_JOB_NAME            = "projects/${var.project_id}/locations/${var.region}/jobs/${local.training_job_name}"
   }
   function_variables = jsondecode(file("${path.module}/function_variables.json"))
 
@@ -71,15 +78,15 @@ locals {
       name   = "record-outcome", entry_point = "record_outcome", trigger = "http",
       memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
     }
-    # One check or one training at a time per instance, and one instance:
-    # the training lease serialises anyway, and retries come from Pub/Sub.
+    # One check at a time per instance, and one instance; retries come from
+    # Pub/Sub. retrain only launches the training job (infra/training_job.tf).
     drift_check = {
       name   = "drift-check", entry_point = "drift_check", trigger = "pubsub",
       memory = "1Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
     }
     retrain = {
       name   = "retrain", entry_point = "retrain", trigger = "pubsub",
-      memory = "4Gi", cpu = "2", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
+      memory = "512Mi", cpu = "1", timeout = 60, concurrency = 1, threads = 1, max_instances = 1
     }
     # Chunked: memory is bounded by INGEST_CHUNK_ROWS, not the table.
     ingest_clinical = {

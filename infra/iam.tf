@@ -12,6 +12,7 @@ locals {
     record_outcome      = "outcome"
     drift_check         = "drift-check"
     retrain             = "retrain"
+    training_job        = "training-job"
     ingest_clinical     = "ingest-clinical"
     ingest_reference    = "ingest-reference"
     pubsub_pusher       = "pubsub-pusher"
@@ -34,7 +35,8 @@ locals {
     predictions_history = "roles/datastore.viewer" # reads them
     record_outcome      = "roles/datastore.user"   # updates one field of a record
     drift_check         = "roles/datastore.user"   # reads records, writes reports
-    retrain             = "roles/datastore.user"   # reads outcomes, writes experiments, leases
+    retrain             = "roles/datastore.user"   # processed events, launched training requests
+    training_job        = "roles/datastore.user"   # reads outcomes, writes experiments, leases
     ingest_clinical     = "roles/datastore.user"   # watermark and run summaries
     ingest_reference    = "roles/datastore.user"   # run summaries
   }
@@ -62,9 +64,10 @@ locals {
     # Baselines and the newest lake partition in; reports and plots out.
     drift_check_inputs  = { account = "drift_check", role = "roles/storage.objectViewer", prefixes = ["models/", "lake/clinical/"] }
     drift_check_reports = { account = "drift_check", role = "roles/storage.objectUser", prefixes = ["reports/drift/"] }
-    # Registers versions and switches the champion pointer; trains on the lake.
-    retrain_models = { account = "retrain", role = "roles/storage.objectUser", prefixes = ["models/"] }
-    retrain_lake   = { account = "retrain", role = "roles/storage.objectViewer", prefixes = ["lake/clinical/"] }
+    # The training job registers versions and switches the champion pointer;
+    # trains on the lake. (The retrain function only launches it.)
+    training_job_models = { account = "training_job", role = "roles/storage.objectUser", prefixes = ["models/"] }
+    training_job_lake   = { account = "training_job", role = "roles/storage.objectViewer", prefixes = ["lake/clinical/"] }
     ingest_clinical_lake = {
       account = "ingest_clinical", role = "roles/storage.objectUser", prefixes = ["lake/clinical/", "lake/quarantine/clinical/"]
     }
@@ -91,8 +94,7 @@ resource "google_storage_bucket_iam_member" "artifacts" {
 
 locals {
   publishers = {
-    drift_check = "retrain"        # drift -> retrain request
-    retrain     = "model_promoted" # promotion notice
+    drift_check = "retrain" # drift -> retrain request
   }
 }
 

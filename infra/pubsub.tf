@@ -38,7 +38,8 @@ resource "google_pubsub_topic" "dead_letter" {
   depends_on = [google_project_service.required, google_kms_crypto_key_iam_member.service_agents]
 }
 
-# Dead letters are kept for inspection; nothing consumes them automatically.
+# Dead letters are kept for inspection; an alert fires on any message waiting
+# here (alerts.tf), so none is silently lost.
 resource "google_pubsub_subscription" "dead_letter" {
   for_each                   = local.event_subscriptions
   name                       = "${google_pubsub_topic.dead_letter[each.key].name}-inspect"

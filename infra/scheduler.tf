@@ -5,8 +5,16 @@ locals {
     nightly-drift-check = {
       topic       = "drift_check"
       schedule    = var.drift_schedule
-      description = "Checks the last 24 h of predictions against the champion's baseline."
-      data        = { window_hours = 24, source = "cloud-scheduler" }
+      description = "Checks the last 24 closed hours of predictions against the champion's baseline, merging their hourly aggregates."
+      data        = { window_hours = 24, aggregation = "hourly", source = "cloud-scheduler" }
+    }
+    # Counts each hour once, after it closed, so the nightly check's cost does
+    # not grow with the day's traffic (shared/monitoring/hourly_aggregates.py).
+    hourly-drift-aggregate = {
+      topic       = "drift_check"
+      schedule    = "10 * * * *"
+      description = "Counts the hour that just closed into the champion baseline's bins."
+      data        = { aggregate_hour = "last_closed", source = "cloud-scheduler" }
     }
     daily-clinical-ingestion = {
       topic       = "ingest_clinical"

@@ -27,7 +27,10 @@ _CHOICES = {
     "artifact_store": ("local", "gcs"),
     "prediction_store": ("sqlite", "firestore"),
     "event_bus": ("local", "pubsub"),
+    "training_launcher": ("local", "cloud_run"),
 }
+# What the job needs after its deadline to record the run and release the lease.
+TRAINING_FINISH_MARGIN_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,11 @@ class Settings:
     promotion_f1_tolerance: float = 0.01   # PROMOTION_F1_TOLERANCE
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
     retrain_max_event_age_seconds: float = 3600.0  # RETRAIN_MAX_EVENT_AGE_SECONDS
-    training_lease_seconds: float = 900.0  # TRAINING_LEASE_SECONDS
+    training_lease_seconds: float = 3300.0 # TRAINING_LEASE_SECONDS
+    training_deadline_seconds: float = 3000.0      # TRAINING_DEADLINE_SECONDS
+    training_job_timeout_seconds: float = 7200.0   # TRAINING_JOB_TIMEOUT_SECONDS
+    training_launcher: str = "local"       # TRAINING_LAUNCHER: local | cloud_run
+    training_job_name: str = ""            # TRAINING_JOB_NAME: projects/P/locations/R/jobs/J
     training_window_days: int = 28         # TRAINING_WINDOW_DAYS
     training_min_rows: int = 2000          # TRAINING_MIN_ROWS
     training_half_life_days: float = 2.0   # TRAINING_HALF_LIFE_DAYS
@@ -108,9 +115,9 @@ _DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift
           "drift_min_outcomes", "drift_false_alarm_rate"}
 _TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
              "promotion_min_macro_f1", "promotion_f1_tolerance", "promotion_max_recall_drop", "rare_class_min_recall",
-             "retrain_max_event_age_seconds",
-             "training_lease_seconds", "training_window_days", "training_min_rows", "training_half_life_days",
-             "model_promoted_topic"}
+             "training_lease_seconds", "training_deadline_seconds", "training_job_timeout_seconds",
+             "training_window_days", "training_min_rows", "training_half_life_days", "model_promoted_topic",
+             "retrain_topic"}
 _CLINICAL = {"clinical_database_url", "ingest_table", "ingest_column_map", "ingest_chunk_rows", "pseudonym_key"}
 
 FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
@@ -120,15 +127,20 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "model_metadata": frozenset(_ARTIFACTS | {"model_refresh_seconds"}),
     "record_outcome": frozenset(_RECORDS | {"max_body_bytes"}),
     "drift_check": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _DRIFT),
+    # retrain only deduplicates and launches; the training job does the training.
+    "retrain": frozenset(_RECORDS | {"retrain_max_event_age_seconds", "training_job_timeout_seconds",
+                                     "training_launcher", "training_job_name"}),
     # The new model's baseline is the triggering window's inputs (DRIFT_WINDOW_HOURS
     # when the request names none; DRIFT_MIN_SAMPLES of them at least).
-    "retrain": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _TRAINING | {"drift_window_hours", "drift_min_samples"}),
+    "training_job": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _TRAINING | {"drift_window_hours",
+                                                                            "drift_min_samples"}),
     # The metadata store (ingestion runs, watermark) follows PREDICTION_STORE.
     "ingest_clinical": frozenset(_ARTIFACTS | _RECORDS | _CLINICAL),
     "ingest_reference": frozenset(_ARTIFACTS | _RECORDS | {"reference_data_url", "reference_data_name"}),
 }
-"""Which settings each entry point of main.py reads. Anything else is read only
-by the developer tools (the CLI, the local server), which get every setting."""
+"""Which settings each entry point of main.py, and the training job
+(`python -m shared.training.job`), reads. Anything else is read only by the
+developer tools (the CLI, the local server), which get every setting."""
 
 _VIEWS: dict[str, type] = {}
 
@@ -208,6 +220,10 @@ def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
     for name in ("store_timeout_seconds", "drift_window_hours", "training_lease_seconds"):
         if name in names and not getattr(settings, name) > 0:
             raise ConfigError(f"{env_name(name)} must be greater than 0", field=env_name(name))
+    if getattr(settings, "training_launcher", None) == "cloud_run" and not settings.training_job_name:
+        raise ConfigError("TRAINING_JOB_NAME is required when TRAINING_LAUNCHER=cloud_run", field="TRAINING_JOB_NAME")
+    if {"training_deadline_seconds", "training_lease_seconds", "training_job_timeout_seconds"} <= set(names):
+        check_training_time_limits(settings)
     return settings
 
 
@@ -215,6 +231,21 @@ def validate_all(environ: Mapping[str, str] | None = None) -> None:
     """Fail at start, naming the variable, if any function's settings are invalid."""
     for function in FUNCTION_SETTINGS:
         load_settings(environ, function)
+
+
+def check_training_time_limits(settings) -> None:
+    """Deadline < lease < job timeout, each with room to finish, so that no
+    lease expires under a running training, and a job can wait out one whole
+    other training's lease before it must give its request back."""
+    margin = TRAINING_FINISH_MARGIN_SECONDS
+    if settings.training_lease_seconds < settings.training_deadline_seconds + margin:
+        raise ConfigError(f"TRAINING_LEASE_SECONDS must be at least TRAINING_DEADLINE_SECONDS + {margin:.0f}: "
+                          "a lease that expires under a running training lets a second one start",
+                          field="TRAINING_LEASE_SECONDS")
+    if settings.training_job_timeout_seconds < 2 * settings.training_lease_seconds + margin:
+        raise ConfigError(f"TRAINING_JOB_TIMEOUT_SECONDS must be at least 2 x TRAINING_LEASE_SECONDS + {margin:.0f}: "
+                          "room to wait out another training's lease, then hold its own",
+                          field="TRAINING_JOB_TIMEOUT_SECONDS")
 
 
 def _convert(name: str, type_name: str, raw: str):

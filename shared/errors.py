@@ -22,7 +22,8 @@ itself, never from its message.
     ├── PoisonMessage             an event that can never be processed: acknowledged, dropped
     ├── ConfigError               a setting with a bad value; names the variable
     ├── IngestionConfigError      INGEST_TABLE / INGEST_COLUMN_MAP that cannot map the source
-    └── ReferenceDataInvalid      a public data set whose payload fails validation
+    ├── ReferenceDataInvalid      a public data set whose payload fails validation
+    └── TrainingDeadlineExceeded  training ran past its hard deadline
 """
 
 from __future__ import annotations
@@ -130,3 +131,9 @@ class IngestionConfigError(ServiceError):
 
 class ReferenceDataInvalid(ServiceError):
     code = "reference_data_invalid"
+
+
+class TrainingDeadlineExceeded(ServiceError):
+    """The training job ran past TRAINING_DEADLINE_SECONDS and was stopped."""
+
+    code = "training_deadline"

@@ -27,6 +27,17 @@ def settings(function: str | None = None):
     return load_settings(function=function)
 
 
+def trace_project(function: str | None = None) -> str:
+    """The project trace names in `function`'s log lines belong to ("" when
+    unset or misconfigured: the handler reports a configuration error itself)."""
+    from shared.errors import ConfigError
+
+    try:
+        return settings(function).google_cloud_project
+    except (ConfigError, ValueError, AttributeError):
+        return ""
+
+
 def _cached(name: str, key: tuple, build):
     key = (name, *key)
     value = _cache.get(key)
@@ -62,6 +73,7 @@ _KEYS = {
                                  s.local_data_dir, s.store_timeout_seconds),
     "event_bus": lambda s: (s.event_bus, s.google_cloud_project),
     "model_loader": lambda s: (*_KEYS["artifact_store"](s), s.model_refresh_seconds),
+    "training_launcher": lambda s: (s.training_launcher, s.training_job_name, s.training_job_timeout_seconds),
 }
 
 
@@ -183,10 +195,33 @@ def drift_check_dependencies() -> dict:
 
 
 def retrain_dependencies() -> dict:
-    """What a retrain takes, built from retrain's settings."""
+    """What the retrain function takes: it only deduplicates and launches."""
     current = settings("retrain")
+    return {"metadata": metadata_store(current), "launcher": training_launcher(current), "settings": current}
+
+
+def training_job_dependencies() -> dict:
+    """What the training job takes, built from the job's settings."""
+    current = settings("training_job")
     return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
             "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
+
+
+def training_launcher(current=None):
+    """How the retrain function starts the training job: a Cloud Run job
+    execution, or locally the same entry point as a subprocess."""
+    current = current or settings()
+
+    def build():
+        if current.training_launcher == "cloud_run":
+            from shared.training.launcher.cloud_run import CloudRunTrainingLauncher
+
+            return CloudRunTrainingLauncher(current.training_job_name)
+        from shared.training.launcher.local import LocalTrainingLauncher
+
+        return LocalTrainingLauncher(timeout_seconds=current.training_job_timeout_seconds)
+
+    return _cached("training_launcher", _KEYS["training_launcher"](current), build)
 
 
 def check_drift(message) -> dict:

@@ -210,7 +210,7 @@ def command_drift_check(args) -> Output:
         bus=wiring.event_bus(settings), settings=settings)
     bus = wiring.event_bus()
     if hasattr(bus, "join") and report.get("retrain_request_id"):
-        print("retraining in this process (local event bus)…", file=sys.stderr)
+        print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
         bus.join()
     return _report_output(report, ("report_id", "window_start", "window_end", "sample_size", "decision", "reasons",
                                    "retrain_request_id"))

@@ -4,6 +4,7 @@ shows the whole loop with no cloud at all."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
@@ -11,7 +12,7 @@ import uuid
 from collections.abc import Callable
 
 from shared.event_bus.messages import BusMessage
-from shared.structured_logging import get_logger
+from shared.structured_logging import get_logger, traceparent
 
 log = get_logger("event_bus")
 
@@ -29,13 +30,15 @@ class LocalEventBus:
         self._lock = threading.Lock()
 
     def publish(self, topic: str, data: dict, attributes: dict[str, str] | None = None) -> str:
-        message = BusMessage(data=json.loads(json.dumps(data)), attributes=dict(attributes or {}),
+        message = BusMessage(data=json.loads(json.dumps(data)), attributes={**traceparent(), **(attributes or {})},
                              message_id=uuid.uuid4().hex)
         with self._lock:
             self.published.append((topic, message))
         handler = self.subscribers.get(topic)
         if handler is not None:
-            thread = threading.Thread(target=self._deliver, args=(topic, handler, message), daemon=True,
+            # the handler logs under the publisher's trace, as a push delivery would
+            thread = threading.Thread(target=contextvars.copy_context().run,
+                                      args=(self._deliver, topic, handler, message), daemon=True,
                                       name=f"deliver-{topic}")
             with self._lock:
                 self._threads.append(thread)

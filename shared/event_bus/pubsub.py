@@ -23,10 +23,11 @@ class PubSubEventBus:
         from google.api_core import exceptions
 
         from shared.errors import ServiceUnavailable
+        from shared.structured_logging import traceparent
 
         path = self.client.topic_path(self.project, topic)
         try:
-            future = self.client.publish(path, json.dumps(data).encode(), **(attributes or {}))
+            future = self.client.publish(path, json.dumps(data).encode(), **traceparent(), **(attributes or {}))
             return future.result(timeout=self.timeout)
         except (exceptions.GoogleAPICallError, TimeoutError) as error:
             raise ServiceUnavailable(f"could not publish to {topic}: {type(error).__name__}") from None

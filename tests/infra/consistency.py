@@ -284,6 +284,76 @@ def check_skips_have_reasons(root: Path) -> list[str]:
     return problems
 
 
+def check_dead_letters(root: Path) -> list[str]:
+    """Every dead-letter topic is read by a push consumer or watched by an
+    alert policy on a subscription to it, instance for instance."""
+    parsed, problems = load_terraform(root)
+    topics = {name: body for name, body in resources(parsed, "google_pubsub_topic").items()
+              if "dead" in name or "dead-letter" in str(body.get("name"))}
+    subscriptions = resources(parsed, "google_pubsub_subscription")
+    policies = resources(parsed, "google_monitoring_alert_policy")
+    for topic, body in topics.items():
+        readers = [name for name, subscription in subscriptions.items()
+                   if f"google_pubsub_topic.{topic}" in str(subscription.get("topic"))]
+        consumed = any(subscriptions[name].get("push_config") for name in readers)
+        watched = any(f"google_pubsub_subscription.{name}" in str(policy.get("conditions"))
+                      and policy.get("for_each") == body.get("for_each")
+                      and "num_undelivered_messages" in str(policy.get("conditions"))
+                      for name in readers for policy in policies.values())
+        if not (consumed or watched):
+            problems.append(f"dead-letter topic {topic} has neither a consumer nor an alert")
+    return problems
+
+
+def check_training_job(root: Path) -> list[str]:
+    """The training job exists, runs the job module, and its time limit, the
+    lease and the deadline the code reads come from one place and agree."""
+    from shared.config import ConfigError, check_training_time_limits
+    from shared.training.launcher.port import JOB_MODULE
+    from shared.training.retrain_handler import TRAINING_JOB_MAX_RETRIES
+
+    parsed, problems = load_terraform(root)
+    declared = merged_locals(parsed)
+    jobs = resources(parsed, "google_cloud_run_v2_job")
+    if len(jobs) != 1:
+        return problems + [f"{len(jobs)} Cloud Run jobs (want exactly the training job)"]
+    [job] = jobs.values()
+    task = job["template"][0]["template"][0]
+    if JOB_MODULE not in str(task.get("containers")):
+        problems.append(f"the training job does not run {JOB_MODULE}")
+    if 'local.function_variables["training_job"]' not in str(task.get("containers")).replace('\\"', '"'):
+        problems.append("the training job does not get its variables (local.function_variables[\"training_job\"])")
+    if "local.training_time_limits.job_timeout_seconds" not in str(task.get("timeout")):
+        problems.append("the training job's timeout is not local.training_time_limits.job_timeout_seconds")
+    if declared.get("training_job_max_retries") != TRAINING_JOB_MAX_RETRIES \
+            or "local.training_job_max_retries" not in str(task.get("max_retries")):
+        problems.append(f"the training job's max_retries is not {TRAINING_JOB_MAX_RETRIES} "
+                        "(retrain_handler.TRAINING_JOB_MAX_RETRIES)")
+    environment = declared.get("deployment_settings", {})
+    limits = declared.get("training_time_limits", {})
+    for variable, key in (("TRAINING_DEADLINE_SECONDS", "deadline_seconds"),
+                          ("TRAINING_LEASE_SECONDS", "lease_seconds"),
+                          ("TRAINING_JOB_TIMEOUT_SECONDS", "job_timeout_seconds")):
+        if f"local.training_time_limits.{key}" not in str(environment.get(variable)):
+            problems.append(f"{variable} is not set from local.training_time_limits.{key}")
+    try:
+        check_training_time_limits(Settings(
+            training_deadline_seconds=float(limits.get("deadline_seconds", 0)),
+            training_lease_seconds=float(limits.get("lease_seconds", 0)),
+            training_job_timeout_seconds=float(limits.get("job_timeout_seconds", 0))))
+    except ConfigError as error:
+        problems.append(f"training_time_limits disagree: {error.message}")
+    if unquote(environment.get("TRAINING_LAUNCHER")) != "cloud_run":
+        problems.append("TRAINING_LAUNCHER is not cloud_run in infra")
+    if "local.training_job_name" not in str(environment.get("TRAINING_JOB_NAME")) \
+            or "local.training_job_name" not in str(job.get("name")):
+        problems.append("TRAINING_JOB_NAME does not name the training job")
+    build = (root / "cloudbuild.yaml").read_text() if (root / "cloudbuild.yaml").exists() else ""
+    if "training-job.Dockerfile" not in build or not (root / "training-job.Dockerfile").exists():
+        problems.append("Cloud Build does not build the training job's image from training-job.Dockerfile")
+    return problems
+
+
 if __name__ == "__main__":
     # Rewrite infra/function_variables.json from shared/config.py.
     target = Path(__file__).resolve().parents[2] / "infra" / "function_variables.json"

@@ -357,7 +357,8 @@ def reads_predictions(root: Path, entry_point: str) -> bool:
         if name not in seen:
             seen.add(name)
             pending.extend(calls.get(name, ()))
-    return "prediction_store" in seen
+    # The metadata store lives in the same database (processed events, leases).
+    return "prediction_store" in seen or "metadata_store" in seen
 
 
 def _check_prediction_database_readers(root: Path, parsed: dict[str, dict]) -> list[str]:
@@ -391,6 +392,8 @@ DEPLOYER_ROLES = {
     "google_secret_manager_": "roles/secretmanager.admin",
     "google_artifact_registry_": "roles/artifactregistry.admin",
     "google_kms_": "roles/cloudkms.admin",
+    "google_logging_metric": "roles/logging.configWriter",
+    "google_monitoring_": "roles/monitoring.alertPolicyEditor",
 }
 ACTING_AS_ACCOUNTS = "roles/iam.serviceAccountUser"
 

@@ -15,7 +15,8 @@ from tests.infra import consistency, deployability
 CHECKS = [consistency.check_functions, consistency.check_environment, consistency.check_topics,
           consistency.check_cloudbuild, consistency.check_skips_have_reasons, deployability.check_source_archive,
           deployability.check_name_limits, deployability.check_secrets, deployability.check_data_access_is_narrowed,
-          deployability.check_deployment_works, deployability.check_emulator_routes, deployability.check_deployer_roles]
+          deployability.check_deployment_works, deployability.check_emulator_routes, deployability.check_deployer_roles,
+          consistency.check_dead_letters, consistency.check_training_job]
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def copy(tmp_path) -> Path:
     for name in ("infra", "functions", "shared"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns(".build", ".terraform",
                                                                                     "__pycache__"))
-    for name in ("main.py", "README.md", "cloudbuild.yaml", "requirements.txt", "Makefile", "tests/emulators.py"):
+    for name in ("main.py", "README.md", "cloudbuild.yaml", "requirements.txt", "Makefile", "tests/emulators.py",
+                 "training-job.Dockerfile"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
@@ -95,7 +97,7 @@ def test_a_missing_topic_is_reported(copy):
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ("    waitFor: [test]\n", "", "the deploy step does not wait for the tests"),
+    ("    waitFor: [test, training-image]\n", "", "the deploy step does not wait for the tests"),
     ("terraform apply -input=false", "terraform apply -target=google_storage_bucket.artifacts -input=false",
      "the deploy step uses -target: some functions would not be deployed"),
     ("        make test\n", "        make lint\n", "cloudbuild.yaml runs no `make test`"),
@@ -140,7 +142,8 @@ def test_checkov_catches_a_public_bucket(copy):
 
 
 def test_a_missing_nightly_schedule_is_reported(copy):
-    edit(copy / "infra" / "scheduler.tf", 'topic       = "drift_check"', 'topic       = "retrain"')
+    for _ in ("nightly check", "hourly aggregate"):
+        edit(copy / "infra" / "scheduler.tf", 'topic       = "drift_check"', 'topic       = "retrain"')
     assert "no Cloud Scheduler job publishes to the drift-check topic" in consistency.check_topics(copy)
 
 
@@ -413,3 +416,26 @@ def test_a_new_kind_of_resource_needs_its_role_written_down(copy):
     (copy / "infra" / "extra.tf").write_text('resource "google_compute_network" "vpc" {\n  name = "vpc"\n}\n')
     assert deployability.check_deployer_roles(copy) == [
         "no deploying-identity role is known for google_compute_network: add it to DEPLOYER_ROLES and the runbook"]
+def test_a_dead_letter_topic_without_an_alert_is_reported(copy):
+    policy = 'resource "google_monitoring_alert_policy" "dead_letters" {\n  for_each     = '
+    edit(copy / "infra" / "alerts.tf", policy + "local.event_subscriptions", policy + '{ retrain = "retrain" }')
+    assert consistency.check_dead_letters(copy) == ["dead-letter topic dead_letter has neither a consumer nor an alert"]
+
+
+@pytest.mark.parametrize("file, old, new, expected", [
+    ("training_job.tf", "    lease_seconds       = 3300", "    lease_seconds       = 900",
+     "training_time_limits disagree: TRAINING_LEASE_SECONDS must be at least"),
+    ("training_job.tf", "    job_timeout_seconds = 7200", "    job_timeout_seconds = 3600",
+     "training_time_limits disagree: TRAINING_JOB_TIMEOUT_SECONDS must be at least"),
+    ("training_job.tf", 'timeout         = "${local.training_time_limits.job_timeout_seconds}s"',
+     'timeout         = "3600s"', "the training job's timeout is not local.training_time_limits"),
+    ("training_job.tf", "training_job_max_retries = 1", "training_job_max_retries = 3",
+     "the training job's max_retries is not 1"),
+    ("functions.tf", "tostring(local.training_time_limits.lease_seconds)", '"900"',
+     "TRAINING_LEASE_SECONDS is not set from local.training_time_limits.lease_seconds"),
+    ("training_job.tf", '"shared.training.job"', '"tools.cli"', "the training job does not run shared.training.job"),
+])
+def test_a_training_job_out_of_agreement_is_reported(copy, file, old, new, expected):
+    edit(copy / "infra" / file, old, new)
+    assert any(problem.startswith(expected) for problem in consistency.check_training_job(copy)), \
+        consistency.check_training_job(copy)

@@ -11,7 +11,7 @@ import pytest
 
 from shared import wiring
 from shared.models import registry
-from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, LEASES, PROCESSED_EVENTS
 from shared.training.synthetic_data import generate_reference_data, label_by_rule
 from tests.conftest import register_model
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -66,7 +66,10 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     # the same nightly message again: same window, same report, no second request
     assert post_event(drift, nightly).status_code == 200
     assert len(wiring.metadata_store().list(DRIFT_REPORTS)) == 1
-    assert len(wiring.event_bus().published) == 2  # one retrain request + one model-promoted
+    # one retrain request here; the job (a subprocess) published the model-promoted notice
+    assert [topic for topic, _ in wiring.event_bus().published] == ["retrain-requests"]
+    [done] = wiring.metadata_store().list(PROCESSED_EVENTS)
+    assert done["promoted"] and done["promotion_notice"] == "published"
     # the next day is shifted the same way: the shift was learned, so it is not drift again
     start = datetime.now(timezone.utc)
     send_traffic(400, seed=4, weights={"acute": 0.6, "mild": 0.3})
@@ -79,7 +82,7 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     # the new champion's figure on its held-out production outcomes, and how clinicians chose them
     reference = registry.read_baseline(wiring.artifact_store(), new_version)["outcome_metrics"]
     assert 50 < reference["rows"] < 200 and set(reference["labelled_share_by_prediction"].values()) == {1.0}
-    assert len(wiring.event_bus().published) == 2
+    assert [topic for topic, _ in wiring.event_bus().published] == ["retrain-requests"]
 
 
 def test_normal_traffic_is_not_drift_and_publishes_nothing(trained_candidate):
@@ -143,12 +146,22 @@ def test_old_retrain_requests_are_dropped(trained_candidate):
     assert wiring.metadata_store().list(EXPERIMENTS) == []
 
 
-def test_a_held_lease_makes_the_delivery_fail_for_a_retry(trained_candidate):
+def test_a_held_lease_no_longer_fails_the_delivery(trained_candidate):
+    """The function only launches; waiting for the lease is the job's business,
+    so a busy lease costs no delivery attempt and no dead letter."""
+    from shared.training.launcher.local import LocalTrainingLauncher
+
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     wiring.metadata_store().acquire_lease("training", "someone-else", 600, datetime.now(timezone.utc))
+    launcher = LocalTrainingLauncher(wait=False)
+    wiring.override("training_launcher", launcher)
     response = post_event(client("retrain", "cloudevent"), pubsub_cloud_event({"reason": "x"}))
-    assert response.status_code == 500  # functions-framework's signal to Pub/Sub: redeliver
+    assert response.status_code == 200
+    [process] = launcher.processes
+    process.kill()
+    process.wait()
     assert wiring.metadata_store().list(EXPERIMENTS) == []
+    assert wiring.metadata_store().get(LEASES, "training")["holder"] == "someone-else"
 
 
 POISONS = {

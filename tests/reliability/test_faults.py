@@ -4,21 +4,19 @@ duplicate deliveries, a training run that crashes half-way."""
 import json
 import os
 import time
-from datetime import datetime, timezone
 
 import pytest
 
 from shared import wiring
 from shared.errors import StoreUnavailable
 from shared.event_bus.local import LocalEventBus
-from shared.event_bus.messages import BusMessage
 from shared.models import registry
 from shared.models.layout import model_path
 from shared.models.loading import ModelLoader
 from shared.stores.artifacts.local import LocalArtifactStore
 from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS
 from shared.stores.metadata.sqlite import SqliteMetadataStore
-from shared.training.retrain_handler import handle_retrain_message
+from shared.training.job import run_training_request
 from tests import emulators
 from tests.conftest import PROJECT, register_model, start_emulator
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -149,56 +147,42 @@ class CrashOnPromotion(LocalArtifactStore):
         return super().write_if_generation_matches(path, data, generation, content_type)
 
 
-def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_delivery_completes(
+def test_a_retrain_that_crashes_half_way_leaves_the_champion_and_the_next_attempt_completes(
         tmp_path, weak_candidate, quick_training_env):
     os.environ["PROMOTION_MAX_RECALL_DROP"] = "1"  # the gate is not under test: the run must reach the promotion
     wiring.reset()
     store = CrashOnPromotion(tmp_path / "artifacts")
-    dependencies = dict(wiring.retrain_dependencies(), artifacts=store)
+    dependencies = dict(wiring.training_job_dependencies(), artifacts=store)
     champion = register_model(store, weak_candidate, metadata=dependencies["metadata"])
     store.crashes = 1
-    message = BusMessage({"reason": "test", "report_id": "crash-1"}, {}, "m-1", datetime.now(timezone.utc))
+    request = {"key": "retrain-crash-1", "trigger": {"reason": "test", "report_id": "crash-1"}}
     with pytest.raises(StoreUnavailable):
-        handle_retrain_message(message, **dependencies)
+        run_training_request(request, **dependencies, execution="e-1")
     assert registry.read_champion(store)[0]["version"] == champion["version"]
-    result = handle_retrain_message(message, **dependencies)
+    # the retried task of the same execution takes its own lease back at once
+    result = run_training_request(request, **dependencies, execution="e-1", sleep=pytest.fail)
     assert result["status"] == "resumed" and result["promoted"]  # finished the decided promotion, no retraining
     assert registry.read_champion(store)[0]["version"] == result["version"] != champion["version"]
-    assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"
+    assert run_training_request(request, **dependencies, execution="e-2")["status"] == "duplicate"
     runs = dependencies["metadata"].list(EXPERIMENTS)
     assert len(runs) == 1 and runs[0]["promotion"]["promoted"]  # the crashed run wrote no record
     assert json.loads(store.read_bytes("models/champion.json"))["previous_version"] == champion["version"]
 
 
-def test_two_different_requests_never_train_at_the_same_time(tmp_path, weak_candidate, quick_training_env):
-    """Both arrive together: one trains under the lease, the other is told to
-    come back later (Pub/Sub redelivers it), then trains on its own turn."""
-    import threading
+def test_two_different_requests_never_train_at_the_same_time(weak_candidate, quick_training_env):
+    """Two training jobs, real subprocesses, launched together: the second waits
+    for the first one's lease instead of failing, then trains on its own turn."""
+    from shared.training.launcher.local import LocalTrainingLauncher
 
-    from shared.errors import LeaseHeld
-
-    dependencies = wiring.retrain_dependencies()
+    dependencies = wiring.training_job_dependencies()
     register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
-    barrier, outcomes = threading.Barrier(2), {}
-
-    def deliver(key):
-        message = BusMessage({"reason": key, "report_id": key}, {}, key, datetime.now(timezone.utc))
-        barrier.wait()
-        try:
-            outcomes[key] = handle_retrain_message(message, **dependencies)["status"]
-        except LeaseHeld:
-            outcomes[key] = "lease_held"
-
-    threads = [threading.Thread(target=deliver, args=(key,)) for key in ("report-a", "report-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes.values()) == ["lease_held", "trained"]
-    waiting = next(key for key, status in outcomes.items() if status == "lease_held")
-    redelivered = BusMessage({"reason": waiting, "report_id": waiting}, {}, waiting, datetime.now(timezone.utc))
-    assert handle_retrain_message(redelivered, **dependencies)["status"] == "trained"
-    assert len(dependencies["metadata"].list(EXPERIMENTS)) == 2
+    launcher = LocalTrainingLauncher(wait=False)
+    for key in ("report-a", "report-b"):
+        launcher.launch({"key": f"retrain-{key}", "trigger": {"reason": key, "report_id": key}})
+    assert [process.wait(timeout=300) for process in launcher.processes] == [0, 0]
+    runs = sorted(dependencies["metadata"].list(EXPERIMENTS), key=lambda run: run["created_at"])
+    assert sorted(run["trigger"]["report_id"] for run in runs) == ["report-a", "report-b"]
+    assert runs[0]["finished_at"] <= runs[1]["created_at"]  # one after the other, never overlapping
 
 
 class CrashOnce(SqliteMetadataStore):
@@ -247,7 +231,7 @@ def test_a_retrain_that_crashes_after_the_champion_switch_completes_once_on_rede
     promote a second model for the same request."""
     os.environ["PROMOTION_MAX_RECALL_DROP"] = "1"  # the gate is not under test: the run must reach the promotion
     wiring.reset()
-    dependencies = wiring.retrain_dependencies()
+    dependencies = wiring.training_job_dependencies()
     metadata = CrashOnce(dependencies["metadata"].database)
     bus = PublishCrashesOnce()
     dependencies.update(metadata=metadata, bus=bus)
@@ -255,14 +239,13 @@ def test_a_retrain_that_crashes_after_the_champion_switch_completes_once_on_rede
     # the experiment is first recorded before the decision is carried out: die on a write after the switch
     metadata.armed = lambda: registry.read_champion(dependencies["artifacts"])[0]["version"] != champion["version"]
     metadata.crash_on = bus.crash_on = step
-    message = BusMessage({"reason": "drift", "report_id": "crash-after-switch"}, {}, "m-1",
-                         datetime.now(timezone.utc))
+    request = {"key": "retrain-crash-after-switch", "trigger": {"reason": "drift", "report_id": "crash-after-switch"}}
     with pytest.raises(StoreUnavailable):
-        handle_retrain_message(message, **dependencies)
+        run_training_request(request, **dependencies, execution="e-1")
     switched = registry.read_champion(dependencies["artifacts"])[0]["version"]
     assert switched != champion["version"]  # the crash came after the switch
 
-    redelivered = handle_retrain_message(message, **dependencies)
+    redelivered = run_training_request(request, **dependencies, execution="e-1")  # the task's retry
     assert registry.read_champion(dependencies["artifacts"])[0]["version"] == switched
     assert redelivered.get("version", switched) == switched
     switches = [entry for entry in metadata.list(CHAMPION_HISTORY) if entry["from_version"] == champion["version"]]
@@ -270,4 +253,4 @@ def test_a_retrain_that_crashes_after_the_champion_switch_completes_once_on_rede
     runs = metadata.list(EXPERIMENTS)
     assert [run["winner"]["version"] for run in runs] == [switched] and runs[0]["promotion"]["promoted"]
     assert [message.data["version"] for topic, message in bus.published if topic == "model-promoted"] == [switched]
-    assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"
+    assert run_training_request(request, **dependencies, execution="e-2")["status"] == "duplicate"

@@ -49,6 +49,14 @@ def test_a_bad_choice_fails_fast_naming_the_variable_and_the_choices(variable, v
     ({"ARTIFACT_STORE": "gcs"}, "ARTIFACT_BUCKET"),
     ({"PREDICTION_STORE": "firestore"}, "GOOGLE_CLOUD_PROJECT"),
     ({"EVENT_BUS": "pubsub"}, "GOOGLE_CLOUD_PROJECT"),
+    ({"TRAINING_LAUNCHER": "cloud_run"}, "TRAINING_JOB_NAME"),
+    ({"TRAINING_LAUNCHER": "vertex"}, "TRAINING_LAUNCHER"),
+    # a lease that could expire under a training still within its deadline
+    ({"TRAINING_DEADLINE_SECONDS": "3200"}, "TRAINING_LEASE_SECONDS"),
+    ({"TRAINING_LEASE_SECONDS": "600"}, "TRAINING_LEASE_SECONDS"),
+    # a job that could not wait out another training's lease and then hold its own
+    ({"TRAINING_JOB_TIMEOUT_SECONDS": "6600"}, "TRAINING_JOB_TIMEOUT_SECONDS"),
+    ({"TRAINING_LEASE_SECONDS": "3600"}, "TRAINING_JOB_TIMEOUT_SECONDS"),
 ])
 def test_a_missing_required_setting_is_named(environ, missing):
     with pytest.raises(ConfigError) as caught:
@@ -105,3 +113,12 @@ def test_a_parsed_configuration_is_reused_until_the_environment_changes():
     first = load_settings({"MAX_BATCH_SIZE": "7"}, function="predict")
     assert load_settings({"MAX_BATCH_SIZE": "7"}, function="predict") is first
     assert load_settings({"MAX_BATCH_SIZE": "8"}, function="predict").max_batch_size == 8
+
+
+def test_the_training_time_limits_agree_at_their_limits():
+    settings = load_settings({"TRAINING_DEADLINE_SECONDS": "100", "TRAINING_LEASE_SECONDS": "220",
+                              "TRAINING_JOB_TIMEOUT_SECONDS": "560"})
+    assert (settings.training_deadline_seconds, settings.training_lease_seconds,
+            settings.training_job_timeout_seconds) == (100, 220, 560)
+    defaults = load_settings({})
+    assert defaults.training_deadline_seconds < defaults.training_lease_seconds < defaults.training_job_timeout_seconds

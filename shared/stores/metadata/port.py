@@ -3,8 +3,10 @@
 Collections: `experiments` (training runs), `drift_reports`, `champion_history`
 (the audit trail of every champion switch), `promotions` (the outbox of a
 training run's promotion, keyed by its request), `processed_events`
-(idempotency keys for at-least-once delivery) and `leases` (so two trainings never run
-over each other).
+(idempotency keys for at-least-once delivery), `drift_aggregates` (one hour
+of predictions counted into the champion's bins), `training_requests` (which
+retrain request launched which training job) and `leases` (so two trainings
+never run over each other).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ PROMOTIONS = "promotions"
 
 
 LEASES = "leases"
+
+
+TRAINING_REQUESTS = "training_requests"
+
+
+DRIFT_AGGREGATES = "drift_aggregates"
 
 
 class MetadataStore(Protocol):

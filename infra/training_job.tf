@@ -1,0 +1,122 @@
+# The training job: a Cloud Run job, built from this repository by Cloud Build
+# (training-job.Dockerfile), running `python -m shared.training.job`. The
+# retrain function only validates, deduplicates and launches an execution with
+# the request as its arguments; the job trains for as long as it needs.
+#
+# Why a Cloud Run job rather than a Vertex AI custom job: it runs the same
+# source and image as the rest of the loop, with the same Firestore, Storage and
+# Pub/Sub clients and configuration, starts in seconds, takes hours (up to 24 h
+# per task), and is billed per second of CPU -- while a Vertex AI custom job
+# adds a training-container contract, a second SDK and a minutes-long
+# provisioning step that buy nothing for CPU models of this size.
+
+locals {
+  training_job_name = "${var.name_prefix}-training"
+  # The agreement shared.config.check_training_time_limits enforces:
+  # deadline + 120 <= lease, and 2 x lease + 120 <= job timeout.
+  training_time_limits = {
+    deadline_seconds    = 3000
+    lease_seconds       = 3300
+    job_timeout_seconds = 7200
+  }
+  # A failed task (a crash, never a timeout) is retried once, in the same
+  # execution, which takes its own lease back (retrain_handler.TRAINING_JOB_MAX_RETRIES).
+  training_job_max_retries = 1
+  training_job_image       = var.training_job_image != "" ? var.training_job_image : "${var.region}-docker.pkg.dev/${var.project_id}/${var.name_prefix}-training/training-job:${var.code_version}"
+}
+
+resource "google_artifact_registry_repository" "training" {
+  #checkov:skip=CKV_GCP_84:The image holds this repository's open-source code only (no data, no secrets); set kms_key_name for a customer-managed key.
+  location      = var.region
+  repository_id = "${var.name_prefix}-training"
+  format        = "DOCKER"
+  description   = "Images of the training job, one per commit, built by Cloud Build."
+  kms_key_name  = var.kms_key_name == "" ? null : var.kms_key_name
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_cloud_run_v2_job" "training" {
+  name                = local.training_job_name
+  location            = var.region
+  deletion_protection = false
+
+  template {
+    task_count = 1
+    template {
+      timeout         = "${local.training_time_limits.job_timeout_seconds}s"
+      max_retries     = local.training_job_max_retries
+      service_account = google_service_account.accounts["training_job"].email
+
+      containers {
+        image   = local.training_job_image
+        command = ["python", "-m", "shared.training.job"]
+        # 1 vCPU, as bench/training.py times it (taskset -c 0, OMP_NUM_THREADS=1).
+        resources {
+          limits = {
+            cpu    = "1"
+            memory = "4Gi"
+          }
+        }
+        # The job's own variables (function_variables.json "training_job"),
+        # like each function's.
+        dynamic "env" {
+          for_each = merge(
+            local.process_environment,
+            { for name, value in merge(local.deployment_settings, { FIRESTORE_DATABASE = local.function_databases["training_job"] }) : name => value if contains(local.function_variables["training_job"], name) },
+          )
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
+      }
+    }
+  }
+
+  depends_on = [google_project_service.required, google_artifact_registry_repository.training]
+}
+
+# The job's identity (iam.tf: accounts["training_job"]) gets its database
+# and artifact prefixes with the functions' (iam.tf); here, the topics it
+# publishes to: promotion notices, and a request whose lease stayed busy.
+resource "google_pubsub_topic_iam_member" "training_job_publishes" {
+  for_each = toset(["model_promoted", "retrain"])
+  topic    = google_pubsub_topic.topics[each.value].name
+  role     = "roles/pubsub.publisher"
+  member   = "serviceAccount:${google_service_account.accounts["training_job"].email}"
+}
+
+# The retrain function may start executions of this job only (with overrides:
+# run.developer on the job), acting as the job's own identity.
+resource "google_cloud_run_v2_job_iam_member" "retrain_launches_training" {
+  name     = google_cloud_run_v2_job.training.name
+  location = var.region
+  role     = "roles/run.developer"
+  member   = "serviceAccount:${google_service_account.accounts["retrain"].email}"
+}
+
+resource "google_service_account_iam_member" "retrain_acts_as_training_job" {
+  service_account_id = google_service_account.accounts["training_job"].name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.accounts["retrain"].email}"
+}
+
+variable "training_job_image" {
+  description = "Image of the training job; empty: the one Cloud Build pushed for code_version."
+  type        = string
+  default     = ""
+}
+
+output "training_job" {
+  description = "The Cloud Run job that trains, gates and promotes."
+  value       = google_cloud_run_v2_job.training.id
+}
