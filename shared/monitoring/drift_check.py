@@ -1,6 +1,14 @@
-"""The drift check: stream a window of logged predictions into the champion
+"""The drift check: count a window of logged predictions into the champion
 baseline's bins, compute every statistic, store a report (+ plots), and on
 drift publish one retrain request.
+
+Two ways to count the window:
+- hourly (`{"aggregation": "hourly"}`, what Cloud Scheduler asks for nightly):
+  merge the window's stored hourly units (`hourly_aggregates`), so the
+  check's time does not grow with the day's traffic; `{"aggregate_hour":
+  "last_closed"}` (hourly) stores the unit of the hour that just closed;
+- streaming (any other request): read every record of the window, for an
+  ad hoc window of any bounds.
 
 Idempotent per window: the report id is derived from the window, so a
 redelivered trigger or a re-run finds the same report and does not publish
@@ -104,10 +112,59 @@ def run_drift_check(
             yield WindowChunk(chunk.features, chunk.predictions)
 
     return _check(
-        report_id=report_id_for(start, end), chunks=inputs,
-        outcomes=lambda: predictions.iter_outcomes_recorded(start, end),
+        report_id=report_id_for(start, end),
+        aggregate=lambda champion, baseline: _with_outcomes(
+            WindowAggregator(baseline).consume(inputs(champion)), predictions.iter_outcomes_recorded(start, end)),
         scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end)},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
+
+
+def _with_outcomes(aggregator: WindowAggregator, outcomes) -> WindowAggregator:
+    for chunk in outcomes:
+        aggregator.add_outcomes(chunk)
+    return aggregator
+
+
+def run_hourly_drift_check(
+    *,
+    end: datetime,
+    hours: float,
+    predictions: PredictionStore,
+    artifacts: ArtifactStore,
+    metadata: MetadataStore,
+    bus: EventBus,
+    settings: Settings,
+    trigger: dict | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Check the `hours` closed hours before `end` by merging their hourly units."""
+    from shared.monitoring import hourly_aggregates
+
+    window_end = hourly_aggregates.floor_hour(end - hourly_aggregates.CLOSE_GRACE)
+    window_start = window_end - timedelta(hours=round(hours))
+    return _check(
+        report_id=report_id_for(window_start, window_end),
+        aggregate=lambda champion, baseline: hourly_aggregates.aggregate_window(
+            window_start, window_end, champion=champion, baseline=baseline, predictions=predictions,
+            metadata=metadata, now=now),
+        scope={"source": "predictions", "aggregation": "hourly", "window_start": isoformat(window_start),
+               "window_end": isoformat(window_end)},
+        artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
+
+
+def store_hourly_aggregate(hour: datetime, *, predictions: PredictionStore, artifacts: ArtifactStore,
+                           metadata: MetadataStore, now: datetime | None = None) -> dict:
+    """Count one closed hour for the serving champion (the hourly trigger)."""
+    from shared.monitoring import hourly_aggregates
+
+    pointer, _ = registry.read_champion(artifacts)
+    if pointer is None:
+        raise ModelUnavailable("no champion model: no bins to count the hour into")
+    champion = pointer["version"]
+    baseline = registry.read_baseline(artifacts, champion)
+    counts = hourly_aggregates.hour_counts(hour, champion=champion, baseline=baseline, predictions=predictions,
+                                           metadata=metadata, now=now)
+    return {"aggregate_id": hourly_aggregates.aggregate_id(champion, hour), "rows": counts["rows"]}
 
 
 def run_partition_drift_check(
@@ -143,14 +200,15 @@ def run_partition_drift_check(
             yield WindowChunk(features, predicted, frame.get_column("label").to_list())
 
     return _check(
-        report_id=f"lake-{day.isoformat()}-{digest}", chunks=chunks,
+        report_id=f"lake-{day.isoformat()}-{digest}",
+        aggregate=lambda champion, baseline: WindowAggregator(baseline).consume(chunks(champion)),
         scope={"source": "lake", "partition": f"{lake.CLINICAL}/date={day.isoformat()}",
                "window_start": f"{day.isoformat()}T00:00:00Z", "window_end": f"{day.isoformat()}T23:59:59Z"},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
 
 
-def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, metadata: MetadataStore,
-           bus: EventBus, settings: Settings, trigger: dict | None, outcomes=None) -> dict:
+def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, metadata: MetadataStore,
+           bus: EventBus, settings: Settings, trigger: dict | None) -> dict:
     pointer, _ = registry.read_champion(artifacts)
     if pointer is None:
         raise ModelUnavailable("no champion model: nothing to compare the window against")
@@ -166,10 +224,7 @@ def _check(*, report_id: str, chunks, scope: dict, artifacts: ArtifactStore, met
     champion_metrics = baseline.get("outcome_metrics")
     if not champion_metrics or champion_metrics["rows"] < OUTCOME_REFERENCE_MIN_ROWS:
         champion_metrics = read_manifest(artifacts, champion).get("metrics")
-    aggregate = WindowAggregator(baseline).consume(chunks(champion))
-    for chunk in outcomes() if outcomes else ():
-        aggregate.add_outcomes(chunk)
-    evaluation = evaluate_window(aggregate, champion_metrics, thresholds_from(settings))
+    evaluation = evaluate_window(aggregate(champion, baseline), champion_metrics, thresholds_from(settings))
     prefix = f"reports/drift/{report_id}"
     report = {
         "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
@@ -210,8 +265,23 @@ def _requested_day(value) -> date:
 
 def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,
                                settings: Settings) -> dict:
-    """A drift-check request (Cloud Scheduler's nightly message, or any publisher).
+    """A drift-check request (Cloud Scheduler's nightly and hourly messages, or any publisher).
     `{"lake_partition": "latest" | "YYYY-MM-DD"}` checks new data in the lake instead."""
+    if message.data.get("aggregate_hour"):
+        from shared.event_bus.messages import parse_timestamp
+        from shared.monitoring.hourly_aggregates import floor_hour, last_closed_hour
+
+        requested = message.data["aggregate_hour"]
+        hour = last_closed_hour(message.publish_time) if requested == "last_closed" else parse_timestamp(requested)
+        if hour is None:
+            raise ValueError("aggregate_hour must be 'last_closed' or an ISO timestamp")
+        return store_hourly_aggregate(floor_hour(hour), predictions=predictions, artifacts=artifacts,
+                                      metadata=metadata)
+    if message.data.get("aggregation") == "hourly":
+        return run_hourly_drift_check(
+            end=message.publish_time, hours=float(message.data.get("window_hours") or settings.drift_window_hours),
+            predictions=predictions, artifacts=artifacts, metadata=metadata, bus=bus, settings=settings,
+            trigger={"message_id": message.message_id, "source": message.attributes.get("source")})
     if message.data.get("lake_partition"):
         requested = message.data["lake_partition"]
         return run_partition_drift_check(

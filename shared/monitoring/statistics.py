@@ -166,6 +166,11 @@ class WindowAggregator:
         self._label_index = {label: index for index, label in enumerate(LABELS)}
 
     def add(self, chunk: WindowChunk) -> None:
+        """Count a chunk's inputs, predicted labels and the outcomes it carries."""
+        self.add_predictions(chunk)
+        self.add_outcomes(chunk)
+
+    def add_predictions(self, chunk: WindowChunk) -> None:
         if not len(chunk):
             return
         self.rows += len(chunk)
@@ -174,17 +179,36 @@ class WindowAggregator:
             edges = self.baseline["features"][name]["bin_edges"]
             self.coarse[name] += np.bincount(coarse_bin_index(values, edges), minlength=len(self.coarse[name]))
             self.fine[name] += np.bincount(fine_bin_index(values, name), minlength=FINE_BINS)
-        predicted = np.fromiter((self._label_index[p] for p in chunk.predictions), dtype=np.int64,
-                                count=len(chunk.predictions))
-        self.label_counts += np.bincount(predicted, minlength=len(LABELS))
-        self.add_outcomes(chunk)
+        self.label_counts += np.bincount(self._predicted(chunk), minlength=len(LABELS))
 
     def add_outcomes(self, chunk: WindowChunk) -> None:
         """Count the chunk's (outcome, prediction) pairs only: outcomes recorded in
         a window may belong to predictions made before it."""
-        for outcome, prediction in zip(chunk.outcomes, chunk.predictions):
+        if not chunk.outcomes:
+            return
+        for outcome, prediction in zip(chunk.outcomes, self._predicted(chunk)):
             if outcome is not None:
-                self.confusion[self._label_index[outcome], self._label_index[prediction]] += 1
+                self.confusion[self._label_index[outcome], prediction] += 1
+
+    def _predicted(self, chunk: WindowChunk) -> np.ndarray:
+        return np.fromiter((self._label_index[p] for p in chunk.predictions), dtype=np.int64,
+                           count=len(chunk.predictions))
+
+    def to_counts(self) -> dict:
+        """Every count as plain JSON: a unit another aggregator can `add_counts`
+        (an hourly aggregate)."""
+        return {"rows": int(self.rows), "coarse": {name: self.coarse[name].tolist() for name in FEATURES},
+                "fine": {name: self.fine[name].tolist() for name in FEATURES},
+                "labels": self.label_counts.tolist(), "confusion": self.confusion.tolist()}
+
+    def add_counts(self, counts: dict) -> None:
+        """Merge a unit in O(bins), whatever number of records it counted."""
+        self.rows += int(counts["rows"])
+        for name in FEATURES:
+            self.coarse[name] += np.asarray(counts["coarse"][name], dtype=np.int64)
+            self.fine[name] += np.asarray(counts["fine"][name], dtype=np.int64)
+        self.label_counts += np.asarray(counts["labels"], dtype=np.int64)
+        self.confusion += np.asarray(counts["confusion"], dtype=np.int64)
 
     def consume(self, chunks: Iterable[WindowChunk]) -> WindowAggregator:
         for chunk in chunks:

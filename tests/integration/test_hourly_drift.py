@@ -1,0 +1,142 @@
+"""The nightly drift check on hourly aggregates: the same report as reading
+every record, no record read when the hours are counted, each hour counted
+once and kept when a check stops half-way."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from shared import wiring
+from shared.event_bus.local import LocalEventBus
+from shared.event_bus.messages import BusMessage
+from shared.monitoring import hourly_aggregates
+from shared.monitoring.drift_check import handle_drift_check_message, run_drift_check, run_hourly_drift_check
+from shared.records import PredictionRecord
+from shared.stores.metadata.port import DRIFT_AGGREGATES
+from shared.training.synthetic_data import generate_reference_data, label_by_rule
+from tests.conftest import register_model
+
+NOW = hourly_aggregates.floor_hour(datetime.now(timezone.utc)) + timedelta(minutes=20)
+WINDOW_END = hourly_aggregates.floor_hour(NOW)  # the last hour closed 20 minutes ago
+WINDOW_START = WINDOW_END - timedelta(hours=3)
+
+
+class CountingReads:
+    """The real store, counting the window reads (and failing one on demand)."""
+
+    def __init__(self, store, fail_on_hour: datetime | None = None):
+        self.store, self.fail_on_hour, self.window_reads, self.outcome_reads = store, fail_on_hour, [], []
+
+    def iter_window(self, start, end, chunk_size=5000):
+        if start == self.fail_on_hour:
+            raise ConnectionError("the instance died counting this hour")
+        self.window_reads.append(start)
+        return self.store.iter_window(start, end, chunk_size)
+
+    def iter_outcomes_recorded(self, start, end, chunk_size=5000):
+        self.outcome_reads.append(start)
+        return self.store.iter_outcomes_recorded(start, end, chunk_size)
+
+
+def log_traffic(store, rows_per_hour: int, seed: int, weights=None, label_every: int = 3) -> None:
+    """Predictions spread over the window's three hours plus the hours either
+    side; every third one labelled by a clinician at once."""
+    rng = np.random.default_rng(seed)
+    for offset in range(-1, 4):
+        hour = WINDOW_START + timedelta(hours=offset)
+        X, _ = generate_reference_data(rows_per_hour, seed=seed + offset + 1, profile_weights=weights)
+        labels = label_by_rule(X)
+        predicted = [labels[i] if rng.random() < 0.8 else labels[(i + 1) % len(labels)] for i in range(len(X))]
+        records = [PredictionRecord(f"p-{seed}-{offset}-{i}", hour + timedelta(seconds=int(s)), *X[i].tolist(),
+                                    predicted[i], {}, "v") for i, s in enumerate(rng.uniform(0, 3599, len(X)))]
+        store.save_predictions(records)
+        for i, record in enumerate(records):
+            if i % label_every == 0:
+                store.record_outcome(record.prediction_id, labels[i], record.created_at)
+
+
+@pytest.fixture
+def champion(trained_candidate):
+    return register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+
+
+def check(predictions, **extra):
+    return run_hourly_drift_check(end=NOW, hours=3, predictions=predictions, artifacts=wiring.artifact_store(),
+                                  metadata=wiring.metadata_store(), bus=LocalEventBus(), settings=wiring.settings(),
+                                  now=NOW, **extra)
+
+
+def test_merged_hours_give_the_report_that_reading_every_record_gives(champion, tmp_path):
+    from shared.stores.metadata.sqlite import SqliteMetadataStore
+    from shared.stores.sqlite_database import SqliteDatabase
+
+    store = wiring.prediction_store()
+    log_traffic(store, rows_per_hour=300, seed=5, weights={"acute": 0.6, "mild": 0.3}, label_every=1)
+    hourly = check(store)
+    elsewhere = SqliteMetadataStore(SqliteDatabase(tmp_path / "streamed.sqlite3"))  # the same window, anew
+    streamed = run_drift_check(start=WINDOW_START, end=WINDOW_END, predictions=store,
+                               artifacts=wiring.artifact_store(), metadata=elsewhere,
+                               bus=LocalEventBus(), settings=wiring.settings())
+    assert (hourly["window_start"], hourly["window_end"]) == (streamed["window_start"], streamed["window_end"])
+    assert hourly["sample_size"] == streamed["sample_size"] == 900
+    assert hourly["decision"] == streamed["decision"] == "drift"
+    for name, feature in hourly["features"].items():
+        assert feature["window_counts"] == streamed["features"][name]["window_counts"]
+        assert feature["psi"] == pytest.approx(streamed["features"][name]["psi"])
+        assert feature["wasserstein"] == pytest.approx(streamed["features"][name]["wasserstein"])
+    assert hourly["prediction_drift"] == streamed["prediction_drift"]
+    # outcomes recorded as the predictions were made: the same confusion either way
+    assert hourly["performance"]["outcomes"] == streamed["performance"]["outcomes"] == 900
+    assert hourly["performance"]["macro_f1"] == pytest.approx(streamed["performance"]["macro_f1"])
+
+
+def test_the_nightly_check_reads_no_record_once_its_hours_are_counted(champion):
+    store = wiring.prediction_store()
+    log_traffic(store, rows_per_hour=200, seed=6)
+    for hour in hourly_aggregates.hours_between(WINDOW_START, WINDOW_END):
+        message = BusMessage({"aggregate_hour": hour.isoformat()}, {}, f"hourly-{hour:%H}", NOW)
+        assert handle_drift_check_message(message, **wiring.drift_check_dependencies())["rows"] == 200
+    counting = CountingReads(store)
+    report = check(counting)
+    assert counting.window_reads == counting.outcome_reads == []  # O(bins): 3 stored units merged
+    assert report["sample_size"] == 600 and report["performance"]["outcomes"] == 3 * 67
+
+
+def test_a_check_stopped_half_way_keeps_its_hours_and_the_redelivery_counts_only_the_rest(champion):
+    store = wiring.prediction_store()
+    log_traffic(store, rows_per_hour=100, seed=7)
+    third_hour = WINDOW_START + timedelta(hours=2)
+    with pytest.raises(ConnectionError):
+        check(CountingReads(store, fail_on_hour=third_hour))
+    assert len(wiring.metadata_store().list(DRIFT_AGGREGATES)) == 2
+    counting = CountingReads(store)
+    report = check(counting)
+    assert counting.window_reads == [third_hour] and report["sample_size"] == 300
+    again = CountingReads(store)
+    assert check(again)["report_id"] == report["report_id"] and again.window_reads == []
+    assert len(wiring.metadata_store().list(DRIFT_AGGREGATES)) == 3
+
+
+def test_an_hour_is_counted_only_once_it_has_closed(champion):
+    open_hour = hourly_aggregates.floor_hour(NOW)
+    with pytest.raises(ValueError, match="has not closed"):
+        hourly_aggregates.hour_counts(open_hour, champion=champion["version"], baseline={}, predictions=None,
+                                      metadata=wiring.metadata_store(), now=NOW)
+    just_closed = open_hour - timedelta(hours=1)
+    with pytest.raises(ValueError, match="has not closed"):
+        hourly_aggregates.hour_counts(just_closed, champion="v", baseline={}, predictions=None,
+                                      metadata=wiring.metadata_store(), now=open_hour + timedelta(minutes=2))
+    assert hourly_aggregates.last_closed_hour(open_hour + timedelta(minutes=2)) == just_closed - timedelta(hours=1)
+    assert hourly_aggregates.last_closed_hour(open_hour + timedelta(minutes=6)) == just_closed
+
+
+@pytest.mark.emulator
+def test_hourly_units_and_outcomes_on_firestore(firestore_env, champion):
+    store = wiring.prediction_store()
+    log_traffic(store, rows_per_hour=60, seed=8)
+    report = check(store)
+    assert report["sample_size"] == 180 and report["performance"]["outcomes"] == 60
+    units = wiring.metadata_store().list(DRIFT_AGGREGATES)
+    assert sorted(unit["rows"] for unit in units) == [60, 60, 60]
+    assert sum(sum(unit["counts"]["labels"]) for unit in units) == 180
