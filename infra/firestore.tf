@@ -41,7 +41,7 @@ locals {
 }
 
 # Every query this project makes orders or filters on one field
-# (created_at, outcome_label), which Firestore's automatic single-field
+# (created_at, outcome_label, outcome_recorded_at), which Firestore's automatic single-field
 # indexes serve; no composite index is needed. The probabilities map is never
 # queried, so it is not indexed (cheaper writes).
 resource "google_firestore_field" "prediction_probabilities" {
