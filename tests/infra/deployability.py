@@ -345,6 +345,17 @@ def _emulator_topic_names(root: Path) -> dict[str, str]:
 
 def reads_predictions(root: Path, entry_point: str) -> bool:
     """Whether the entry point, through shared/wiring.py, ever builds the prediction store."""
+    return "prediction_store" in wiring_builders(root, entry_point)
+
+
+def launches_training(root: Path, entry_point: str) -> bool:
+    """Whether the entry point launches the training job: it then shares the
+    job's processed events and training requests in the records database."""
+    return "training_launcher" in wiring_builders(root, entry_point)
+
+
+def wiring_builders(root: Path, entry_point: str) -> set[str]:
+    """Every shared/wiring.py function the entry point reaches."""
     wiring = ast.parse((root / "shared" / "wiring.py").read_text())
     calls = {node.name: {inner.id for inner in ast.walk(node) if isinstance(inner, ast.Name)}
              for node in wiring.body if isinstance(node, ast.FunctionDef)}
@@ -357,8 +368,7 @@ def reads_predictions(root: Path, entry_point: str) -> bool:
         if name not in seen:
             seen.add(name)
             pending.extend(calls.get(name, ()))
-    # The metadata store lives in the same database (processed events, leases).
-    return "prediction_store" in seen or "metadata_store" in seen
+    return seen
 
 
 def _check_prediction_database_readers(root: Path, parsed: dict[str, dict]) -> list[str]:
@@ -370,7 +380,8 @@ def _check_prediction_database_readers(root: Path, parsed: dict[str, dict]) -> l
         if key not in databases:
             problems.append(f"local.function_databases does not say which database {key} uses")
         elif key in all_locals.get("firestore_roles", {}) and "google_firestore_database.main." in str(databases[key]) \
-                and not reads_predictions(root, unquote(spec.get("entry_point"))):
+                and not reads_predictions(root, unquote(spec.get("entry_point"))) \
+                and not launches_training(root, unquote(spec.get("entry_point"))):
             problems.append(f"{key} never reads predictions but is granted the prediction database")
     return problems
 

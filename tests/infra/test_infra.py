@@ -261,7 +261,8 @@ def test_a_project_wide_firestore_grant_is_reported(copy):
     problems = deployability.check_data_access_is_narrowed(copy)
     assert problems == ["google_project_iam_member.firestore grants roles/datastore.user, roles/datastore.viewer, "
                         "roles/datastore.user, roles/datastore.user, roles/datastore.user, roles/datastore.user, "
-                        "roles/datastore.user on the whole project: add a condition on resource.name"]
+                        "roles/datastore.user, roles/datastore.user on the whole project: "
+                        "add a condition on resource.name"]
 
 
 def test_a_whole_bucket_grant_and_unbounded_listing_are_reported(copy):
@@ -400,7 +401,8 @@ def test_an_ingestion_function_granted_the_prediction_database_is_reported(copy)
 # --- the deploying identity ---------------------------------------------------------------------
 
 def test_a_role_missing_from_the_runbook_is_reported(copy):
-    edit(copy / "infra" / "README.md", "| `roles/cloudscheduler.admin` | the three jobs |\n", "")
+    edit(copy / "infra" / "README.md",
+         "| `roles/cloudscheduler.admin` | the four jobs (the hourly drift aggregate among them) |\n", "")
     assert deployability.check_deployer_roles(copy) == [
         "infra/README.md does not list roles/cloudscheduler.admin (needed for google_cloud_scheduler_job)"]
 
