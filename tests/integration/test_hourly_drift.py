@@ -17,7 +17,9 @@ from shared.stores.metadata.port import DRIFT_AGGREGATES
 from shared.training.synthetic_data import generate_reference_data, label_by_rule
 from tests.conftest import register_model
 
-NOW = hourly_aggregates.floor_hour(datetime.now(timezone.utc)) + timedelta(minutes=20)
+# 20 minutes into the hour before the current one: in the past whatever the
+# minute the test runs, so the hourly trigger (which uses the real clock) agrees.
+NOW = hourly_aggregates.floor_hour(datetime.now(timezone.utc)) - timedelta(minutes=40)
 WINDOW_END = hourly_aggregates.floor_hour(NOW)  # the last hour closed 20 minutes ago
 WINDOW_START = WINDOW_END - timedelta(hours=3)
 
