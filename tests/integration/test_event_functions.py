@@ -52,15 +52,18 @@ def test_a_missing_champion_is_retried_not_dropped():
 
 
 def test_a_failure_left_for_a_retry_is_a_json_500_as_make_run_serves_it(trained_candidate):
-    from datetime import datetime, timezone
-
     from functions_framework import create_app
 
     from functions.http_adapter import answer_framework_errors_as_json
+    from shared.errors import ServiceUnavailable
     from tests.integration.functions_client import SOURCE
 
+    class Unreachable:  # the Cloud Run API does not answer: the launch fails, a retry can help
+        def launch(self, request):
+            raise ServiceUnavailable("could not run the training job")
+
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
-    wiring.metadata_store().acquire_lease("training", "someone-else", 600, datetime.now(timezone.utc))
+    wiring.override("training_launcher", Unreachable())
     retrain = answer_framework_errors_as_json(create_app("retrain", SOURCE, "cloudevent")).test_client()
     response = post_event(retrain, pubsub_cloud_event({"reason": "x"}))
     assert response.status_code == 500 and response.headers["X-Google-Status"] == "crash"  # Pub/Sub redelivers
