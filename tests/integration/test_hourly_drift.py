@@ -2,6 +2,7 @@
 every record, no record read when the hours are counted, each hour counted
 once and kept when a check stops half-way."""
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -50,7 +51,7 @@ def log_traffic(store, rows_per_hour: int, seed: int, weights=None, label_every:
         X, _ = generate_reference_data(rows_per_hour, seed=seed + offset + 1, profile_weights=weights)
         labels = label_by_rule(X)
         predicted = [labels[i] if rng.random() < 0.8 else labels[(i + 1) % len(labels)] for i in range(len(X))]
-        records = [PredictionRecord(f"p-{seed}-{offset}-{i}", hour + timedelta(seconds=int(s)), *X[i].tolist(),
+        records = [PredictionRecord(uuid.uuid4().hex, hour + timedelta(seconds=int(s)), *X[i].tolist(),
                                     predicted[i], {}, "v") for i, s in enumerate(rng.uniform(0, 3599, len(X)))]
         store.save_predictions(records)
         for i, record in enumerate(records):
