@@ -19,8 +19,9 @@ from functions.http_adapter import (
     log_failure,
     refuse_before_reading,
 )
-from shared import errors
+from shared import errors, wiring
 from shared.serving.http_contract import allowed_methods, require_method
+from shared.structured_logging import trace_context
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -60,6 +61,11 @@ def json_endpoint(*methods: str):
     def decorate(handler):
         @functools.wraps(handler)
         async def wrapper(request: Request) -> Response:
+            # Every line of this request carries its trace (X-Cloud-Trace-Context / traceparent).
+            with trace_context(request.headers, wiring.trace_project(handler.__name__)):
+                return await answer(request)
+
+        async def answer(request: Request) -> Response:
             try:
                 if request.method.upper() == "OPTIONS":
                     return Response(status_code=204, headers={"Allow": ", ".join(allowed_methods(methods))})
