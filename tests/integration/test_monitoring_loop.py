@@ -11,7 +11,7 @@ import pytest
 
 from shared import wiring
 from shared.models import registry
-from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, LEASES, PROCESSED_EVENTS
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, LEASES, PROCESSED_EVENTS, PROMOTIONS
 from shared.training.synthetic_data import generate_reference_data, label_by_rule
 from tests.conftest import register_model
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -69,7 +69,9 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     # one retrain request here; the job (a subprocess) published the model-promoted notice
     assert [topic for topic, _ in wiring.event_bus().published] == ["retrain-requests"]
     [done] = wiring.metadata_store().list(PROCESSED_EVENTS)
-    assert done["promoted"] and done["promotion_notice"] == "published"
+    assert done["promoted"] and done["status"] == "done"
+    [outbox] = wiring.metadata_store().list(PROMOTIONS)  # closed once model-promoted was published
+    assert outbox["status"] == "done"
     # the next day is shifted the same way: the shift was learned, so it is not drift again
     start = datetime.now(timezone.utc)
     send_traffic(400, seed=4, weights={"acute": 0.6, "mild": 0.3})

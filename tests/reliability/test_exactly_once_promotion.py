@@ -18,7 +18,7 @@ from shared.event_bus.messages import BusMessage
 from shared.models import registry
 from shared.models.layout import CHAMPION_POINTER, model_path
 from shared.stores.metadata.port import CHAMPION_HISTORY, EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS
-from shared.training.retrain_handler import handle_retrain_message
+from shared.training.job import run_training_request
 from tests.conftest import register_model
 
 
@@ -58,6 +58,15 @@ STEPS = [
 ]
 
 
+def train(message: BusMessage, dependencies: dict) -> dict:
+    """The training job's run for this request (what the retrain function launches);
+    a second call is the retried task of the same execution."""
+    request = {"key": f"retrain-{message.data['report_id']}", "data": message.data,
+               "trigger": {"message_id": message.message_id, "reason": message.data.get("reason"),
+                           "report_id": message.data["report_id"]}}
+    return run_training_request(request, **dependencies, execution="e-1")
+
+
 @pytest.fixture(params=["local", "emulators"])
 def backend(request, quick_training_env):
     os.environ["PROMOTION_MAX_RECALL_DROP"] = "1"  # the gate is not under test: the run must reach the promotion
@@ -71,7 +80,7 @@ def backend(request, quick_training_env):
 
 def dependencies_with_crash(step: str, weak_candidate):
     _, adapter, method, when = next(entry for entry in STEPS if entry[0] == step)
-    dependencies = dict(wiring.retrain_dependencies(), bus=LocalEventBus())
+    dependencies = dict(wiring.training_job_dependencies(), bus=LocalEventBus())
     champion = register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
     crashing = CrashAfter(dependencies[adapter], method, when)
     dependencies[adapter] = crashing
@@ -85,12 +94,12 @@ def test_a_crash_after_each_step_still_promotes_exactly_once(step, backend, weak
     message = BusMessage({"reason": "drift", "report_id": f"crash-{step}"}, {}, "m-1", datetime.now(timezone.utc))
     crashing.armed = True
     with pytest.raises(Crash):
-        handle_retrain_message(message, **dependencies)
+        train(message, dependencies)
     assert not crashing.armed, "the crash point was never reached"
-    retried = handle_retrain_message(message, **dependencies)
+    retried = train(message, dependencies)
     assert retried["status"] == ("duplicate" if step == "done-marker" else "resumed")
     assert retried.get("previous", retried)["promoted"]
-    assert handle_retrain_message(message, **dependencies)["status"] == "duplicate"
+    assert train(message, dependencies)["status"] == "duplicate"
 
     pointer = registry.read_champion(store)[0]
     experiments = metadata.list(EXPERIMENTS)
@@ -112,16 +121,16 @@ def test_a_crash_after_each_step_still_promotes_exactly_once(step, backend, weak
 
 def test_an_unloadable_champion_means_refuse_and_retry_later(backend, weak_candidate):
     """Not "no champion": a model trained on anything would otherwise be promoted unchecked."""
-    dependencies = dict(wiring.retrain_dependencies(), bus=LocalEventBus())
+    dependencies = dict(wiring.training_job_dependencies(), bus=LocalEventBus())
     store, metadata = dependencies["artifacts"], dependencies["metadata"]
     champion = register_model(store, weak_candidate, metadata=metadata)
     good_bytes = store.read_bytes(model_path(champion["version"], "model.joblib"))
     store.write_bytes(model_path(champion["version"], "model.joblib"), b"not the registered artifact")
     message = BusMessage({"reason": "drift", "report_id": "unloadable"}, {}, "m-2", datetime.now(timezone.utc))
     with pytest.raises(ChampionUnavailable):
-        handle_retrain_message(message, **dependencies)
+        train(message, dependencies)
     assert registry.read_champion(store)[0]["version"] == champion["version"]
     assert len(registry.list_versions(store)) == 1 and not metadata.list(EXPERIMENTS)
     assert metadata.get(PROCESSED_EVENTS, "retrain-unloadable") is None  # redelivered later
     store.write_bytes(model_path(champion["version"], "model.joblib"), good_bytes)
-    assert handle_retrain_message(message, **dependencies)["status"] == "trained"
+    assert train(message, dependencies)["status"] == "trained"
