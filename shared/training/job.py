@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 
 from shared.config import TRAINING_FINISH_MARGIN_SECONDS, Settings
 from shared.errors import ServiceError, TrainingDeadlineExceeded
-from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS, TRAINING_REQUESTS
+from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS, TRAINING_REQUESTS
 from shared.structured_logging import get_logger, trace_context
 from shared.training.retrain_handler import train_for_request
 
@@ -101,12 +101,21 @@ def run_training_request(request: dict, *, predictions, artifacts, metadata, bus
 def _train(request: dict, *, predictions, artifacts, metadata, bus, settings: Settings) -> dict:
     key, trigger = request["key"], request.get("trigger") or {}
     started = datetime.now(timezone.utc)
+
+    def train_or_resume() -> dict:
+        return train_for_request(request.get("data") or {}, key=key, trigger=trigger, predictions=predictions,
+                                 artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, now=started)
+
     try:
         with hard_deadline(settings.training_deadline_seconds):
-            return train_for_request(request.get("data") or {}, key=key, trigger=trigger, predictions=predictions,
-                                     artifacts=artifacts, metadata=metadata, bus=bus, settings=settings,
-                                     now=started)
+            return train_or_resume()
     except TrainingDeadlineExceeded as error:
+        if metadata.get(PROMOTIONS, key) is not None:
+            # The promotion was decided before the alarm: its remaining steps are
+            # short and safe to repeat, so finish them rather than fail the request.
+            log.warning("deadline passed after the promotion was decided; finishing it", extra={"fields": {
+                "key": key}})
+            return train_or_resume()
         # A retry would run out the same way: record the failure, settle the request, alert.
         run_id = uuid.uuid4().hex
         metadata.put(EXPERIMENTS, run_id, {

@@ -148,29 +148,8 @@ def run_training(
                               rare_class_min_recall=options.rare_class_min_recall)
     winner = result.winner
     data = result.data
-    champion_metrics = {
-        model.version: evaluate(data.y_holdout, model.predict_labels(data.X_holdout), data.w_holdout)
-        for model in champions}
-    decision = decide_promotion(
-        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"]),
-        [Contender(model.version, champion_metrics[model.version], model.labels,
-                   model.manifest.get("data_fingerprint", {}).get("sha256")) for model in champions],
-        options.gate)
-    rule = winner.decision_rule
-    if baseline_population is not None:
-        baseline = compute_baseline(baseline_population,
-                                    predict_labels(winner.pipeline, baseline_population, data.labels, rule))
-    else:
-        baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
-    if outcome_reference is not None and len(outcome_reference[1]):
-        X_outcomes, y_outcomes = outcome_reference
-        held = in_holdout(X_outcomes, y_outcomes)
-        predicted = predict_labels(winner.pipeline, X_outcomes[held], data.labels, rule)
-        selection = np.array([labelled_share.get(label, 0.0) for label in predicted]) if labelled_share else None
-        if selection is not None and not selection.sum():
-            selection = None
-        baseline["outcome_metrics"] = dict(evaluate(y_outcomes[held], predicted, selection), rows=int(held.sum()),
-                                           labelled_share_by_prediction=labelled_share)
+    champion_metrics, decision = _score_and_decide(winner, champions, data, options)
+    baseline = _winner_baseline(winner, data, baseline_population, outcome_reference, labelled_share)
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
                   "folds": data.folds, "split": SPLIT}
     manifest = registry.register_version(
@@ -210,6 +189,41 @@ def run_training(
         "run_id": run_id, "version": version, "winner": winner.family,
         "macro_f1": winner.metrics["macro_f1"], "promoted": record["promotion"]["promoted"]}})
     return record
+
+
+def _score_and_decide(winner, champions, data, options: TrainingOptions):
+    """Score every recent champion on the evaluation rows the challenger was scored
+    on (none of them trained on those), then let the gate decide."""
+    champion_metrics = {
+        model.version: evaluate(data.y_holdout, model.predict_labels(data.X_holdout), data.w_holdout)
+        for model in champions}
+    decision = decide_promotion(
+        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"]),
+        [Contender(model.version, champion_metrics[model.version], model.labels,
+                   model.manifest.get("data_fingerprint", {}).get("sha256")) for model in champions],
+        options.gate)
+    return champion_metrics, decision
+
+
+def _winner_baseline(winner, data, population, outcome_reference, labelled_share) -> dict:
+    """The drift baseline stored with the winner: the population it is trained for
+    (else its training rows), and its metrics on held-out production outcomes,
+    selected the way clinicians select the outcomes the drift check will compare."""
+    rule = winner.decision_rule
+    if population is not None:
+        baseline = compute_baseline(population, predict_labels(winner.pipeline, population, data.labels, rule))
+    else:
+        baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
+    if outcome_reference is not None and len(outcome_reference[1]):
+        X_outcomes, y_outcomes = outcome_reference
+        held = in_holdout(X_outcomes, y_outcomes)
+        predicted = predict_labels(winner.pipeline, X_outcomes[held], data.labels, rule)
+        selection = np.array([labelled_share.get(label, 0.0) for label in predicted]) if labelled_share else None
+        if selection is not None and not selection.sum():
+            selection = None
+        baseline["outcome_metrics"] = dict(evaluate(y_outcomes[held], predicted, selection), rows=int(held.sum()),
+                                           labelled_share_by_prediction=labelled_share)
+    return baseline
 
 
 def _save_experiment(store: ArtifactStore, metadata: MetadataStore, record: dict) -> None:

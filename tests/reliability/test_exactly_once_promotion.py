@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from shared import wiring
-from shared.errors import ChampionUnavailable
+from shared.errors import ChampionUnavailable, TrainingDeadlineExceeded
 from shared.event_bus.local import LocalEventBus
 from shared.event_bus.messages import BusMessage
 from shared.models import registry
@@ -134,3 +134,39 @@ def test_an_unloadable_champion_means_refuse_and_retry_later(backend, weak_candi
     assert metadata.get(PROCESSED_EVENTS, "retrain-unloadable") is None  # redelivered later
     store.write_bytes(model_path(champion["version"], "model.joblib"), good_bytes)
     assert train(message, dependencies)["status"] == "trained"
+
+
+class DeadlineAfter(CrashAfter):
+    """The training's hard deadline fires right after the matching call (the alarm, not a death)."""
+
+    def __getattr__(self, name):
+        call = super().__getattr__(name)
+        if name != self._method:
+            return call
+
+        def expire(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            except Crash:
+                raise TrainingDeadlineExceeded("training ran past its deadline of 1 s") from None
+
+        return expire
+
+
+def test_a_deadline_after_the_promotion_was_decided_finishes_it(backend, weak_candidate):
+    dependencies = dict(wiring.training_job_dependencies(), bus=LocalEventBus())
+    champion = register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
+    metadata = DeadlineAfter(dependencies["metadata"], "create", lambda collection, *_: collection == PROMOTIONS)
+    metadata.armed = True
+    dependencies["metadata"] = metadata
+    message = BusMessage({"reason": "drift", "report_id": "late"}, {}, "m-1", datetime.now(timezone.utc))
+
+    result = train(message, dependencies)
+
+    assert not metadata.armed, "the deadline never fired"
+    assert result["status"] == "resumed" and result["promoted"]
+    assert registry.read_champion(dependencies["artifacts"])[0]["version"] == result["version"] != champion["version"]
+    experiments = metadata.list(EXPERIMENTS)
+    assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"]  # trained once, not recorded failed
+    assert metadata.get(PROMOTIONS, "retrain-late")["status"] == "done"
+    assert metadata.get(PROCESSED_EVENTS, "retrain-late")["promoted"]
