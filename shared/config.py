@@ -15,6 +15,7 @@ check the three agree.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Mapping
@@ -183,16 +184,24 @@ def load_settings(environ: Mapping[str, str] | None = None, function: str | None
     environ = os.environ if environ is None else environ
     if function is not None and function not in FUNCTION_SETTINGS:
         raise ValueError(f"unknown function {function!r}")
-    names = FUNCTION_SETTINGS[function] if function else {f.name for f in fields(Settings)}
-    raw = tuple(sorted((name, environ.get(env_name(name))) for name in names))
-    key = (function, raw, environ.get("GCP_PROJECT") if "google_cloud_project" in names else None)
+    names = _variable_names(function)
+    raw = tuple(environ.get(variable) for _, variable in names)
+    key = (function, raw, environ.get("GCP_PROJECT") if function is None or "google_cloud_project" in
+           FUNCTION_SETTINGS[function] else None)
     settings = _cache.get(key)
     if settings is None:
-        settings = _parse(function, names, dict(raw), key[2])
+        settings = _parse(function, {name for name, _ in names}, dict(zip((n for n, _ in names), raw)), key[2])
         if len(_cache) > 64:  # tests cycle through many configurations
             _cache.clear()
         _cache[key] = settings
     return settings
+
+
+@functools.cache
+def _variable_names(function: str | None) -> tuple[tuple[str, str], ...]:
+    """(setting, VARIABLE) pairs `function` reads, computed once: this runs on every request."""
+    names = FUNCTION_SETTINGS[function] if function else {f.name for f in fields(Settings)}
+    return tuple(sorted((name, env_name(name)) for name in names))
 
 
 def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
