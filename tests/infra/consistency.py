@@ -44,10 +44,11 @@ def merged_locals(parsed: dict[str, dict]) -> dict:
     return merged
 
 
-def resources(parsed: dict[str, dict], kind: str) -> dict[str, dict]:
+def resources(parsed: dict[str, dict], kind: str, block_type: str = "resource") -> dict[str, dict]:
+    """Every `block_type` block ("resource" or "data") of `kind`, by name."""
     found = {}
     for document in parsed.values():
-        for block in document.get("resource", []):
+        for block in document.get(block_type, []):
             for block_kind, named in block.items():
                 if unquote(block_kind) == kind:
                     found.update({unquote(name): body for name, body in named.items()})

@@ -18,16 +18,6 @@ from pathlib import Path
 from tests.infra.consistency import load_terraform, merged_locals, resources, unquote
 
 
-def data_sources(parsed: dict[str, dict], kind: str) -> dict[str, dict]:
-    found = {}
-    for document in parsed.values():
-        for block in document.get("data", []):
-            for block_kind, named in block.items():
-                if unquote(block_kind) == kind:
-                    found.update({unquote(name): body for name, body in named.items()})
-    return found
-
-
 def variable_default(parsed: dict[str, dict], name: str):
     for document in parsed.values():
         for block in document.get("variable", []):
@@ -46,7 +36,7 @@ FORBIDDEN_IN_ARCHIVE = re.compile(r"(^|/)(tools|tests|bench|infra|\.venv[^/]*|__
 def archived_files(root: Path, parsed: dict[str, dict]) -> tuple[list[str], list[str]]:
     """The files the archive_file allow-list selects, as Terraform's fileset() would; and problems."""
     problems = []
-    archives = data_sources(parsed, "archive_file")
+    archives = resources(parsed, "archive_file", block_type="data")
     if not archives:
         return [], ["no archive_file data source builds the function source"]
     for name, archive in archives.items():
