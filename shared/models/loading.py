@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ArtifactIntegrityError, ModelUnavailable, ServiceError
+from shared.models.inference import direct_predict_proba
 from shared.models.layout import model_path, read_champion_version, read_manifest, runtime_library_versions, sha256_hex
 from shared.schema import FEATURES, LABELS
 from shared.stores.artifacts.port import ArtifactStore
@@ -45,11 +47,17 @@ class LoadedModel:
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
 
+    @functools.cached_property
+    def raw_probabilities(self) -> Callable[[Any], Any]:
+        """`pipeline.predict_proba`, computed straight from the fitted
+        parameters where that is proven equal (`models.inference`)."""
+        return direct_predict_proba(self.pipeline)
+
     def probabilities(self, rows) -> Any:
         """Calibrated probabilities, one column per model label."""
         import numpy as np
 
-        raw = self.pipeline.predict_proba(np.asarray(rows, dtype=float))
+        raw = self.raw_probabilities(np.asarray(rows, dtype=float))
         return calibrate(raw, self.manifest.get("calibration"))
 
     def predict_labels(self, rows) -> Any:
@@ -118,7 +126,9 @@ def load_version(store: ArtifactStore, version: str) -> LoadedModel:
     except Exception as error:  # a truncated or corrupt pickle: refuse, never crash the server
         raise ArtifactIntegrityError(f"model {version} could not be unpickled: {type(error).__name__}") from None
     warn_on_library_mismatch(version, manifest.get("library_versions", {}))
-    return LoadedModel(version=version, pipeline=pipeline, manifest=manifest)
+    model = LoadedModel(version=version, pipeline=pipeline, manifest=manifest)
+    model.raw_probabilities  # built and checked now, not on the first request  # noqa: B018
+    return model
 
 
 def warn_on_library_mismatch(model_version: str, trained_with: dict[str, str]) -> list[str]:

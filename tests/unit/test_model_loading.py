@@ -41,6 +41,15 @@ def test_loads_and_caches_the_champion(store, trained_candidate):
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_a_loaded_model_answers_directly_with_the_pipelines_probabilities(store, trained_candidate):
+    register_model(store, trained_candidate)
+    model = ModelLoader(store).get()
+    assert "raw_probabilities" in vars(model)  # built (and checked) at load, not on the first request
+    assert model.raw_probabilities != model.pipeline.predict_proba  # XGBoost: straight to the booster
+    rows = np.array([[36.6, 72, 118], [38.5, 140, 90], [34.9, 59, 89]])
+    np.testing.assert_allclose(model.raw_probabilities(rows), model.pipeline.predict_proba(rows), rtol=0, atol=1e-9)
+
+
 def test_new_champion_is_picked_up_after_the_refresh_interval(store, trained_candidate):
     first = register_model(store, trained_candidate)
     clock = FakeClock()
