@@ -4,6 +4,9 @@ WAL mode lets the server's worker processes read while one writes; the busy
 timeout makes concurrent writers wait instead of failing. The hot writer (the
 prediction log) also queues on a lock file first: SQLite's busy handler polls
 in sleeps of 1 to 100 ms, a blocked `flock` wakes as soon as the lock is free.
+
+`writing(blocking=False)` lets an event loop commit in place when no one else
+is writing, and hand the commit to a thread only when it would have to wait.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ CREATE INDEX IF NOT EXISTS documents_by_time ON documents (collection, created_u
 """
 
 
+class WriteWouldBlock(Exception):
+    """`writing(blocking=False)`: another writer holds the database; nothing was written."""
+
+
 class SqliteDatabase:
     def __init__(self, path: str | Path, timeout_seconds: float = 5.0):
         self.path = Path(path)
@@ -58,24 +65,33 @@ class SqliteDatabase:
         self._write_lock = threading.Lock()  # flock is per process: threads queue here first
         self._lock_file: tuple[int, int] | None = None  # (pid, descriptor): a forked child opens its own
 
-    def connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
+    def connection(self, blocking: bool = True) -> sqlite3.Connection:
+        """This thread's connection; with `blocking=False` one that fails at
+        once (SQLITE_BUSY) instead of waiting for another writer."""
+        slot = "connection" if blocking else "connection_nowait"
+        connection = getattr(self._local, slot, None)
         if connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=self.timeout_seconds, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=self.timeout_seconds if blocking else 0.0,
+                                         isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             with self._schema_lock:
                 if not self._schema_ready:
                     connection.executescript(_SCHEMA)
                     self._schema_ready = True
-            self._local.connection = connection
+            setattr(self._local, slot, connection)
         return connection
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the write lock shared by every thread and process using this file."""
-        with self._write_lock:
+    def writing(self, blocking: bool = True) -> Iterator[None]:
+        """Hold the write lock shared by every thread and process using this file.
+
+        With `blocking=False`, raise `WriteWouldBlock` instead of waiting for it.
+        """
+        if not self._write_lock.acquire(blocking=blocking):
+            raise WriteWouldBlock()
+        try:
             if fcntl is None:
                 yield
                 return
@@ -84,8 +100,13 @@ class SqliteDatabase:
                 descriptor = os.open(self.path.with_name(self.path.name + ".write-lock"), os.O_RDWR | os.O_CREAT, 0o600)
                 self._lock_file = (os.getpid(), descriptor)
             descriptor = self._lock_file[1]
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WriteWouldBlock() from None
             try:
                 yield
             finally:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()

@@ -80,3 +80,75 @@ def test_sqlite_writers_in_other_processes_wait_for_the_lock_file(tmp_path):
     finally:
         release.set()
         holder.join(10)
+
+
+def sqlite_store(path):
+    from shared.stores.predictions.sqlite import SqlitePredictionStore
+
+    return SqlitePredictionStore(SqliteDatabase(path))
+
+
+def test_sqlite_commit_in_place_never_waits_for_another_process_and_writes_nothing_then(tmp_path):
+    path = tmp_path / "mlops.sqlite3"
+    store = sqlite_store(path)
+    context = multiprocessing.get_context("spawn")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(target=hold_write_lock, args=(path, held, release))
+    holder.start()
+    try:
+        assert held.wait(30)
+        refused = records(2)
+        started = time.monotonic()
+        assert store.save_predictions_nowait(refused) is False
+        assert time.monotonic() - started < 0.05
+        assert store.count() == 0
+    finally:
+        release.set()
+        holder.join(10)
+    assert store.save_predictions_nowait(refused) is True
+    assert store.count() == 2
+
+
+def test_sqlite_commit_in_place_gives_way_to_any_other_sqlite_writer(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "mlops.sqlite3"
+    store = sqlite_store(path)
+    store.count()  # the schema exists
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. an outcome being recorded, outside the prediction lock
+    try:
+        assert store.save_predictions_nowait(records(1)) is False
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.count() == 0
+    assert store.save_predictions_nowait(records(1)) is True
+
+
+def test_group_commit_on_sqlite_waits_in_a_thread_while_another_process_writes(tmp_path):
+    path = tmp_path / "mlops.sqlite3"
+    store = sqlite_store(path)
+    committer = GroupCommitter(store)
+    context = multiprocessing.get_context("spawn")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(target=hold_write_lock, args=(path, held, release))
+    holder.start()
+    try:
+        assert held.wait(30)
+
+        async def scenario():
+            saving = asyncio.gather(*(committer.save(records(1)) for _ in range(3)))
+            for _ in range(5):  # the loop keeps running while the commit waits
+                await asyncio.sleep(0.02)
+                assert not saving.done() and store.count() == 0
+            release.set()
+            await saving
+
+        started = time.monotonic()
+        asyncio.run(scenario())
+        assert time.monotonic() - started < 3  # the holder gives up after 10 s: nobody waited for that
+    finally:
+        release.set()
+        holder.join(10)
+    assert store.count() == 3

@@ -114,3 +114,50 @@ def test_one_committer_serves_successive_event_loops():
     for index in range(2):
         asyncio.run(committer.save(records(f"loop{index}")))
     assert store.commits == [["loop0-0"], ["loop1-0"]]
+
+
+class InPlaceStore(GatedStore):
+    """A synchronous store that can commit in place unless told it would wait."""
+
+    def __init__(self):
+        super().__init__()
+        self.would_wait = False
+        self.threads: list[str] = []
+
+    def save_predictions_nowait(self, batch) -> bool:
+        if self.would_wait:
+            return False
+        self.threads.append(threading.current_thread().name)
+        self.commits.append([record.prediction_id for record in batch])
+        return True
+
+    def save_predictions(self, batch):
+        self.threads.append(threading.current_thread().name)
+        super().save_predictions(batch)
+
+
+def test_requests_ready_together_share_a_commit_made_in_place_on_the_loop():
+    store = InPlaceStore()
+    committer = GroupCommitter(store)
+
+    async def scenario():
+        await asyncio.gather(*(committer.save(records(f"r{index}")) for index in range(4)))
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(scenario())
+    assert store.commits == [[f"r{index}-0" for index in range(4)]]
+    assert store.threads == [loop_thread]
+
+
+def test_a_commit_that_would_wait_is_made_in_a_worker_thread_instead():
+    store = InPlaceStore()
+    store.would_wait = True
+    committer = GroupCommitter(store)
+
+    async def scenario():
+        await committer.save(records("waits"))
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(scenario())
+    assert store.committed() == {"waits-0"}
+    assert len(store.threads) == 1 and store.threads[0] != loop_thread

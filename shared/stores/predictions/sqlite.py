@@ -13,7 +13,7 @@ from shared.records import PredictionRecord, WindowChunk
 from shared.schema import FEATURES
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
-from shared.stores.sqlite_database import SqliteDatabase
+from shared.stores.sqlite_database import SqliteDatabase, WriteWouldBlock
 
 
 class SqlitePredictionStore:
@@ -29,6 +29,18 @@ class SqlitePredictionStore:
             raise StoreUnavailable(f"prediction store unavailable: {error}") from None
 
     def save_predictions(self, records: list[PredictionRecord]) -> None:
+        self._insert(records, blocking=True)
+
+    def save_predictions_nowait(self, records: list[PredictionRecord]) -> bool:
+        """Commit now if no other writer holds the database; otherwise write
+        nothing and return False (an event loop then waits in a thread instead)."""
+        try:
+            self._insert(records, blocking=False)
+        except WriteWouldBlock:
+            return False
+        return True
+
+    def _insert(self, records: list[PredictionRecord], blocking: bool) -> None:
         import sqlite3
 
         rows = [
@@ -38,9 +50,9 @@ class SqlitePredictionStore:
             )
             for r in records
         ]
-        connection = self.database.connection()
+        connection = self.database.connection(blocking)
         try:
-            with self.database.writing(), connection:  # one transaction: all records or none
+            with self.database.writing(blocking), connection:  # one transaction: all records or none
                 connection.execute("BEGIN IMMEDIATE")
                 connection.executemany(
                     "INSERT INTO predictions (prediction_id, created_us, temperature, heart_rate, blood_pressure,"
@@ -48,6 +60,8 @@ class SqlitePredictionStore:
                     rows,
                 )
         except sqlite3.OperationalError as error:
+            if not blocking and error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                raise WriteWouldBlock() from None  # the transaction rolled back: nothing was written
             raise StoreUnavailable(f"prediction store unavailable: {error}") from None
 
     @staticmethod
