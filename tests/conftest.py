@@ -7,6 +7,7 @@ CI=true it fails the run.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -46,6 +47,7 @@ def clean_environment(tmp_path, monkeypatch):
     os.environ.clear()
     os.environ.update(saved)
     wiring.reset()
+    gc.unfreeze()  # serving freezes the process's objects after its first model (functions/predict.py)
 
 
 @pytest.fixture(autouse=True)

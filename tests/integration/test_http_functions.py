@@ -111,3 +111,13 @@ def test_history_rejects_bad_limit_and_cursor():
     assert history.get("/?limit=501").get_json()["error"]["field"] == "limit"
     assert history.get("/?cursor=%%%").status_code == 400
     assert history.post("/").status_code == 405
+
+
+def test_after_its_first_model_the_serving_process_keeps_its_objects_out_of_full_collections(trained_candidate):
+    import gc
+
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    gc.unfreeze()
+    response = client("predict").get(demo_query(36, 120, 90))
+    assert response.status_code == 200
+    assert gc.get_freeze_count() > 10_000  # the libraries and the model: a full collection skips them
