@@ -9,7 +9,8 @@ pipeline and 120 µs straight to its booster; a random forest trained with
 `direct_predict_proba(pipeline)` builds, once per loaded model, a function
 that computes the same numbers from the fitted parameters: the scaler's
 affine map, then the classifier's own engine (the XGBoost booster, the
-forest's trees, the network's layers). It is kept only if it agrees with
+forest's trees, the network's layers) or, for HistGradientBoosting, every
+tree walked at once with numpy. It is kept only if it agrees with
 `pipeline.predict_proba` on probe rows spanning the feature ranges;
 otherwise, or for a step it does not know, the pipeline itself answers.
 """
@@ -105,6 +106,8 @@ def _classifier(step) -> ProbabilityFunction | None:
         return _forest(step)
     if name == "MLPClassifier":
         return _network(step)
+    if name == "HistGradientBoostingClassifier":
+        return _boosted_trees(step)
     return None
 
 
@@ -160,5 +163,42 @@ def _network(network) -> ProbabilityFunction | None:
         values = values - values.max(axis=1, keepdims=True)
         np.exp(values, out=values)
         return values / values.sum(axis=1, keepdims=True)
+
+    return predict_proba
+
+
+def _boosted_trees(model) -> ProbabilityFunction | None:
+    """HistGradientBoosting, multi-class, numeric features: every tree walked at
+    once, one level per step; a row goes left when its value is <= the node's
+    threshold (a missing value where the tree learned to send it)."""
+    predictors = [predictor for iteration in model._predictors for predictor in iteration]
+    n_classes = int(model.n_trees_per_iteration_)
+    if n_classes < 3 or any(predictor.nodes["is_categorical"].any() for predictor in predictors):
+        return None
+    nodes = np.concatenate([predictor.nodes for predictor in predictors])
+    sizes = np.array([len(predictor.nodes) for predictor in predictors])
+    roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    offset = np.repeat(roots, sizes)
+    leaf = nodes["is_leaf"].astype(bool)
+    here = np.arange(len(nodes))
+    # A leaf points at itself, so walking past a leaf stays on it.
+    left = np.where(leaf, here, nodes["left"].astype(np.int64) + offset)
+    right = np.where(leaf, here, nodes["right"].astype(np.int64) + offset)
+    feature, threshold = nodes["feature_idx"], nodes["num_threshold"]
+    missing_left, value = nodes["missing_go_to_left"].astype(bool), nodes["value"]
+    depth = int(nodes["depth"].max())
+    baseline = np.asarray(model._baseline_prediction, dtype=float).reshape(1, n_classes)
+
+    def predict_proba(values: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(values))[:, None]
+        node = np.broadcast_to(roots, (len(values), len(roots)))
+        for _ in range(depth):
+            x = values[rows, feature[node]]
+            goes_left = np.where(np.isnan(x), missing_left[node], x <= threshold[node])
+            node = np.where(goes_left, left[node], right[node])
+        raw = baseline + value[node].reshape(len(values), -1, n_classes).sum(axis=1)
+        raw -= raw.max(axis=1, keepdims=True)
+        np.exp(raw, out=raw)
+        return raw / raw.sum(axis=1, keepdims=True)
 
     return predict_proba

@@ -3,8 +3,9 @@ the pipeline itself when that cannot be shown."""
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder, MinMaxScaler
+from sklearn.preprocessing import LabelEncoder, MinMaxScaler, StandardScaler
 
 from shared.models.inference import AGREEMENT_TOLERANCE, direct_predict_proba, probe_grid
 from shared.schema import FEATURE_RANGES, FEATURES
@@ -36,7 +37,7 @@ def fresh_rows(count=300, seed=11):
     return np.round(rng.uniform(low, high, size=(count, len(FEATURES))), 1)
 
 
-@pytest.mark.parametrize("family", ["xgboost", "random_forest", "mlp"])
+@pytest.mark.parametrize("family", ["xgboost", "random_forest", "mlp", "hist_gradient_boosting"])
 def test_each_served_family_is_answered_directly_with_the_pipelines_numbers(family, data):
     pipeline = fitted(family, data, n_jobs=2)  # as trained: a forest would start a thread pool per call
     direct = direct_predict_proba(pipeline)
@@ -49,9 +50,22 @@ def test_each_served_family_is_answered_directly_with_the_pipelines_numbers(fami
                                atol=AGREEMENT_TOLERANCE)
 
 
-def test_a_family_without_a_direct_path_is_served_by_the_pipeline(data):
-    pipeline = fitted("hist_gradient_boosting", data)
+def test_a_classifier_without_a_direct_path_is_served_by_the_pipeline(data):
+    X, y = data
+    pipeline = Pipeline([("scale", StandardScaler()), ("classifier", LogisticRegression(max_iter=200))]).fit(X, y)
     assert direct_predict_proba(pipeline) == pipeline.predict_proba
+
+
+def test_boosted_trees_send_a_missing_value_where_they_learned_to(data):
+    X, y = data
+    X = X.copy()
+    X[::7, 1] = np.nan  # heart rate missing in training: the trees learn a side for it
+    pipeline = build_pipeline("hist_gradient_boosting", FAST_PARAMS["hist_gradient_boosting"], seed=3).fit(X, y)
+    direct = direct_predict_proba(pipeline)
+    assert direct != pipeline.predict_proba
+    rows = fresh_rows(50)
+    rows[::2, 1] = np.nan
+    np.testing.assert_allclose(direct(rows), pipeline.predict_proba(rows), rtol=0, atol=AGREEMENT_TOLERANCE)
 
 
 def test_an_unknown_step_is_served_by_the_pipeline(data):
