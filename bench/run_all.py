@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["serving", "peer_comparison", "training", "drift", "drift_hourly", "drift_decisions", "rare_class",
-              "load_test", "ingestion", "outcome_contention", "loop_simulation"]
+BENCHMARKS = ["serving", "peer_comparison", "inference", "training", "drift", "drift_hourly", "drift_decisions",
+              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation"]
 
 
 def main(argv: list[str]) -> int:
