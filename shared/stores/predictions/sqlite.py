@@ -50,8 +50,8 @@ class SqlitePredictionStore:
             )
             for r in records
         ]
-        connection = self.database.connection(blocking)
         try:
+            connection = self.database.connection(blocking)  # a first connection may meet a writer too
             with self.database.writing(blocking), connection:  # one transaction: all records or none
                 connection.execute("BEGIN IMMEDIATE")
                 connection.executemany(
@@ -60,7 +60,8 @@ class SqlitePredictionStore:
                     rows,
                 )
         except sqlite3.OperationalError as error:
-            if not blocking and error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            # Extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT...) carry SQLITE_BUSY in their low byte.
+            if not blocking and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                 raise WriteWouldBlock() from None  # the transaction rolled back: nothing was written
             raise StoreUnavailable(f"prediction store unavailable: {error}") from None
 
