@@ -11,8 +11,10 @@ that computes the same numbers from the fitted parameters: the scaler's
 affine map, then the classifier's own engine (the XGBoost booster, the
 forest's trees, the network's layers) or, for HistGradientBoosting, every
 tree walked at once with numpy. It is kept only if it agrees with
-`pipeline.predict_proba` on probe rows spanning the feature ranges;
-otherwise, or for a step it does not know, the pipeline itself answers.
+`pipeline.predict_proba` on probe rows spanning the feature ranges, whole and
+a few at a time (a check, not a proof: enough because every served input is
+finite and inside those ranges, `shared/schema.py`); otherwise, or for a step
+it does not know, the pipeline itself answers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.special import expit
 
 from shared.schema import FEATURE_RANGES, FEATURES
 from shared.structured_logging import get_logger
@@ -41,7 +44,9 @@ def direct_predict_proba(pipeline, probe_rows: np.ndarray | None = None) -> Prob
     for small batches; `pipeline.predict_proba` itself when none can be built."""
     try:
         direct = _compose(pipeline)
-    except (AttributeError, TypeError, ValueError):  # a pipeline shape this module does not know
+    except Exception as error:  # noqa: BLE001 -- a pipeline shape this module does not know: serve it as it is
+        log.warning("no direct inference for this pipeline; serving through it",
+                    extra={"fields": {"reason": f"{type(error).__name__}: {error}"}})
         direct = None
     if direct is None:
         return pipeline.predict_proba
@@ -50,8 +55,9 @@ def direct_predict_proba(pipeline, probe_rows: np.ndarray | None = None) -> Prob
         expected = pipeline.predict_proba(probe_rows)
         in_small_batches = np.vstack([direct(rows) for rows in
                                       np.array_split(probe_rows, -(-len(probe_rows) // SMALL_BATCH_ROWS))])
-        agrees = all(np.allclose(answer, expected, rtol=0.0, atol=AGREEMENT_TOLERANCE)
-                     for answer in (direct(probe_rows), in_small_batches))
+        agrees = all(answer.shape == expected.shape
+                     and np.allclose(answer, expected, rtol=0.0, atol=AGREEMENT_TOLERANCE)
+                     for answer in (np.asarray(direct(probe_rows)), in_small_batches))
     except Exception as error:  # noqa: BLE001 -- any failure means: serve through the pipeline
         log.warning("direct inference failed its check; serving through the pipeline",
                     extra={"fields": {"reason": f"{type(error).__name__}: {error}"}})
@@ -122,9 +128,10 @@ def _xgboost(classifier) -> ProbabilityFunction | None:
         return None
     booster = classifier.get_booster()
     missing = classifier.missing
+    trees = classifier._get_iteration_range(None)  # an early-stopped model answers with its best iteration
 
     def predict_proba(values: np.ndarray) -> np.ndarray:
-        return booster.inplace_predict(values, missing=missing)
+        return booster.inplace_predict(values, iteration_range=trees, missing=missing)
 
     return predict_proba
 
@@ -150,7 +157,7 @@ _ACTIVATIONS = {
     "identity": lambda values: values,
     "relu": lambda values: np.maximum(values, 0, out=values),
     "tanh": lambda values: np.tanh(values, out=values),
-    "logistic": lambda values: np.divide(1.0, 1.0 + np.exp(-values), out=values),
+    "logistic": lambda values: expit(values, out=values),
 }
 
 

@@ -94,3 +94,23 @@ def test_probe_rows_cover_every_feature_range_ends_included():
     for column, name in enumerate(FEATURES):
         assert grid[:, column].min() == FEATURE_RANGES[name][0]
         assert grid[:, column].max() == FEATURE_RANGES[name][1]
+
+
+class XGBClassifier:  # noqa: N801 -- named as the class direct inference dispatches on
+    """Looks like XGBoost to the dispatcher, fails when asked for its booster."""
+
+    objective = "multi:softprob"
+
+    def get_booster(self):
+        raise RuntimeError("booster unavailable")
+
+    def predict_proba(self, X):
+        return np.full((len(X), 5), 0.2)
+
+
+def test_a_direct_path_that_cannot_be_built_leaves_the_pipeline_serving(data, mlops_log):
+    pipeline = fitted("xgboost", data)
+    pipeline.steps[-1] = ("classifier", XGBClassifier())
+    assert direct_predict_proba(pipeline) == pipeline.predict_proba
+    assert any("RuntimeError: booster unavailable" in str(getattr(record, "fields", ""))
+               for record in mlops_log.records)

@@ -1,3 +1,4 @@
+import gc
 import json
 import threading
 
@@ -44,10 +45,26 @@ def test_loads_and_caches_the_champion(store, trained_candidate):
 def test_a_loaded_model_answers_directly_with_the_pipelines_probabilities(store, trained_candidate):
     register_model(store, trained_candidate)
     model = ModelLoader(store).get()
-    assert "raw_probabilities" in vars(model)  # built (and checked) at load, not on the first request
-    assert model.raw_probabilities != model.pipeline.predict_proba  # XGBoost: straight to the booster
+    assert model.pipeline_proba is not None  # built and checked at load, not on the first request
+    assert model.pipeline_proba != model.pipeline.predict_proba  # XGBoost: straight to the booster
     rows = np.array([[36.6, 72, 118], [38.5, 140, 90], [34.9, 59, 89]])
-    np.testing.assert_allclose(model.raw_probabilities(rows), model.pipeline.predict_proba(rows), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(model.pipeline_proba(rows), model.pipeline.predict_proba(rows), rtol=0, atol=1e-9)
+
+
+def test_every_model_loaded_is_kept_out_of_full_garbage_collections(store, trained_candidate):
+    first = register_model(store, trained_candidate)
+    clock = FakeClock()
+    loader = ModelLoader(store, refresh_seconds=30, clock=clock)
+    gc.unfreeze()
+    assert loader.get().version == first["version"]
+    after_first = gc.get_freeze_count()
+    assert after_first > 10_000  # the libraries and the model
+    second = register_model(store, trained_candidate)
+    clock.now += 31
+    loader.get_nowait()
+    loader.wait_for_refresh(30)
+    assert loader.get().version == second["version"]
+    assert gc.get_freeze_count() > after_first  # the promoted model too
 
 
 def test_new_champion_is_picked_up_after_the_refresh_interval(store, trained_candidate):
