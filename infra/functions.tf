@@ -58,10 +58,11 @@ locals {
     # predict runs on one event loop (functions_framework.aio under uvicorn, one
     # worker): one vCPU is all one process uses. Requests in flight share one
     # Firestore commit (group commit), so throughput grows with concurrency: on
-    # the emulator, 1 -> 8 -> 32 connections kept raising req/s (bench/peer_comparison.py)
-    # while one request costs ~0.5-0.8 ms of CPU; with ~10-20 ms per commit in
-    # the cloud, ~32 in flight keep the vCPU busy. Past that the autoscaler adds
-    # instances instead of queueing on one.
+    # the emulator one worker served 660 / 1,540 / 1,840 req/s at 1 / 8 / 32
+    # connections (bench/peer_comparison.py, 2026-11-27), CPU-bound from ~16 on:
+    # a request costs ~0.4-0.5 ms of CPU. With ~10-20 ms per commit in the
+    # cloud, 32 in flight (32 / 15 ms = ~2,100 req/s) keep the vCPU about busy;
+    # past that the autoscaler adds instances instead of queueing on one.
     predict = {
       name   = "predict", entry_point = "predict", trigger = "http",
       memory = "1Gi", cpu = "1", timeout = 30, concurrency = 32, threads = 8, max_instances = var.predict_max_instances
