@@ -114,3 +114,13 @@ def test_a_direct_path_that_cannot_be_built_leaves_the_pipeline_serving(data, ml
     assert direct_predict_proba(pipeline) == pipeline.predict_proba
     assert any("RuntimeError: booster unavailable" in str(getattr(record, "fields", ""))
                for record in mlops_log.records)
+
+
+def test_default_probe_rows_are_inside_every_range_and_include_its_ends():
+    from shared.models.inference import default_probe_rows
+
+    rows = default_probe_rows()
+    assert rows.shape == (128, 3) and len(np.unique(rows, axis=0)) == 128
+    for column, name in enumerate(FEATURES):
+        assert rows[:, column].min() == FEATURE_RANGES[name][0]
+        assert rows[:, column].max() == FEATURE_RANGES[name][1]
