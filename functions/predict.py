@@ -37,4 +37,3 @@ async def predict(request):
         require_log=settings.require_prediction_log, batch=parsed.batch,
     )
     return json_response(response)
-

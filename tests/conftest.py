@@ -47,7 +47,7 @@ def clean_environment(tmp_path, monkeypatch):
     os.environ.clear()
     os.environ.update(saved)
     wiring.reset()
-    gc.unfreeze()  # serving freezes the process's objects after its first model (functions/predict.py)
+    gc.unfreeze()  # ModelLoader freezes the process's objects after each model it loads
 
 
 @pytest.fixture(autouse=True)

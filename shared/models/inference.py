@@ -3,8 +3,10 @@
 `Pipeline.predict_proba` validates its input, resolves estimator tags and
 wraps outputs on every call. For the single row of a `/predict` request that
 is most of the work: an XGBoost champion takes about 300 µs through the
-pipeline and 120 µs straight to its booster; a random forest trained with
-`n_jobs=2` starts a thread pool per call (23 ms a row, 0.4 ms without).
+pipeline and 120 µs straight to its booster; a random forest checks the row
+again for each of its trees (3 ms for 100 trees, 0.2 ms straight to them);
+HistGradientBoosting walks its 1,000 trees one Python call at a time (4 ms;
+all at once, level by level, 0.3 ms).
 
 `direct_predict_proba(pipeline)` builds, once per loaded model, a function
 that computes the same numbers from the fitted parameters: the scaler's
@@ -38,7 +40,7 @@ AGREEMENT_TOLERANCE = 1e-9
 SMALL_BATCH_ROWS = 8
 
 
-def direct_predict_proba(pipeline, probe_rows: np.ndarray | None = None) -> ProbabilityFunction:
+def direct_predict_proba(pipeline) -> ProbabilityFunction:
     """A function rows -> probabilities equal to `pipeline.predict_proba`, faster
     for small batches; `pipeline.predict_proba` itself when none can be built."""
     try:
@@ -49,7 +51,7 @@ def direct_predict_proba(pipeline, probe_rows: np.ndarray | None = None) -> Prob
         direct = None
     if direct is None:
         return pipeline.predict_proba
-    probe_rows = probe_rows if probe_rows is not None else default_probe_rows()
+    probe_rows = default_probe_rows()
     try:
         expected = pipeline.predict_proba(probe_rows)
         in_small_batches = np.vstack([direct(rows) for rows in
@@ -126,7 +128,7 @@ def _classifier(step) -> ProbabilityFunction | None:
     if name == "MLPClassifier":
         return _network(step)
     if name == "HistGradientBoostingClassifier":
-        return _boosted_trees(step)
+        return _hist_gradient_boosting(step)
     return None
 
 
@@ -135,10 +137,10 @@ def _xgboost(classifier) -> ProbabilityFunction | None:
         return None
     booster = classifier.get_booster()
     missing = classifier.missing
-    trees = classifier._get_iteration_range(None)  # an early-stopped model answers with its best iteration
+    iteration_range = classifier._get_iteration_range(None)  # an early-stopped model: its best iteration
 
     def predict_proba(values: np.ndarray) -> np.ndarray:
-        return booster.inplace_predict(values, iteration_range=trees, missing=missing)
+        return booster.inplace_predict(values, iteration_range=iteration_range, missing=missing)
 
     return predict_proba
 
@@ -193,7 +195,7 @@ def _network(network) -> ProbabilityFunction | None:
     return predict_proba
 
 
-def _boosted_trees(model) -> ProbabilityFunction | None:
+def _hist_gradient_boosting(model) -> ProbabilityFunction | None:
     """HistGradientBoosting, multi-class, numeric features: for a few rows every
     tree walked at once, one level per step; a row goes left when its value is
     <= the node's threshold (a missing value where the tree learned to send

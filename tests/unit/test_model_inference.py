@@ -39,7 +39,7 @@ def fresh_rows(count=300, seed=11):
 
 @pytest.mark.parametrize("family", ["xgboost", "random_forest", "mlp", "hist_gradient_boosting"])
 def test_each_served_family_is_answered_directly_with_the_pipelines_numbers(family, data):
-    pipeline = fitted(family, data, n_jobs=2)  # as trained: a forest would start a thread pool per call
+    pipeline = fitted(family, data)
     direct = direct_predict_proba(pipeline)
     assert direct != pipeline.predict_proba  # the direct path was kept
     rows = np.vstack([fresh_rows(), [[36.0, 120.0, 90.0]]])
