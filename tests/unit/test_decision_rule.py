@@ -1,6 +1,8 @@
 """The decision rule: calibration, rare-class decision weights, the tie-break,
 and the one model-loading module applying the manifest's rule."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
@@ -81,7 +83,7 @@ def test_the_loading_module_applies_the_manifests_rule(tmp_path, trained_candida
     weights[plain.labels.index("ENFERMEDAD TERMINAL")] = 1.0
     tampered = dict(plain.manifest, decision_weights=weights,
                     calibration={"slope": [1.0] * len(plain.labels), "intercept": [0.0] * len(plain.labels)})
-    weighted = type(plain)(plain.version, plain.pipeline, tampered)
+    weighted = dataclasses.replace(plain, manifest=tampered)
     assert set(weighted.predict_labels(rows)) == {"ENFERMEDAD TERMINAL"}
     assert {label for label, _ in weighted.predict(rows.tolist())} == {"ENFERMEDAD TERMINAL"}
 
