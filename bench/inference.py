@@ -23,7 +23,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
-from shared.models.inference import SMALL_BATCH_ROWS, direct_predict_proba  # noqa: E402
+from shared.models.inference import direct_predict_proba, largest_difference  # noqa: E402
 from shared.training.candidates import SEARCH_SPACES, build_pipeline, for_serving  # noqa: E402
 from shared.training.synthetic_data import generate_reference_data  # noqa: E402
 
@@ -47,12 +47,6 @@ def microseconds(function, rows, repeats: int) -> float:
     return statistics.median(timings)
 
 
-def max_difference(direct, reference, rows) -> float:
-    expected = reference(rows)
-    few_at_a_time = np.vstack([direct(part) for part in np.array_split(rows, len(rows) // SMALL_BATCH_ROWS)])
-    return float(max(np.abs(direct(rows) - expected).max(), np.abs(few_at_a_time - expected).max()))
-
-
 def main(quick: bool = False) -> dict:
     X, labels = generate_reference_data(5_000 if quick else 20_000, seed=5)
     y = LabelEncoder().fit_transform(labels)
@@ -70,7 +64,7 @@ def main(quick: bool = False) -> dict:
                "direct_one_row_us": round(microseconds(direct, one, repeats)),
                "pipeline_per_row_in_1000_us": round(microseconds(pipeline.predict_proba, batch, 3) / 1000, 2),
                "direct_per_row_in_1000_us": round(microseconds(direct, batch, 3) / 1000, 2),
-               "max_difference": max_difference(direct, pipeline.predict_proba, batch)}
+               "max_difference": largest_difference(direct, pipeline.predict_proba, batch)}
         row["speedup_one_row"] = round(row["pipeline_one_row_us"] / row["direct_one_row_us"], 1)
         results[family] = row
         print(family, row, file=sys.stderr)

@@ -51,14 +51,8 @@ def direct_predict_proba(pipeline) -> ProbabilityFunction:
         direct = None
     if direct is None:
         return pipeline.predict_proba
-    probe_rows = default_probe_rows()
     try:
-        expected = pipeline.predict_proba(probe_rows)
-        in_small_batches = np.vstack([direct(rows) for rows in
-                                      np.array_split(probe_rows, -(-len(probe_rows) // SMALL_BATCH_ROWS))])
-        agrees = all(answer.shape == expected.shape
-                     and np.allclose(answer, expected, rtol=0.0, atol=AGREEMENT_TOLERANCE)
-                     for answer in (np.asarray(direct(probe_rows)), in_small_batches))
+        agrees = largest_difference(direct, pipeline.predict_proba, default_probe_rows()) <= AGREEMENT_TOLERANCE
     except Exception as error:  # noqa: BLE001 -- any failure means: serve through the pipeline
         log.warning("direct inference failed its check; serving through the pipeline",
                     extra={"fields": {"reason": f"{type(error).__name__}: {error}"}})
@@ -67,6 +61,18 @@ def direct_predict_proba(pipeline) -> ProbabilityFunction:
         log.warning("direct inference disagrees with the pipeline; serving through the pipeline")
         return pipeline.predict_proba
     return direct
+
+
+def largest_difference(direct: ProbabilityFunction, reference: ProbabilityFunction, rows: np.ndarray) -> float:
+    """The largest gap between `direct` and `reference` on `rows`, answered whole
+    and SMALL_BATCH_ROWS at a time (the two ways `direct` may compute); infinite
+    when the shapes differ."""
+    expected = reference(rows)
+    few_at_a_time = np.vstack([direct(part) for part in np.array_split(rows, -(-len(rows) // SMALL_BATCH_ROWS))])
+    answers = (np.asarray(direct(rows)), few_at_a_time)
+    if any(answer.shape != expected.shape for answer in answers):
+        return float("inf")
+    return float(max(np.abs(answer - expected).max() for answer in answers))
 
 
 def default_probe_rows() -> np.ndarray:

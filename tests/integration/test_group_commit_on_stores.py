@@ -2,6 +2,7 @@
 ambiguous outcomes, SQLite's cross-process write lock."""
 
 import asyncio
+import contextlib
 import multiprocessing
 import threading
 import time
@@ -55,14 +56,41 @@ def hold_write_lock(path, held, release):
         release.wait(10)
 
 
-def test_sqlite_writers_in_other_processes_wait_for_the_lock_file(tmp_path):
-    path = tmp_path / "mlops.sqlite3"
+@contextlib.contextmanager
+def write_lock_held_by_another_process(path):
+    """Another process holds the prediction write lock (for 10 s at most) until
+    the `release` event this yields is set, or the block ends."""
     context = multiprocessing.get_context("spawn")
     held, release = context.Event(), context.Event()
     holder = context.Process(target=hold_write_lock, args=(path, held, release))
     holder.start()
     try:
         assert held.wait(30)
+        yield release
+    finally:
+        release.set()
+        holder.join(10)
+
+
+@contextlib.contextmanager
+def write_transaction_open_in_another_connection(path):
+    """A plain SQLite writer (an outcome being recorded, a worker creating the
+    schema) holds the database's write lock, outside the prediction lock file."""
+    import sqlite3
+
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_sqlite_writers_in_other_processes_wait_for_the_lock_file(tmp_path):
+    path = tmp_path / "mlops.sqlite3"
+    with write_lock_held_by_another_process(path) as release:
         database = SqliteDatabase(path)
         released_at = None
 
@@ -77,9 +105,6 @@ def test_sqlite_writers_in_other_processes_wait_for_the_lock_file(tmp_path):
             acquired_at = time.monotonic()
         assert released_at is not None and acquired_at >= released_at
         assert acquired_at - released_at < 0.2  # woken when freed, not after a polling sleep
-    finally:
-        release.set()
-        holder.join(10)
 
 
 def sqlite_store(path):
@@ -91,37 +116,22 @@ def sqlite_store(path):
 def test_sqlite_commit_in_place_never_waits_for_another_process_and_writes_nothing_then(tmp_path):
     path = tmp_path / "mlops.sqlite3"
     store = sqlite_store(path)
-    context = multiprocessing.get_context("spawn")
-    held, release = context.Event(), context.Event()
-    holder = context.Process(target=hold_write_lock, args=(path, held, release))
-    holder.start()
-    try:
-        assert held.wait(30)
+    with write_lock_held_by_another_process(path):
         refused = records(2)
         started = time.monotonic()
         assert store.save_predictions_nowait(refused) is False
         assert time.monotonic() - started < 0.5  # no wait for the holder (it holds for 10 s)
         assert store.count() == 0
-    finally:
-        release.set()
-        holder.join(10)
     assert store.save_predictions_nowait(refused) is True
     assert store.count() == 2
 
 
 def test_sqlite_commit_in_place_gives_way_to_any_other_sqlite_writer(tmp_path):
-    import sqlite3
-
     path = tmp_path / "mlops.sqlite3"
     store = sqlite_store(path)
     store.count()  # the schema exists
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # e.g. an outcome being recorded, outside the prediction lock
-    try:
+    with write_transaction_open_in_another_connection(path):
         assert store.save_predictions_nowait(records(1)) is False
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     assert store.count() == 0
     assert store.save_predictions_nowait(records(1)) is True
 
@@ -130,12 +140,7 @@ def test_group_commit_on_sqlite_waits_in_a_thread_while_another_process_writes(t
     path = tmp_path / "mlops.sqlite3"
     store = sqlite_store(path)
     committer = GroupCommitter(store)
-    context = multiprocessing.get_context("spawn")
-    held, release = context.Event(), context.Event()
-    holder = context.Process(target=hold_write_lock, args=(path, held, release))
-    holder.start()
-    try:
-        assert held.wait(30)
+    with write_lock_held_by_another_process(path) as release:
 
         async def scenario():
             saving = asyncio.gather(*(committer.save(records(1)) for _ in range(3)))
@@ -148,25 +153,14 @@ def test_group_commit_on_sqlite_waits_in_a_thread_while_another_process_writes(t
         started = time.monotonic()
         asyncio.run(scenario())
         assert time.monotonic() - started < 3  # the holder gives up after 10 s: nobody waited for that
-    finally:
-        release.set()
-        holder.join(10)
     assert store.count() == 3
 
 
 def test_sqlite_commit_in_place_on_a_new_database_another_process_is_creating_gives_way(tmp_path):
-    import sqlite3
-
     path = tmp_path / "mlops.sqlite3"
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("PRAGMA journal_mode=WAL")
-    other.execute("BEGIN IMMEDIATE")  # e.g. the other worker creating the schema
-    store = sqlite_store(path)  # this process's first connection will be the in-place one
-    try:
+    with write_transaction_open_in_another_connection(path):  # before the schema exists
+        store = sqlite_store(path)  # this process's first connection will be the in-place one
         assert store.save_predictions_nowait(records(1)) is False
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     assert store.save_predictions_nowait(records(1)) is True
     assert store.count() == 1
 
