@@ -53,6 +53,9 @@ class WindowChunk:
     features: np.ndarray  # shape (n, len(FEATURES))
     predictions: list[str]
     outcomes: list[str | None] = field(default_factory=list)
+    # The model version that made each prediction; empty when the source has
+    # none (the lake, benchmarks): then every row counts for the champion.
+    model_versions: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.predictions)

@@ -49,6 +49,7 @@ def thresholds_from(settings: Settings) -> DriftThresholds:
         wasserstein_drift=settings.drift_wasserstein_threshold, label_js_drift=settings.drift_label_js_threshold,
         f1_drop=settings.drift_f1_drop_threshold, min_samples=settings.drift_min_samples,
         min_outcomes=settings.drift_min_outcomes, false_alarm_rate=settings.drift_false_alarm_rate,
+        design_effect=settings.drift_design_effect,
     )
 
 

@@ -212,6 +212,7 @@ def _winner_baseline(winner, data, population, outcome_reference, labelled_share
     rule = winner.decision_rule
     if population is not None:
         baseline = compute_baseline(population, predict_labels(winner.pipeline, population, data.labels, rule))
+        baseline["from_production_window"] = True  # its rows repeat patients: the drift tests discount them
     else:
         baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
     if outcome_reference is not None and len(outcome_reference[1]):
