@@ -179,7 +179,8 @@ def main(quick: bool = False) -> dict:
 
 if __name__ == "__main__":
     if "--design-effect" in sys.argv:
-        THRESHOLDS = DriftThresholds(min_samples=1, design_effect=float(sys.argv[sys.argv.index("--design-effect") + 1]))
+        design_effect = float(sys.argv[sys.argv.index("--design-effect") + 1])
+        THRESHOLDS = DriftThresholds(min_samples=1, design_effect=design_effect)
     if "--repeated-only" in sys.argv:
         model, data, baseline = champion()
         print(json.dumps(repeated_patients(model, data, baseline, 100 if "--quick" in sys.argv else 1000), indent=2))

@@ -56,9 +56,18 @@ class WindowChunk:
     # The model version that made each prediction; empty when the source has
     # none (the lake, benchmarks): then every row counts for the champion.
     model_versions: list[str] = field(default_factory=list)
+    # The calibrated probabilities of each prediction, (n, len(LABELS)) in LABELS
+    # order, when the source logged them: confidence-based performance estimation.
+    probabilities: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.predictions)
+
+
+def probability_rows(maps) -> np.ndarray:
+    """Probability maps (label -> p) as an (n, len(LABELS)) array in LABELS order; a missing label is 0."""
+    return np.array([[float((m or {}).get(label, 0.0)) for label in LABELS] for m in maps], dtype=float).reshape(
+        -1, len(LABELS))
 
 
 def in_label_order(probabilities: dict[str, float]) -> dict[str, float]:

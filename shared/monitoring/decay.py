@@ -95,7 +95,10 @@ def rare_class_misses(confusion: np.ndarray, champion_matrix, alpha: float) -> d
     cases = int(window_row.sum())
     if cases == 0:
         return None
+    # columns the window has outcomes for (a selection by prediction drops the
+    # others), and always the rare class's own: a model that stops predicting it is the case to see
     observed = np.asarray(confusion).sum(axis=0) > 0
+    observed[rare] = True
     champion_row = np.asarray(champion_matrix, dtype=float)[rare] * observed
     window_hits, champion_hits = int(window_row[rare]), int(round(champion_row[rare]))
     champion_cases = int(round(champion_row.sum()))

@@ -110,12 +110,14 @@ def run_drift_check(
 
     def inputs(champion: str):
         for chunk in predictions.iter_window(start, end):
-            yield WindowChunk(chunk.features, chunk.predictions)
+            yield WindowChunk(chunk.features, chunk.predictions, model_versions=chunk.model_versions,
+                              probabilities=chunk.probabilities)
 
     return _check(
         report_id=report_id_for(start, end),
         aggregate=lambda champion, baseline: _with_outcomes(
-            WindowAggregator(baseline).consume(inputs(champion)), predictions.iter_outcomes_recorded(start, end)),
+            WindowAggregator(baseline, model_version=champion).consume(inputs(champion)),
+            predictions.iter_outcomes_recorded(start, end)),
         scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end)},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
 

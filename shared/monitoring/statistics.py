@@ -107,8 +107,8 @@ def prediction_drift(baseline: dict, label_counts, thresholds: DriftThresholds, 
     # baselines before the count was kept: the holdout is a quarter of the training rows
     reference_rows = baseline.get("predicted_label_rows") or max(1, baseline["rows"] // 4)
     label_js = jensen_shannon_distance(shares, label_counts)
-    _, p_value = chi_square_homogeneity(effective_counts(shares * reference_rows, _reference_design_effect(baseline, thresholds)),
-                                        effective_counts(label_counts, thresholds.design_effect))
+    reference_counts = effective_counts(shares * reference_rows, _reference_design_effect(baseline, thresholds))
+    _, p_value = chi_square_homogeneity(reference_counts, effective_counts(label_counts, thresholds.design_effect))
     drifted = enough and p_value < thresholds.alpha_per_test and label_js >= thresholds.label_js_drift
     return {"js_distance": round(label_js, 6), "chi_square_p_value": p_value,
             "status": "insufficient_data" if not enough else "drift" if drifted else "ok",
@@ -146,8 +146,9 @@ def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
     """
     baseline = aggregate.baseline
     enough = aggregate.rows >= thresholds.min_samples
+    reference_design_effect = _reference_design_effect(baseline, thresholds)
     features = {name: feature_drift(baseline["features"][name], aggregate.coarse[name], aggregate.fine[name],
-                                    thresholds, enough, _reference_design_effect(baseline, thresholds)) for name in FEATURES}
+                                    thresholds, enough, reference_design_effect) for name in FEATURES}
     prediction = prediction_drift(baseline, aggregate.label_counts, thresholds, enough)
     performance = performance_decay(aggregate.confusion, champion_metrics, alpha=thresholds.alpha_per_test,
                                     f1_drop=thresholds.f1_drop, min_outcomes=thresholds.min_outcomes)

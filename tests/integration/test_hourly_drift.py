@@ -42,7 +42,8 @@ class CountingReads:
         return self.store.iter_outcomes_recorded(start, end, chunk_size)
 
 
-def log_traffic(store, rows_per_hour: int, seed: int, weights=None, label_every: int = 3) -> None:
+def log_traffic(store, rows_per_hour: int, seed: int, weights=None, label_every: int = 3,
+                version: str = "v") -> None:
     """Predictions spread over the window's three hours plus the hours either
     side; every third one labelled by a clinician at once."""
     rng = np.random.default_rng(seed)
@@ -52,7 +53,7 @@ def log_traffic(store, rows_per_hour: int, seed: int, weights=None, label_every:
         labels = label_by_rule(X)
         predicted = [labels[i] if rng.random() < 0.8 else labels[(i + 1) % len(labels)] for i in range(len(X))]
         records = [PredictionRecord(uuid.uuid4().hex, hour + timedelta(seconds=int(s)), *X[i].tolist(),
-                                    predicted[i], {}, "v") for i, s in enumerate(rng.uniform(0, 3599, len(X)))]
+                                    predicted[i], {}, version) for i, s in enumerate(rng.uniform(0, 3599, len(X)))]
         store.save_predictions(records)
         for i, record in enumerate(records):
             if i % label_every == 0:
@@ -75,7 +76,8 @@ def test_merged_hours_give_the_report_that_reading_every_record_gives(champion, 
     from shared.stores.sqlite_database import SqliteDatabase
 
     store = wiring.prediction_store()
-    log_traffic(store, rows_per_hour=300, seed=5, weights={"acute": 0.6, "mild": 0.3}, label_every=1)
+    log_traffic(store, rows_per_hour=300, seed=5, weights={"acute": 0.6, "mild": 0.3}, label_every=1,
+                version=champion["version"])
     hourly = check(store)
     elsewhere = SqliteMetadataStore(SqliteDatabase(tmp_path / "streamed.sqlite3"))  # the same window, anew
     streamed = run_drift_check(start=WINDOW_START, end=WINDOW_END, predictions=store,
@@ -96,7 +98,7 @@ def test_merged_hours_give_the_report_that_reading_every_record_gives(champion, 
 
 def test_the_nightly_check_reads_no_record_once_its_hours_are_counted(champion):
     store = wiring.prediction_store()
-    log_traffic(store, rows_per_hour=200, seed=6)
+    log_traffic(store, rows_per_hour=200, seed=6, version=champion["version"])
     for hour in hourly_aggregates.hours_between(WINDOW_START, WINDOW_END):
         message = BusMessage({"aggregate_hour": hour.isoformat()}, {}, f"hourly-{hour:%H}", NOW)
         assert handle_drift_check_message(message, **wiring.drift_check_dependencies())["rows"] == 200
@@ -108,7 +110,7 @@ def test_the_nightly_check_reads_no_record_once_its_hours_are_counted(champion):
 
 def test_a_check_stopped_half_way_keeps_its_hours_and_the_redelivery_counts_only_the_rest(champion):
     store = wiring.prediction_store()
-    log_traffic(store, rows_per_hour=100, seed=7)
+    log_traffic(store, rows_per_hour=100, seed=7, version=champion["version"])
     third_hour = WINDOW_START + timedelta(hours=2)
     with pytest.raises(ConnectionError):
         check(CountingReads(store, fail_on_hour=third_hour))
@@ -137,9 +139,26 @@ def test_an_hour_is_counted_only_once_it_has_closed(champion):
 @pytest.mark.emulator
 def test_hourly_units_and_outcomes_on_firestore(firestore_env, champion):
     store = wiring.prediction_store()
-    log_traffic(store, rows_per_hour=60, seed=8)
+    log_traffic(store, rows_per_hour=60, seed=8, version=champion["version"])
     report = check(store)
     assert report["sample_size"] == 180 and report["performance"]["outcomes"] == 60
     units = wiring.metadata_store().list(DRIFT_AGGREGATES)
     assert sorted(unit["rows"] for unit in units) == [60, 60, 60]
     assert sum(sum(unit["counts"]["labels"]) for unit in units) == 180
+
+
+def test_only_the_champions_own_predictions_and_outcomes_are_counted(champion):
+    """After a promotion the old model's predictions and late outcomes are not
+    the new champion's to answer for: left out, and counted as left out."""
+    store = wiring.prediction_store()
+    log_traffic(store, rows_per_hour=100, seed=9, version=champion["version"])
+    log_traffic(store, rows_per_hour=40, seed=10, version="the-previous-champion")
+    hourly = check(store)
+    assert hourly["sample_size"] == 300 and hourly["performance"]["outcomes"] == 3 * 34
+    assert hourly["rows_left_out"]["other_model_versions"] == 120
+    assert hourly["rows_left_out"]["other_model_version_outcomes"] == 3 * 14
+    assert hourly["model_version"] == champion["version"]
+    streamed = run_drift_check(start=WINDOW_START, end=WINDOW_END, predictions=store,
+                               artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
+                               bus=LocalEventBus(), settings=wiring.settings())
+    assert streamed["rows_left_out"] == hourly["rows_left_out"] and streamed["sample_size"] == 300

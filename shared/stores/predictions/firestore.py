@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from shared.errors import StoreUnavailable
-from shared.records import PredictionRecord, WindowChunk
+from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
 from shared.stores.firestore_errors import unavailable_on_failure
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of
@@ -190,20 +190,24 @@ class FirestorePredictionStore:
     def _iter_query(self, query, chunk_size: int) -> Iterator[WindowChunk]:
         # Only the fields a chunk needs (and the ones the queries order by, for
         # paging): ~20 % faster on the emulator than whole documents.
-        query = query.select([*FEATURES, "prediction", "outcome_label", "created_at", "outcome_recorded_at"])
+        query = query.select([*FEATURES, "prediction", "outcome_label", "created_at", "outcome_recorded_at",
+                              "model_version", "probabilities"])
         last = None
         while True:
             page = (query.start_after(last) if last is not None else query).limit(chunk_size)
             snapshots = self._call(lambda page=page: list(page.stream(timeout=60)))
             if not snapshots:
                 return
-            rows, predictions, outcomes = [], [], []
+            rows, predictions, outcomes, versions, probabilities = [], [], [], [], []
             for snapshot in snapshots:
                 data = snapshot.to_dict()
                 rows.append([data[name] for name in FEATURES])
                 predictions.append(data["prediction"])
                 outcomes.append(data.get("outcome_label"))
-            yield WindowChunk(np.asarray(rows, dtype=float), predictions, outcomes)
+                versions.append(data.get("model_version"))
+                probabilities.append(data.get("probabilities"))
+            yield WindowChunk(np.asarray(rows, dtype=float), predictions, outcomes, versions,
+                              probability_rows(probabilities))
             if len(snapshots) < chunk_size:
                 return
             last = snapshots[-1]

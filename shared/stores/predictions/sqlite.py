@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 
 from shared.errors import StoreUnavailable
-from shared.records import PredictionRecord, WindowChunk
+from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
@@ -126,7 +126,8 @@ class SqlitePredictionStore:
     def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int,
                      order: str = "created_us") -> Iterator[WindowChunk]:
         cursor = self._execute(
-            "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label FROM predictions"
+            "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label, model_version, probabilities"
+            " FROM predictions"
             f" WHERE {where} ORDER BY {order}",
             parameters,
         )
@@ -136,6 +137,8 @@ class SqlitePredictionStore:
                 features=np.column_stack([np.asarray(columns[i], dtype=float) for i in range(len(FEATURES))]),
                 predictions=list(columns[3]),
                 outcomes=list(columns[4]),
+                model_versions=list(columns[5]),
+                probabilities=probability_rows(json.loads(text) for text in columns[6]),
             )
 
     def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]:
