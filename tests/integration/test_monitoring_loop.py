@@ -282,15 +282,20 @@ def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, 
 
 
 def test_a_warning_is_reported_and_requests_no_retrain(trained_candidate):
-    """PSI over its warning threshold alone (0 here: every feature) makes a
-    `warning` report, which is stored but publishes nothing."""
-    os.environ["DRIFT_PSI_WARNING"] = "0"
+    """A real (significant) change with PSI over its warning level but short of
+    the drift sizes (set out of reach here) makes a `warning` report, which is
+    stored but publishes nothing; a change that is not significant is no warning."""
+    os.environ.update({"DRIFT_PSI_WARNING": "0", "DRIFT_PSI_THRESHOLD": "100", "DRIFT_WASSERSTEIN_THRESHOLD": "100",
+                       "DRIFT_LABEL_JS_THRESHOLD": "2", "DRIFT_DESIGN_EFFECT": "1"})
     wiring.reset()
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
-    send_traffic(300, seed=22)
+    send_traffic(300, seed=22, weights={"acute": 0.6, "mild": 0.3})
     assert post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1})).status_code == 200
     [report] = wiring.metadata_store().list(DRIFT_REPORTS)
     assert report["decision"] == "warning" and report["retrain_request_id"] is None
-    assert {feature["status"] for feature in report["features"].values()} == {"warning"}
+    for feature in report["features"].values():
+        significant = feature["chi_square_p_value"] < report["thresholds"]["alpha_per_test"]
+        assert feature["status"] == ("warning" if significant else "ok")
+    assert report["features"]["temperature"]["status"] == "warning"
     assert report["prediction_drift"]["status"] == "ok"
     assert wiring.event_bus().published == []
