@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from shared.monitoring.baseline import FINE_BINS, coarse_bin_count, coarse_bin_index, fine_bin_index
+from shared.monitoring.estimated_performance import expected_confusion
 from shared.records import WindowChunk
 from shared.schema import FEATURES, LABELS
 
@@ -45,6 +46,9 @@ class WindowAggregator:
         self.label_counts = np.zeros(len(LABELS), dtype=np.int64)
         # outcomes (rows: clinician label, columns: prediction), LABELS order
         self.confusion = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
+        # CBPE: the expected confusion matrix of the rows logged with probabilities
+        self.expected_confusion = np.zeros((len(LABELS), len(LABELS)))
+        self.probability_rows = 0
         self._label_index = {label: index for index, label in enumerate(LABELS)}
 
     def add(self, chunk: WindowChunk) -> None:
@@ -81,6 +85,11 @@ class WindowAggregator:
         fresh = self._first_sightings(features, predicted)
         self.repeats_collapsed += int((~fresh).sum())
         features, predicted = features[fresh], predicted[fresh]
+        if chunk.probabilities is not None and len(chunk.probabilities) == len(chunk):
+            probabilities = np.asarray(chunk.probabilities, dtype=float)[own][fresh]
+            logged = probabilities.sum(axis=1) > 0
+            self.probability_rows += int(logged.sum())
+            self.expected_confusion += expected_confusion(probabilities[logged], predicted[logged])
         self.rows += len(predicted)
         for column, name in enumerate(FEATURES):
             values = features[:, column]
@@ -114,7 +123,9 @@ class WindowAggregator:
                 "fine": {name: self.fine[name].tolist() for name in FEATURES},
                 "labels": self.label_counts.tolist(), "confusion": self.confusion.tolist(),
                 "repeats_collapsed": self.repeats_collapsed, "other_version_rows": self.other_version_rows,
-                "other_version_outcomes": self.other_version_outcomes}
+                "other_version_outcomes": self.other_version_outcomes,
+                "expected_confusion": self.expected_confusion.round(6).tolist(),
+                "probability_rows": self.probability_rows}
 
     def add_counts(self, counts: dict) -> None:
         """Merge a unit in O(bins), whatever number of records it counted."""
@@ -128,6 +139,9 @@ class WindowAggregator:
         self.repeats_collapsed += int(counts.get("repeats_collapsed", 0))
         self.other_version_rows += int(counts.get("other_version_rows", 0))
         self.other_version_outcomes += int(counts.get("other_version_outcomes", 0))
+        if "expected_confusion" in counts:
+            self.expected_confusion += np.asarray(counts["expected_confusion"], dtype=float)
+            self.probability_rows += int(counts["probability_rows"])
 
     def consume(self, chunks: Iterable[WindowChunk]) -> WindowAggregator:
         for chunk in chunks:

@@ -45,6 +45,7 @@ from shared.monitoring.distances import (  # noqa: F401  (re-exported)
     population_stability_index,
     wasserstein_from_histograms,
 )
+from shared.monitoring.estimated_performance import estimate_performance
 from shared.schema import FEATURES, LABELS
 
 
@@ -171,4 +172,6 @@ def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
                               "other_model_version_outcomes": aggregate.other_version_outcomes},
             "model_version": aggregate.model_version,
             "features": features, "prediction_drift": prediction, "performance": performance,
+            "estimated_performance": estimate_performance(aggregate.expected_confusion, aggregate.confusion,
+                                                          rows=aggregate.probability_rows),
             "thresholds": dict(thresholds.__dict__, alpha_per_test=thresholds.alpha_per_test)}

@@ -52,12 +52,19 @@ def log_traffic(store, rows_per_hour: int, seed: int, weights=None, label_every:
         X, _ = generate_reference_data(rows_per_hour, seed=seed + offset + 1, profile_weights=weights)
         labels = label_by_rule(X)
         predicted = [labels[i] if rng.random() < 0.8 else labels[(i + 1) % len(labels)] for i in range(len(X))]
+        seconds = rng.uniform(0, 3599, len(X))
         records = [PredictionRecord(uuid.uuid4().hex, hour + timedelta(seconds=int(s)), *X[i].tolist(),
-                                    predicted[i], {}, version) for i, s in enumerate(rng.uniform(0, 3599, len(X)))]
+                                    predicted[i], logged_probabilities(predicted[i]), version)
+                   for i, s in enumerate(seconds)]
         store.save_predictions(records)
         for i, record in enumerate(records):
             if i % label_every == 0:
                 store.record_outcome(record.prediction_id, labels[i], record.created_at)
+
+
+def logged_probabilities(predicted: str) -> dict:
+    """Probabilities as /predict logs them: the predicted label most likely."""
+    return {predicted: 1.0} if predicted == "NO ENFERMO" else {predicted: 0.7, "NO ENFERMO": 0.3}
 
 
 @pytest.fixture
@@ -94,6 +101,11 @@ def test_merged_hours_give_the_report_that_reading_every_record_gives(champion, 
     # outcomes recorded as the predictions were made: the same confusion either way
     assert hourly["performance"]["outcomes"] == streamed["performance"]["outcomes"] == 900
     assert hourly["performance"]["macro_f1"] == pytest.approx(streamed["performance"]["macro_f1"])
+    # CBPE: the units keep the expected confusion matrix, so the estimate is the same too
+    estimated = hourly["estimated_performance"]
+    assert estimated == streamed["estimated_performance"] and estimated["rows"] == 900
+    assert estimated["realised_macro_f1"] == pytest.approx(hourly["performance"]["macro_f1"], abs=1e-4)
+    assert estimated["per_class"]["NO ENFERMO"]["interval"][0] <= estimated["per_class"]["NO ENFERMO"]["recall"]
 
 
 def test_the_nightly_check_reads_no_record_once_its_hours_are_counted(champion):

@@ -135,3 +135,4 @@ def test_a_window_with_no_drift_is_rarely_a_warning(baseline):
     warnings = sum(judge(generate_reference_data(200, seed=100 + seed)[0], baseline)["decision"] == "warning"
                    for seed in range(60))
     assert warnings <= 1
+
