@@ -68,6 +68,8 @@ class Settings:
     drift_label_js_threshold: float = 0.1  # DRIFT_LABEL_JS_THRESHOLD
     drift_f1_drop_threshold: float = 0.05  # DRIFT_F1_DROP_THRESHOLD
     drift_design_effect: float = 5.0       # DRIFT_DESIGN_EFFECT (most rows of one patient a window may hold)
+    retrain_min_changed_labels: int = 120  # RETRAIN_MIN_CHANGED_LABELS (labels in the changed region to retrain)
+    retrain_max_wait_nights: int = 1       # RETRAIN_MAX_WAIT_NIGHTS (drift checks a retrain may wait for them)
     # Training and promotion
     training_seed: int = 42                # TRAINING_SEED
     training_rows: int = 20_000            # TRAINING_ROWS
@@ -114,7 +116,8 @@ _RECORDS = {"prediction_store", "firestore_database", "local_data_dir", "google_
 _EVENTS = {"event_bus", "google_cloud_project"}
 _DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift_psi_threshold",
           "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic",
-          "drift_min_outcomes", "drift_false_alarm_rate", "drift_design_effect"}
+          "drift_min_outcomes", "drift_false_alarm_rate", "drift_design_effect",
+          "retrain_min_changed_labels", "retrain_max_wait_nights"}
 _TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
              "promotion_min_macro_f1", "promotion_f1_tolerance", "promotion_max_recall_drop", "rare_class_min_recall",
              "training_lease_seconds", "training_deadline_seconds", "training_job_timeout_seconds",
@@ -230,6 +233,9 @@ def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
     for name in ("store_timeout_seconds", "drift_window_hours", "training_lease_seconds"):
         if name in names and not getattr(settings, name) > 0:
             raise ConfigError(f"{env_name(name)} must be greater than 0", field=env_name(name))
+    for name in ("retrain_min_changed_labels", "retrain_max_wait_nights"):
+        if name in names and getattr(settings, name) < 0:
+            raise ConfigError(f"{env_name(name)} must be 0 or more", field=env_name(name))
     if "drift_design_effect" in names and not settings.drift_design_effect >= 1:
         raise ConfigError("DRIFT_DESIGN_EFFECT must be at least 1", field="DRIFT_DESIGN_EFFECT")
     if getattr(settings, "training_launcher", None) == "cloud_run" and not settings.training_job_name:

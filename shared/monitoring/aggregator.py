@@ -43,6 +43,8 @@ class WindowAggregator:
         self.coarse = {name: np.zeros(coarse_bin_count(baseline["features"][name]["bin_edges"]), dtype=np.int64)
                        for name in FEATURES}
         self.fine = {name: np.zeros(FINE_BINS, dtype=np.int64) for name in FEATURES}
+        # the outcomes' inputs in the same bins: how many labels a changed region has (`retrain_wait.py`)
+        self.labelled_coarse = {name: np.zeros_like(self.coarse[name]) for name in FEATURES}
         self.label_counts = np.zeros(len(LABELS), dtype=np.int64)
         # outcomes (rows: clinician label, columns: prediction), LABELS order
         self.confusion = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
@@ -104,13 +106,20 @@ class WindowAggregator:
         if not chunk.outcomes:
             return
         own = self._own_rows(chunk)
-        for outcome, prediction, mine in zip(chunk.outcomes, self._predicted(chunk), own):
+        labelled = np.zeros(len(chunk), dtype=bool)
+        for index, (outcome, prediction, mine) in enumerate(zip(chunk.outcomes, self._predicted(chunk), own)):
             if outcome is None:
                 continue
             if mine:
                 self.confusion[self._label_index[outcome], prediction] += 1
+                labelled[index] = True
             else:
                 self.other_version_outcomes += 1
+        if labelled.any() and len(chunk.features) == len(chunk):
+            for column, name in enumerate(FEATURES):
+                edges = self.baseline["features"][name]["bin_edges"]
+                self.labelled_coarse[name] += np.bincount(coarse_bin_index(chunk.features[labelled, column], edges),
+                                                          minlength=len(self.coarse[name]))
 
     def _predicted(self, chunk: WindowChunk) -> np.ndarray:
         return np.fromiter((self._label_index[p] for p in chunk.predictions), dtype=np.int64,
@@ -125,7 +134,8 @@ class WindowAggregator:
                 "repeats_collapsed": self.repeats_collapsed, "other_version_rows": self.other_version_rows,
                 "other_version_outcomes": self.other_version_outcomes,
                 "expected_confusion": self.expected_confusion.round(6).tolist(),
-                "probability_rows": self.probability_rows}
+                "probability_rows": self.probability_rows,
+                "labelled_coarse": {name: self.labelled_coarse[name].tolist() for name in FEATURES}}
 
     def add_counts(self, counts: dict) -> None:
         """Merge a unit in O(bins), whatever number of records it counted."""
@@ -139,6 +149,8 @@ class WindowAggregator:
         self.repeats_collapsed += int(counts.get("repeats_collapsed", 0))
         self.other_version_rows += int(counts.get("other_version_rows", 0))
         self.other_version_outcomes += int(counts.get("other_version_outcomes", 0))
+        for name, counted in counts.get("labelled_coarse", {}).items():
+            self.labelled_coarse[name] += np.asarray(counted, dtype=np.int64)
         if "expected_confusion" in counts:
             self.expected_confusion += np.asarray(counts["expected_confusion"], dtype=float)
             self.probability_rows += int(counts["probability_rows"])

@@ -46,6 +46,7 @@ from shared.monitoring.distances import (  # noqa: F401  (re-exported)
     wasserstein_from_histograms,
 )
 from shared.monitoring.estimated_performance import estimate_performance
+from shared.monitoring.retrain_wait import changed_region
 from shared.schema import FEATURES, LABELS
 
 
@@ -172,6 +173,7 @@ def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
                               "other_model_version_outcomes": aggregate.other_version_outcomes},
             "model_version": aggregate.model_version,
             "features": features, "prediction_drift": prediction, "performance": performance,
+            "changed_region": changed_region(features, aggregate.labelled_coarse),
             "estimated_performance": estimate_performance(aggregate.expected_confusion, aggregate.confusion,
                                                           rows=aggregate.probability_rows),
             "thresholds": dict(thresholds.__dict__, alpha_per_test=thresholds.alpha_per_test)}

@@ -2,6 +2,7 @@
 every record, no record read when the hours are counted, each hour counted
 once and kept when a check stops half-way."""
 
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -174,3 +175,31 @@ def test_only_the_champions_own_predictions_and_outcomes_are_counted(champion):
                                artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
                                bus=LocalEventBus(), settings=wiring.settings())
     assert streamed["rows_left_out"] == hourly["rows_left_out"] and streamed["sample_size"] == 300
+
+
+def test_after_input_drift_the_retrain_waits_for_labels_in_the_changed_region(champion):
+    """Few labels in the changed region: the first drift night waits and says so;
+    the next drift night (RETRAIN_MAX_WAIT_NIGHTS = 1) requests the retrain."""
+    store = wiring.prediction_store()
+    log_traffic(store, rows_per_hour=200, seed=11, weights={"acute": 0.6, "mild": 0.3}, label_every=40,
+                version=champion["version"])
+    bus = LocalEventBus()
+    first = run_hourly_drift_check(
+        end=NOW, hours=3, predictions=store, artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
+        bus=bus, settings=wiring.settings(), now=NOW)
+    assert first["decision"] == "drift" and first["retrain_request_id"] is None
+    wait = first["retrain_wait"]
+    assert wait["status"] == "waiting" and 0 < wait["changed_region_labels"] < 120
+    assert f"waiting for labels: {wait['changed_region_labels']} of 120 in the changed region" in first["reasons"][-1]
+    second = run_drift_check(start=WINDOW_START - timedelta(hours=1), end=WINDOW_START,
+                             predictions=store, artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
+                             bus=bus, settings=wiring.settings())
+    assert second["decision"] == "drift" and second["retrain_request_id"] is not None
+    assert second["retrain_wait"]["status"] == "published" and second["retrain_wait"]["nights"] == 2
+    # enough labels in the changed region: no wait at all
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "1"
+    wiring.reset()
+    third = run_drift_check(start=WINDOW_END, end=WINDOW_END + timedelta(hours=1), predictions=store,
+                            artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(), bus=bus,
+                            settings=wiring.settings())
+    assert third["decision"] == "drift" and third["retrain_request_id"] is not None
