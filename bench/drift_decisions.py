@@ -54,7 +54,7 @@ def window_report(model, data, baseline, X, truth=None, shift=None):
     predicted = list(predict_labels(model.pipeline, X, data.labels, model.decision_rule))
     outcomes = list(truth) if truth is not None else [None] * len(X)
     return evaluate_window(WindowAggregator(baseline).consume([WindowChunk(X, predicted, outcomes)]),
-                           model.metrics, DriftThresholds(min_samples=1))
+                           model.metrics, THRESHOLDS)
 
 
 def repeated_window(size: int, per_patient: int, mode: str, seed: int) -> np.ndarray:

@@ -44,12 +44,31 @@ def jensen_shannon_distance(p, q) -> float:
     return float(np.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2)))
 
 
-def chi_square_homogeneity(reference_counts, current_counts,
-                           min_expected: float = MIN_EXPECTED_COUNT) -> tuple[float, float]:
+def _pool_adjacent(table: np.ndarray, expected_in_window: np.ndarray, min_expected: float) -> np.ndarray:
+    """Merge neighbouring bins until each expects at least `min_expected` in the window
+    (ordered bins: a small window keeps a coarser test instead of losing it)."""
+    groups, current, expected = [], [], 0.0
+    for column, value in enumerate(expected_in_window):
+        current.append(column)
+        expected += value
+        if expected >= min_expected:
+            groups.append(current)
+            current, expected = [], 0.0
+    if current:
+        if groups:
+            groups[-1].extend(current)
+        else:
+            groups.append(current)
+    return np.column_stack([table[:, group].sum(axis=1) for group in groups])
+
+
+def chi_square_homogeneity(reference_counts, current_counts, min_expected: float = MIN_EXPECTED_COUNT,
+                           ordered: bool = False) -> tuple[float, float]:
     """(statistic, p-value) of Pearson's chi-square test that both samples come
     from one distribution over the same bins. Bins empty in both are dropped;
     bins where the window expects fewer than `min_expected` counts are pooled
-    into one, so the chi-square approximation holds for small windows.
+    into one (or, for `ordered` bins such as a feature's quantile bins, with
+    their neighbours), so the chi-square approximation holds for small windows.
 
     Counts may be fractional: effective counts (counts / design effect) give
     the Rao-Scott first-order correction for rows that are not independent
@@ -62,7 +81,9 @@ def chi_square_homogeneity(reference_counts, current_counts,
         return 0.0, 1.0
     expected_in_window = table.sum(axis=0) * table[1].sum() / table.sum()
     small = expected_in_window < min_expected
-    if small.sum() > 0:
+    if ordered:
+        table = _pool_adjacent(table, expected_in_window, min_expected)
+    elif small.sum() > 0:
         table = np.column_stack([table[:, ~small], table[:, small].sum(axis=1)])
     if table.shape[1] < 2:
         return 0.0, 1.0

@@ -84,7 +84,7 @@ def feature_drift(reference: dict, coarse_counts, fine_counts, thresholds: Drift
     wasserstein = wasserstein_from_histograms(fine["counts"], fine_counts, bin_width)
     normalised = wasserstein / reference["std"] if reference["std"] > 0 else float("inf")
     _, p_value = chi_square_homogeneity(effective_counts(reference["counts"], reference_design_effect),
-                                        effective_counts(coarse_counts, thresholds.design_effect))
+                                        effective_counts(coarse_counts, thresholds.design_effect), ordered=True)
     significant = p_value < thresholds.alpha_per_test
     large = normalised >= thresholds.wasserstein_drift or psi >= thresholds.psi_drift
     if not enough:

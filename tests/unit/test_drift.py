@@ -122,6 +122,11 @@ def test_chi_square_matches_scipy_and_pools_small_bins():
     reference, window = [5000, 3000, 10, 10], [100, 60, 1, 0]
     pooled = chi2_contingency([[5000, 3000, 20], [100, 60, 1]], correction=False)
     assert chi_square_homogeneity(reference, window) == pytest.approx((pooled.statistic, pooled.pvalue))
+    # ordered bins (a feature's quantile bins) are pooled with their neighbours instead
+    reference, window = [100, 100, 100, 100, 100, 100], [1, 2, 3, 4, 5, 6]  # the window expects 3.5 a bin
+    neighbours = chi2_contingency([[200, 200, 200], [3, 7, 11]], correction=False)
+    assert chi_square_homogeneity(reference, window, ordered=True) == pytest.approx(
+        (neighbours.statistic, neighbours.pvalue))
 
 
 def test_a_large_effect_on_too_few_rows_is_not_significant_so_not_drift():
