@@ -42,6 +42,23 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FAST_TRAINING = {"TRAINING_FAMILIES": "xgboost", "SEARCH_BUDGET_SECONDS": "0", "TRAINING_ROWS": "5000"}
 
 
+class InProcessLauncher:
+    """Runs the training job's work in this process at the simulated time (the
+    real launcher starts a subprocess on the wall clock, which would see no
+    recent labels in a simulated January)."""
+
+    def __init__(self, now: datetime, **dependencies):
+        self.now, self.dependencies, self.results = now, dependencies, []
+
+    def launch(self, request: dict) -> str:
+        from shared.training.retrain_handler import train_for_request
+
+        self.results.append(train_for_request(request.get("data") or {}, key=request["key"],
+                                              trigger=request.get("trigger") or {}, now=self.now,
+                                              **self.dependencies))
+        return f"in-process-{len(self.results)}"
+
+
 class CollectingBus:
     """Keeps published messages, so the simulation delivers them at simulated times."""
 
@@ -132,9 +149,11 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
         for topic, data, attributes in bus.published:
             if topic == settings.retrain_topic:
                 request = BusMessage(data, attributes, message_id=f"retrain-{night}", publish_time=closes)
-                result = handle_retrain_message(request, predictions=predictions, artifacts=artifacts,
-                                                metadata=metadata, bus=bus, settings=settings, now=closes)
-                retrain, promoted = True, bool(result.get("promoted"))
+                launcher = InProcessLauncher(closes, predictions=predictions, artifacts=artifacts,
+                                             metadata=metadata, bus=bus, settings=settings)
+                handle_retrain_message(request, metadata=metadata, launcher=launcher, settings=settings, now=closes)
+                retrain = True
+                promoted = any(result.get("promoted") for result in launcher.results)
         row = {"night": night, "shifted": shifted, "decision": report["decision"],
                "retrain_wait": (report.get("retrain_wait") or {}).get("message"),
                "deciding": deciding_statistic(report), "retrain": bool(retrain), "promoted": bool(promoted),
