@@ -299,3 +299,27 @@ def test_a_warning_is_reported_and_requests_no_retrain(trained_candidate):
     assert report["features"]["temperature"]["status"] == "warning"
     assert report["prediction_drift"]["status"] == "ok"
     assert wiring.event_bus().published == []
+
+
+def test_five_stationary_nights_of_repeated_patients_retrain_on_none(trained_candidate):
+    """Issue 20's make-run case: each night 70 patients from the reference
+    population, each logged 3 times (fresh measurement noise), checked with an
+    explicit window. Before the design effect, 3 of 5 such nights retrained."""
+    import numpy as np
+
+    from shared.training.synthetic_data import MEASUREMENT_NOISE
+
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    for night in range(5):
+        start = datetime.now(timezone.utc)
+        X, _ = generate_reference_data(70, seed=300 + night)
+        X = np.round(np.repeat(X, 3, axis=0) + np.random.default_rng(night).normal(0, MEASUREMENT_NOISE, (210, 3)), 1)
+        instances = [dict(zip(("temperature", "heart_rate", "blood_pressure"), row)) for row in X.tolist()]
+        assert client("predict").post("/", json={"instances": instances}).status_code == 200
+        end = datetime.now(timezone.utc) + timedelta(milliseconds=1)
+        window = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+        assert post_event(client("drift_check", "cloudevent"), pubsub_cloud_event(window)).status_code == 200
+    reports = wiring.metadata_store().list(DRIFT_REPORTS)
+    assert [report["sample_size"] for report in reports] == [210] * 5
+    assert [report["decision"] for report in reports if report["decision"] == "drift"] == []
+    assert wiring.event_bus().published == []
