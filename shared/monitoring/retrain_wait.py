@@ -43,8 +43,13 @@ def changed_region(features: dict, labelled_coarse: dict) -> dict | None:
 
 
 def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int) -> tuple[bool, dict]:
-    """(publish now?, the champion's wait document after this report). Pure."""
-    if wait is None or wait.get("status") != "waiting":
+    """(publish now?, the champion's wait document after this report). Pure.
+
+    A champion whose retrain was already requested (and that still serves:
+    the candidate was not promoted) is asked again only when the changed
+    region's labels have doubled since: the same evidence would train the same
+    refused candidate."""
+    if wait is None or wait.get("status") not in ("waiting", "published"):
         wait = {"status": "waiting", "labels_by_report": {}}
     region = report.get("changed_region")
     degraded = report["performance"]["status"] == "degraded"
@@ -52,13 +57,18 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     labels_by_report = dict(wait["labels_by_report"], **{report["report_id"]: labels_now})
     labels = sum(labels_by_report.values())
     nights = len(labels_by_report)
-    publish = degraded or labels >= min_labels or nights > max_nights
-    reason = ("degraded outcomes" if degraded else f"{labels} labels in the changed region" if labels >= min_labels
+    requested_at = wait.get("requested_at_labels")
+    needed = min_labels if requested_at is None else max(min_labels, 2 * requested_at)
+    out_of_patience = requested_at is None and nights > max_nights
+    publish = degraded or labels >= needed or out_of_patience
+    reason = ("degraded outcomes" if degraded else f"{labels} labels in the changed region" if labels >= needed
               else f"waited {nights - 1} of {max_nights} nights" if publish else None)
     summary = {"status": "published" if publish else "waiting", "labels_by_report": labels_by_report,
-               "changed_region_labels": labels, "needed": min_labels, "nights": nights, "max_nights": max_nights,
+               "changed_region_labels": labels, "needed": needed, "nights": nights, "max_nights": max_nights,
+               "requested_at_labels": labels if publish else requested_at,
                "feature": region["feature"] if region else None, "created_at": report["created_at"],
                "message": f"retrain requested: {reason}" if publish else
-               f"waiting for labels: {labels} of {min_labels} in the changed region "
-               f"(night {nights} of at most {max_nights + 1})"}
+               f"waiting for labels: {labels} of {needed} in the changed region" + (
+                   f" (night {nights} of at most {max_nights + 1})" if requested_at is None else
+                   f" (a retrain was requested at {requested_at}; asked again when they double)")}
     return publish, summary

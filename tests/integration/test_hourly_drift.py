@@ -2,7 +2,6 @@
 every record, no record read when the hours are counted, each hour counted
 once and kept when a check stops half-way."""
 
-import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -196,10 +195,24 @@ def test_after_input_drift_the_retrain_waits_for_labels_in_the_changed_region(ch
                              bus=bus, settings=wiring.settings())
     assert second["decision"] == "drift" and second["retrain_request_id"] is not None
     assert second["retrain_wait"]["status"] == "published" and second["retrain_wait"]["nights"] == 2
-    # enough labels in the changed region: no wait at all
-    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "1"
-    wiring.reset()
+    # the champion still serves (nothing promoted here): asked again only once the labels double
     third = run_drift_check(start=WINDOW_END, end=WINDOW_END + timedelta(hours=1), predictions=store,
                             artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(), bus=bus,
                             settings=wiring.settings())
-    assert third["decision"] == "drift" and third["retrain_request_id"] is not None
+    assert third["decision"] == "drift" and third["retrain_request_id"] is None
+    assert third["retrain_wait"]["needed"] == max(120, 2 * second["retrain_wait"]["changed_region_labels"])
+    assert len(bus.published) == 1
+
+
+def test_enough_labels_in_the_changed_region_request_the_retrain_at_once():
+    from shared.monitoring.retrain_wait import decide
+
+    report = {"report_id": "r1", "created_at": "t", "changed_region": {"feature": "heart_rate", "labels": 130},
+              "performance": {"status": "ok", "outcomes": 400}}
+    publish, wait = decide(report, None, min_labels=120, max_nights=1)
+    assert publish and wait["status"] == "published" and wait["message"].startswith("retrain requested: 130")
+    publish, wait = decide(dict(report, changed_region={"feature": "heart_rate", "labels": 31}), None,
+                           min_labels=120, max_nights=1)
+    assert not publish and wait["message"].startswith("waiting for labels: 31 of 120 in the changed region")
+    degraded = dict(report, changed_region=None, performance={"status": "degraded", "outcomes": 60})
+    assert decide(degraded, wait, min_labels=120, max_nights=1)[0]
