@@ -68,7 +68,7 @@ class Settings:
     drift_label_js_threshold: float = 0.1  # DRIFT_LABEL_JS_THRESHOLD
     drift_f1_drop_threshold: float = 0.05  # DRIFT_F1_DROP_THRESHOLD
     drift_design_effect: float = 5.0       # DRIFT_DESIGN_EFFECT (most rows of one patient a window may hold)
-    retrain_min_changed_labels: int = 120  # RETRAIN_MIN_CHANGED_LABELS (labels in the changed region to retrain)
+    retrain_min_changed_labels: int = 600  # RETRAIN_MIN_CHANGED_LABELS (labels in the changed region to retrain)
     retrain_max_wait_nights: int = 1       # RETRAIN_MAX_WAIT_NIGHTS (drift checks a retrain may wait for them)
     # Training and promotion
     training_seed: int = 42                # TRAINING_SEED

@@ -7,7 +7,7 @@ retrains again night after night. So after input drift the request waits
 until the changed region has `RETRAIN_MIN_CHANGED_LABELS` labels, counted
 over the nights it waits, or until it has waited `RETRAIN_MAX_WAIT_NIGHTS`
 drift checks; each drift report says where it stands ("waiting for labels:
-31 of 120 in the changed region"). Degraded outcomes are labels already, so
+225 of 600 in the changed region"). Degraded outcomes are labels already, so
 they request a retrain at once.
 
 The changed region: for each drifting feature, the baseline bins the window

@@ -188,8 +188,8 @@ def test_after_input_drift_the_retrain_waits_for_labels_in_the_changed_region(ch
         bus=bus, settings=wiring.settings(), now=NOW)
     assert first["decision"] == "drift" and first["retrain_request_id"] is None
     wait = first["retrain_wait"]
-    assert wait["status"] == "waiting" and 0 < wait["changed_region_labels"] < 120
-    assert f"waiting for labels: {wait['changed_region_labels']} of 120 in the changed region" in first["reasons"][-1]
+    assert wait["status"] == "waiting" and 0 < wait["changed_region_labels"] < 600
+    assert f"waiting for labels: {wait['changed_region_labels']} of 600 in the changed region" in first["reasons"][-1]
     second = run_drift_check(start=WINDOW_START - timedelta(hours=1), end=WINDOW_START,
                              predictions=store, artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(),
                              bus=bus, settings=wiring.settings())
@@ -200,7 +200,7 @@ def test_after_input_drift_the_retrain_waits_for_labels_in_the_changed_region(ch
                             artifacts=wiring.artifact_store(), metadata=wiring.metadata_store(), bus=bus,
                             settings=wiring.settings())
     assert third["decision"] == "drift" and third["retrain_request_id"] is None
-    assert third["retrain_wait"]["needed"] == max(120, 2 * second["retrain_wait"]["changed_region_labels"])
+    assert third["retrain_wait"]["needed"] == max(600, 2 * second["retrain_wait"]["changed_region_labels"])
     assert len(bus.published) == 1
 
 

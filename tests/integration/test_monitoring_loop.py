@@ -35,6 +35,8 @@ def send_traffic(rows: int, seed: int, weights=None, label_outcomes: bool = Fals
 
 @pytest.mark.slow
 def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_env):
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "100"  # one labelled window: retrain at once (waiting: hourly tests)
+    wiring.reset()
     champion = register_model(wiring.artifact_store(), weak_candidate, metadata=wiring.metadata_store())
     send_traffic(400, seed=3, weights={"acute": 0.6, "mild": 0.3}, label_outcomes=True)
     drift = client("drift_check", "cloudevent")
@@ -252,6 +254,8 @@ def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, 
     on request, and a day that is not there is dropped, not retried."""
     from shared.event_bus.local import LocalEventBus
 
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "100"  # a labelled day: its 400 labels are enough to retrain on
+    wiring.reset()
     champion = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     bus = LocalEventBus()  # no subscriber: count what is published, train nothing
     wiring.override("event_bus", bus)
