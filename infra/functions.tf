@@ -185,6 +185,14 @@ resource "google_secret_manager_secret" "ingestion" {
     }
   }
 
+  # Replication cannot change in place: on a deployment created with `auto`,
+  # Terraform would replace the secret and destroy its versions (the pseudonym
+  # key among them: every patient would get a new pseudonym). Such a
+  # deployment keeps its secrets; infra/README.md step 5 says how to move them.
+  lifecycle {
+    ignore_changes = [replication]
+  }
+
   depends_on = [google_project_service.required]
 }
 
