@@ -17,12 +17,14 @@ $(STAMP): requirements.txt requirements.lock requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# pip-tools in a venv of its own, pinned like the rest.
+# pip-tools in a venv of its own, pinned like the rest, on the functions' Python
+# (python311): the lock resolves for the interpreter that runs pip-compile.
+LOCK_PYTHON ?= python3.11
 LOCK_VENV := .venv-lock
 LOCK_STAMP := $(LOCK_VENV)/.installed
 
 $(LOCK_STAMP): requirements-lock-tools.txt
-	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	test -x $(LOCK_VENV)/bin/python || $(LOCK_PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lock-tools.txt
 	touch $(LOCK_STAMP)
 
