@@ -160,7 +160,7 @@ resource "google_service_account_iam_member" "pubsub_token_creator" {
   depends_on = [google_project_service.required]
 }
 
-# The uptime check (alerts.tf) calls the model function as the Monitoring
+# The uptime check (service_health.tf) calls the model function as the Monitoring
 # service agent: that one function, read-only.
 resource "google_cloud_run_service_iam_member" "uptime_check_invokes_model" {
   location = var.region

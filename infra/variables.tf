@@ -15,7 +15,7 @@ variable "firestore_location" {
 }
 
 variable "environment" {
-  description = "production, staging or development. A production deployment must name its alert channels and billing account (alerts.tf)."
+  description = "production, staging or development. A production deployment must name its alert channels and billing account (alerts.tf, service_health.tf)."
   type        = string
 
   validation {

@@ -32,7 +32,7 @@ terraform {
 provider "google" {
   project = var.project_id
   region  = var.region
-  # The budget API (alerts.tf) needs a quota project when the caller is a
+  # The budget API (service_health.tf) needs a quota project when the caller is a
   # person (bootstrap.sh run with user credentials): bill calls to this one.
   user_project_override = true
   billing_project       = var.project_id

@@ -131,7 +131,7 @@ def test_a_build_that_reverts_settings_or_applies_unreviewed_is_reported(copy, o
 
 def test_a_retry_forever_subscription_is_reported(copy):  # noqa: F811
     text = (copy / "infra" / "pubsub.tf").read_text()
-    start = text.index("  dead_letter_policy {\n    dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id")
+    start = text.index("  dead_letter_policy {\n    dead_letter_topic     = google_pubsub_topic.dead_letter[each.key]")
     end = text.index("  }\n", start) + len("  }\n")
     (copy / "infra" / "pubsub.tf").write_text(text[:start] + text[end:])
     assert first_apply.check_bounded_retries(copy) == [
@@ -179,8 +179,7 @@ def test_secrets_replicated_globally_are_reported(copy):  # noqa: F811
 def test_missing_production_safeguards_are_reported(copy):  # noqa: F811
     edit(copy / "infra" / "firestore.tf", '  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"\n',
          "")
-    (copy / "infra" / "alerts.tf").write_text((copy / "infra" / "alerts.tf").read_text()
-                                              .replace('resource "google_billing_budget"', 'resource "null_thing"'))
+    edit(copy / "infra" / "service_health.tf", 'resource "google_billing_budget"', 'resource "null_thing"')
     assert first_apply.check_production_safeguards(copy) == [
         "google_firestore_database.main has no point-in-time recovery", "no budget alert (google_billing_budget)"]
 
