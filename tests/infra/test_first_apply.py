@@ -252,3 +252,52 @@ def test_the_scripts_parse():
     for script in ("bootstrap.sh", "smoke_test.sh"):
         assert subprocess.run(["bash", "-n", str(ROOT / "infra" / script)], capture_output=True).returncode == 0
     assert shutil.which("bash")
+
+
+# --- bootstrap.sh, run against stand-ins for gcloud, terraform and git ------------------------------
+
+STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$CALLS"
+case "$*" in
+  *"image_summary.digest"*) echo "sha256:$(printf 'b%.0s' $(seq 64))" ;;
+  *"storage buckets describe"*|*"docker images describe"*"$TAG "*) [ -n "$EXISTS" ] ;;
+  *"rev-parse"*) echo 0123456789ab ;;
+esac
+"""
+
+
+def run_bootstrap(tmp_path, exists: bool) -> list[str]:
+    from tests.conftest import ROOT
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("gcloud", "terraform", "git"):
+        (bin_dir / name).write_text(STUB)
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / "calls.log"
+    calls.write_text("")
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), "EXISTS": "1" if exists else "",
+                   "TAG": "training-job:bootstrap-0123456789ab", "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", str(ROOT / "infra" / "bootstrap.sh"), "example"], env=environment,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return calls.read_text().splitlines()
+
+
+def test_bootstrap_creates_pushes_then_applies_by_digest(tmp_path):
+    calls = run_bootstrap(tmp_path, exists=False)
+    kinds = [next((kind for kind in ("services enable", "buckets create", "terraform init", "-target=",
+                                     "builds submit", "terraform apply") if kind in call), None) for call in calls]
+    assert [kind for kind in kinds if kind] == ["services enable", "services enable", "buckets create",
+                                                "terraform init", "-target=", "builds submit", "terraform apply"]
+    apply = [call for call in calls if call.startswith("terraform apply") and "-target" not in call][0]
+    repository = "europe-west1-docker.pkg.dev/my-clinical-project/mlops-training/training-job"
+    assert f"-var=training_job_image={repository}@sha256:{'b' * 64}" in apply
+    assert "-var-file=" in apply and "deployments/example.tfvars" in apply
+    assert any("iam.googleapis.com" in call for call in calls if "services enable" in call)
+
+
+def test_bootstrap_run_again_rebuilds_and_recreates_nothing(tmp_path):
+    calls = run_bootstrap(tmp_path, exists=True)
+    assert not [call for call in calls if "buckets create" in call or "builds submit" in call]
+    assert [call for call in calls if call.startswith("terraform apply") and "-target" not in call]
