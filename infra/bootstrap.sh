@@ -80,6 +80,6 @@ cat <<EOF
 
 Deployed $deployment. The training job runs $training_job_image
 (a manual apply passes it back: -var training_job_image="\$(terraform output -raw training_job_image)").
-Next (infra/README.md): add the ingestion secrets (step 4), train the first model (step 5),
+Next (infra/README.md): add the ingestion secrets (step 5), train the first model (step 6),
 then prove the deployment: infra/smoke_test.sh $deployment
 EOF

@@ -89,7 +89,7 @@ resource "google_monitoring_alert_policy" "predict_errors" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A 503 `no verified model` is expected until the first model is promoted (infra/README.md, step 5); any other 5xx is a fault: read predict's ERROR lines."
+    content   = "A 503 `no verified model` is expected until the first model is promoted (infra/README.md, step 6); any other 5xx is a fault: read predict's ERROR lines."
   }
 
   notification_channels = var.alert_notification_channels

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What only a real project can prove, after bootstrap.sh and the first model
-# (infra/README.md step 5). Run as a member of invoker_members with the
+# (infra/README.md step 6). Run as a member of invoker_members with the
 # Pub/Sub publisher role on the deployment's topics and log and Cloud Run viewer
 # rights; it creates one prediction record and one training execution.
 #   1. /predict without a token answers 403: nothing is public;
@@ -43,7 +43,7 @@ status="${body##*$'\n'}"
 if [ "$status" = 200 ] && grep -q '"model_version"' <<<"$body"; then
   pass "authenticated predict: 200 with a model_version"
 else
-  fail "authenticated predict answered $status: ${body%$'\n'*} (a 503 'no verified model' means step 5 has not run)"
+  fail "authenticated predict answered $status: ${body%$'\n'*} (a 503 'no verified model' means step 6 has not run)"
 fi
 
 # 3. a drift check through Pub/Sub

@@ -2,7 +2,7 @@
 # (cloudbuild.yaml: -var-file=deployments/${_DEPLOYMENT}.tfvars), so a setting
 # changed here is deployed by the next push and never reverted by it.
 # Copy it to deployments/<deployment>.tfvars, fill it in, commit it; no secret
-# belongs here (secret values live in Secret Manager, infra/README.md step 4).
+# belongs here (secret values live in Secret Manager, infra/README.md step 5).
 # Per commit, the build adds only code_version and training_job_image.
 
 project_id  = "my-clinical-project"
@@ -23,7 +23,7 @@ budget_currency             = "EUR"
 # Callers of the HTTP functions (never allUsers).
 invoker_members = ["group:clinical-apps@example.org"]
 
-# {} until both ingestion secrets have a version (infra/README.md step 4).
+# {} until both ingestion secrets have a version (infra/README.md step 5).
 ingestion_secret_versions = {}
 
 # Optional, shown with their defaults.
