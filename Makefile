@@ -30,8 +30,10 @@ $(LOCK_STAMP): requirements-lock-tools.txt
 
 ## make lock: rewrite requirements.lock (pins and hashes of every deployed package) from requirements.txt;
 ## run it after any change to requirements.txt (make test fails until you do)
+# pip's own configuration is left out (PIP_CONFIG_FILE, PIP_FIND_LINKS): the hashes are PyPI's, whatever
+# local index or wheel folder a machine is set up with.
 lock: $(LOCK_STAMP)
-	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 	  --no-emit-find-links --index-url https://pypi.org/simple --output-file requirements.lock requirements.txt
 
 # checkov in a venv of its own: its pinned dependencies clash with ours.
