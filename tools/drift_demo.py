@@ -8,6 +8,8 @@
    if it passes the gate -- a new champion that /predict serves without a
    restart, whose baseline is the shifted day's population;
 3. another shifted day and its check: the shift has been learned, no drift.
+(After input drift a retrain waits for labels in the changed region, for one
+night by default: the demo then sends a second shifted, labelled day first.)
 
 Requests go only to the given URL (loopback by default).
 """
@@ -112,6 +114,12 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
     report = day_and_check("shifted (fever, tachycardia, a new rule for acute cases)", 202, shifted=True)
     if report is None:
         return 1
+    if report["decision"] == "drift" and not report.get("retrain_request_id"):
+        # the waiting rule (RETRAIN_MIN_CHANGED_LABELS / RETRAIN_MAX_WAIT_NIGHTS): one more night of labels
+        say(f"  {report.get('retrain_wait', {}).get('message', 'no retrain requested yet')}")
+        report = day_and_check("shifted, the next night,", 404, shifted=True)
+        if report is None:
+            return 1
     if report["decision"] != "drift":
         say("no drift: nothing to retrain")
         return 0
