@@ -2,8 +2,9 @@
 champion, judged like with like.
 
 - Same classes: the window's macro-F1 and the reference's are averaged over
-  the same classes -- those present in the window's outcomes (as truth or
-  prediction). A class the window has none of does not move either side.
+  the same classes -- those with at least MIN_CLASS_OUTCOMES outcomes in the
+  window (as truth or prediction). A class the window has (almost) none of
+  does not move either side.
 - Same selection: the reference is the champion's confusion matrix with each
   predicted-label column rescaled to the window's count (outcomes are often
   recorded only for patients predicted ill; precision per predicted label
@@ -23,6 +24,11 @@ import numpy as np
 from shared.schema import LABELS
 
 BOOTSTRAP_RESAMPLES = 2000
+# A class enters the macro-F1 comparison with at least this many outcomes (as
+# truth or prediction) in the window: with one or two, a resample can never
+# turn a miss into a hit, and the bootstrap reads chance as decay. Rarer
+# classes are judged by their own exact test (the rare class) or not at all.
+MIN_CLASS_OUTCOMES = 5
 RARE_CLASS = LABELS[-1]
 
 
@@ -130,7 +136,7 @@ def performance_decay(confusion: np.ndarray, champion_metrics: dict | None, *, a
         if rare is not None and rare["status"] == "degraded":
             performance["status"] = "degraded"
         return performance
-    classes = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    classes = (confusion.sum(axis=0) >= MIN_CLASS_OUTCOMES) | (confusion.sum(axis=1) >= MIN_CLASS_OUTCOMES)
     rng = np.random.default_rng(seed)
     window_f1 = float(macro_f1_of(confusion, classes))
     window_draws = macro_f1_of(_resample(confusion, BOOTSTRAP_RESAMPLES, rng), classes)

@@ -195,7 +195,8 @@ def test_a_small_noisy_drop_is_not_degraded_but_a_clear_one_is(baseline):
     aggregate = WindowAggregator(baseline)
     aggregate.confusion = confusion
     report = evaluate_window(aggregate, metrics)["performance"]
-    assert report["macro_f1_drop"] >= 0.05 and report["macro_f1_upper_bound"] >= 1.0
+    # the 4 rare cases are too few for the macro-F1 comparison; their own exact test sees 2 misses, not enough
+    assert report["rare_class"]["missed"] == 2 and report["rare_class"]["p_value"] > 0.001
     assert report["status"] == "ok"
     aggregate.confusion = np.array([[20, 10, 0, 0, 0], [5, 5, 0, 0, 0], [0, 2, 3, 0, 0], [1, 0, 0, 2, 0],
                                     [0, 0, 1, 0, 1]])

@@ -136,3 +136,15 @@ def test_a_window_with_no_drift_is_rarely_a_warning(baseline):
                    for seed in range(60))
     assert warnings <= 1
 
+
+
+def test_a_class_seen_once_or_twice_is_left_out_of_the_macro_f1_comparison():
+    """One wrong CRÓNICA prediction among 60 good outcomes: a resample can never
+    turn it into a hit, so with the class in the average every resample "drops"
+    (10 % of drift-free windows of 50 outcomes were "degraded" that way)."""
+    champion = np.diag([400, 200, 100, 60, 20]) + np.eye(5, k=1, dtype=int) * 4
+    window = np.diag([30, 15, 9, 0, 0])
+    window[0, 3] = 1
+    report = performance_decay(window, {"macro_f1": 0.95, "confusion_matrix": {"matrix": champion.tolist()}},
+                               alpha=0.002, f1_drop=0.05, min_outcomes=50)
+    assert report["status"] == "ok"
