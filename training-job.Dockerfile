@@ -1,5 +1,5 @@
-# The training job's image (infra/training_job.tf): this repository's shared/
-# package and requirements.txt, the same code and pinned libraries the
+# The training job's image (infra/training_job.tf): this repository's jobs/ and
+# shared/ packages and requirements.txt, the same code and pinned libraries the
 # functions run. Cloud Build builds it per commit (cloudbuild.yaml).
 FROM python:3.11-slim
 
@@ -12,7 +12,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
 COPY shared/ shared/
+COPY jobs/ jobs/
 
 USER 65532:65532
-# The request arrives as arguments: RunJob overrides `--request '<json>'`.
-ENTRYPOINT ["python", "-m", "shared.training.job"]
+# The request arrives by reference: RunJob overrides `--request-id <id>`.
+ENTRYPOINT ["python", "-m", "jobs.train"]

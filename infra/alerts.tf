@@ -100,3 +100,47 @@ resource "google_monitoring_alert_policy" "training_failures" {
   notification_channels = var.alert_notification_channels
   depends_on            = [google_project_service.monitoring]
 }
+
+# issue-24: every message an event function refuses (functions/event_adapter.py
+# and shared/event_bus/schemas.py) is acknowledged -- Pub/Sub will not
+# redeliver it -- and logged at ERROR as "message dropped...". Counted here,
+# alerted on below: a refused message is a publisher to fix, never silence.
+# The "stranded" request the retrain function gives up on after every launch
+# died logs "training request failed..." and is counted too.
+resource "google_logging_metric" "refused_messages" {
+  name        = "${var.name_prefix}-refused-messages"
+  description = "Messages the event functions acknowledged without processing (schema, size, depth), and retrain requests given up after every launch died."
+  filter      = "resource.type = \"cloud_run_revision\" AND severity >= ERROR AND (jsonPayload.message =~ \"^message dropped\" OR jsonPayload.message =~ \"^training request failed\")"
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+  }
+}
+
+resource "google_monitoring_alert_policy" "refused_messages" {
+  display_name = "${var.name_prefix}: an event function refused a message"
+  combiner     = "OR"
+  severity     = "WARNING"
+
+  conditions {
+    display_name = "messages refused by the event functions"
+    condition_threshold {
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.refused_messages.name}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period   = "300s"
+        per_series_aligner = "ALIGN_SUM"
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "An event function acknowledged a message it refused (its log line gives the reason and the field, never the value), or gave up a retrain request whose training job died on every launch (`training_requests` shows it as failed). Fix the publisher; republish a corrected message if the work is still wanted."
+  }
+
+  notification_channels = var.alert_notification_channels
+  depends_on            = [google_project_service.monitoring]
+}

@@ -1,7 +1,7 @@
 # The training job: a Cloud Run job, built from this repository by Cloud Build
-# (training-job.Dockerfile), running `python -m shared.training.job`. The
-# retrain function only validates, deduplicates and launches an execution with
-# the request as its arguments; the job trains for as long as it needs.
+# (training-job.Dockerfile), running `python -m jobs.train`. The retrain
+# function only validates, deduplicates, stores the request and launches an
+# execution with the request's id as its argument; the job trains for as long as it needs.
 #
 # Why a Cloud Run job rather than a Vertex AI custom job: it runs the same
 # source and image as the rest of the loop, with the same Firestore, Storage and
@@ -58,7 +58,7 @@ resource "google_cloud_run_v2_job" "training" {
 
       containers {
         image   = local.training_job_image
-        command = ["python", "-m", "shared.training.job"]
+        command = ["python", "-m", "jobs.train"]
         # 1 vCPU, as bench/training.py times it (taskset -c 0, OMP_NUM_THREADS=1).
         resources {
           limits = {

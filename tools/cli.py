@@ -212,6 +212,9 @@ def command_drift_check(args) -> Output:
     if hasattr(bus, "join") and report.get("retrain_request_id"):
         print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
         bus.join()
+        launcher = wiring.training_launcher()
+        if hasattr(launcher, "wait_all"):  # the launch returns once the job has started: wait for its end
+            launcher.wait_all()
     return _report_output(report, ("report_id", "window_start", "window_end", "sample_size", "decision", "reasons",
                                    "retrain_request_id"))
 

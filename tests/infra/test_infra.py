@@ -435,7 +435,7 @@ def test_a_dead_letter_topic_without_an_alert_is_reported(copy):
      "the training job's max_retries is not 1"),
     ("functions.tf", "tostring(local.training_time_limits.lease_seconds)", '"900"',
      "TRAINING_LEASE_SECONDS is not set from local.training_time_limits.lease_seconds"),
-    ("training_job.tf", '"shared.training.job"', '"tools.cli"', "the training job does not run shared.training.job"),
+    ("training_job.tf", '"jobs.train"', '"tools.cli"', "the training job does not run jobs.train"),
 ])
 def test_a_training_job_out_of_agreement_is_reported(copy, file, old, new, expected):
     edit(copy / "infra" / file, old, new)

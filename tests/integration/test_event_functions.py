@@ -59,13 +59,13 @@ def test_a_failure_left_for_a_retry_is_a_json_500_as_make_run_serves_it(trained_
     from tests.integration.functions_client import SOURCE
 
     class Unreachable:  # the Cloud Run API does not answer: the launch fails, a retry can help
-        def launch(self, request):
+        def launch(self, request_id):
             raise ServiceUnavailable("could not run the training job")
 
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     wiring.override("training_launcher", Unreachable())
     retrain = answer_framework_errors_as_json(create_app("retrain", SOURCE, "cloudevent")).test_client()
-    response = post_event(retrain, pubsub_cloud_event({"reason": "x"}))
+    response = post_event(retrain, pubsub_cloud_event({"reason": "manual", "requested_by": "ops"}))
     assert response.status_code == 500 and response.headers["X-Google-Status"] == "crash"  # Pub/Sub redelivers
     assert response.get_json()["error"] == {"code": "internal", "message": "internal error", "field": None}
     assert retrain.get("/").get_json()["error"]["code"] == "method_not_allowed"
