@@ -87,7 +87,8 @@ def run_training_request(request: dict, *, predictions, artifacts, metadata, bus
     wait_until = clock() + max(0.0, settings.training_job_timeout_seconds - settings.training_lease_seconds
                                - TRAINING_FINISH_MARGIN_SECONDS)
     # Polled at least twice a heartbeat: a dead holder's lease is taken within two beats of its last.
-    pause, longest_pause = LEASE_POLL_SECONDS[0], min(LEASE_POLL_SECONDS[1], heartbeat_seconds / 2)
+    longest_pause = min(LEASE_POLL_SECONDS[1], heartbeat_seconds / 2)
+    pause = min(LEASE_POLL_SECONDS[0], longest_pause)
     with Heartbeat(metadata, key, lease=TRAINING_LEASE, holder=holder, seconds=heartbeat_seconds) as heartbeat:
         while not metadata.acquire_lease(TRAINING_LEASE, holder, lease_ttl(heartbeat_seconds),
                                          datetime.now(timezone.utc)):
