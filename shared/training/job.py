@@ -121,7 +121,7 @@ def _train(request: dict, *, predictions, artifacts, metadata, bus, settings: Se
         with hard_deadline(settings.training_deadline_seconds, expired):
             return train_or_resume()
     except Exception as raised:  # noqa: BLE001 -- only the deadline's, whatever type it surfaced as
-        if not expired:
+        if not expired and not isinstance(raised, TrainingDeadlineExceeded):
             raise
         error = raised if isinstance(raised, TrainingDeadlineExceeded) else TrainingDeadlineExceeded(
             f"training ran past its deadline of {settings.training_deadline_seconds:.0f} s")
