@@ -78,7 +78,10 @@ def takeover_seconds(heartbeat: float) -> float:
     from shared.training.job import TRAINING_LEASE, run_training_request
 
     folder = tempfile.mkdtemp(prefix="bench-takeover-")
-    environment = dict(os.environ, LOCAL_DATA_DIR=folder, **QUICK_TRAINING,
+    # a training long enough (tens of seconds) to be killed mid-way
+    environment = dict(os.environ, LOCAL_DATA_DIR=folder, **dict(
+                           QUICK_TRAINING, TRAINING_ROWS="20000", TRAINING_MIN_ROWS="20000",
+                           TRAINING_FAMILIES="random_forest,xgboost"),
                        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     settings = load_settings(environment, function="training_job")
     metadata = wiring.metadata_store(settings)
@@ -112,7 +115,7 @@ def takeover_seconds(heartbeat: float) -> float:
                              bus=None, settings=settings, execution="e-2", heartbeat_seconds=heartbeat)
     except Taken as taken:
         return taken.args[0] - killed
-    raise RuntimeError("the retry returned without taking the lease")
+    raise RuntimeError("the retry returned without taking the lease (did the job finish before the kill?)")
 
 
 def main(quick: bool = False) -> dict:

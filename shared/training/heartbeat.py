@@ -2,11 +2,13 @@
 
 A lease held for a whole training (an hour) strands the request for an hour
 when the job dies: its retry, a new execution, waits the lease out. Instead
-the lease lives only `LEASE_TTL_HEARTBEATS` heartbeats and a thread renews it
-every `HEARTBEAT_SECONDS`; the same beat stamps the request document
+the lease lives only `LEASE_TTL_HEARTBEATS` (1.5) heartbeats past its last
+renewal and a thread renews it every `HEARTBEAT_SECONDS` (a failed beat is
+tried again a quarter beat later); the same beat stamps the request document
 (`heartbeat_at`), so the retrain function and the hourly sweep can tell a
-running request from a stranded one. A dead job stops beating, and whoever
-asks next takes over within two heartbeats.
+running request from a stranded one. A dead job stops beating; a retry
+polling every quarter beat takes over at most 1.5 + 0.25 beats after the
+death: within two heartbeats.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from shared.structured_logging import get_logger
 
 log = get_logger("training_job")
 HEARTBEAT_SECONDS = 30.0
-LEASE_TTL_HEARTBEATS = 2  # the lease outlives its last renewal by this many beats
+LEASE_TTL_HEARTBEATS = 1.5  # the lease outlives its last renewal by this many beats
 STALE_HEARTBEATS = 3  # a request whose job has not beaten for this long is stranded
 STARTUP_GRACE_SECONDS = 600.0  # from launch to the first beat (a cold image pull)
 
@@ -66,10 +68,12 @@ class Heartbeat:
         self._thread.join(timeout=self.seconds)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.seconds):
-            self.beat()
+        pause = self.seconds
+        while not self._stop.wait(pause):
+            pause = self.seconds if self.beat() else self.seconds / 4
 
-    def beat(self) -> None:
+    def beat(self) -> bool:
+        """One beat; False when the store did not take it (tried again sooner)."""
         now = self.clock()
         try:
             if self.holding and not self.metadata.acquire_lease(self.lease, self.holder, lease_ttl(self.seconds),
@@ -80,5 +84,7 @@ class Heartbeat:
             if document is not None and document.get("status") in ("launching", "launched"):
                 self.metadata.put(TRAINING_REQUESTS, self.key, dict(document, heartbeat_at=now.isoformat(),
                                                                    status="launched"))
-        except Exception as error:  # noqa: BLE001 -- a missed beat is retried at the next one
+            return True
+        except Exception as error:  # noqa: BLE001 -- a missed beat is tried again a quarter beat later
             log.warning("heartbeat failed", extra={"fields": {"key": self.key, "error": type(error).__name__}})
+            return False

@@ -10,9 +10,9 @@ registry and gate code as `cli train`: `run_training`.
 Time limits agree (checked by `shared.config.check_training_time_limits`):
 - TRAINING_DEADLINE_SECONDS bounds the whole training -- data loading, search,
   refits, registration -- by an alarm that interrupts it wherever it is.
-- The lease lives two heartbeats and a heartbeat thread renews it
-  (`heartbeat`), so no second training starts under a running one, and a
-  killed job's lease is free within two heartbeats for its retry.
+- The lease lives 1.5 heartbeats past its last renewal and a heartbeat
+  thread renews it (`heartbeat`), so no second training starts under a
+  running one, and a killed job's retry takes it within two heartbeats.
 - What is left of the job's time limit after TRAINING_LEASE_SECONDS is how
   long a job waits for another one's lease before it puts its request back
   on the retrain topic -- a request is never dropped because the lease was busy.
@@ -86,8 +86,8 @@ def run_training_request(request: dict, *, predictions, artifacts, metadata, bus
         return {"status": "duplicate", "key": key, "previous": done}
     wait_until = clock() + max(0.0, settings.training_job_timeout_seconds - settings.training_lease_seconds
                                - TRAINING_FINISH_MARGIN_SECONDS)
-    # Polled at least twice a heartbeat: a dead holder's lease is taken within two beats of its last.
-    longest_pause = min(LEASE_POLL_SECONDS[1], heartbeat_seconds / 2)
+    # Polled every quarter beat at most: a dead holder's lease is taken within two beats of its death.
+    longest_pause = min(LEASE_POLL_SECONDS[1], heartbeat_seconds / 4)
     pause = min(LEASE_POLL_SECONDS[0], longest_pause)
     with Heartbeat(metadata, key, lease=TRAINING_LEASE, holder=holder, seconds=heartbeat_seconds) as heartbeat:
         while not metadata.acquire_lease(TRAINING_LEASE, holder, lease_ttl(heartbeat_seconds),

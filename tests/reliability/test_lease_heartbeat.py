@@ -1,6 +1,6 @@
 """The training lease belongs to a request's running job and lives only as
 long as its heartbeat: a live job keeps it past its TTL, a dead job's retry
-takes it within two heartbeats (bench/fail_safe.py times it with a killed
+takes it within two heartbeats of the death (bench/fail_safe.py times it with a killed
 process)."""
 
 import time
@@ -12,6 +12,7 @@ from shared.training.heartbeat import Heartbeat, lease_ttl
 from shared.training.job import TRAINING_LEASE, run_training_request
 
 BEAT = 0.4
+LIVE_BEAT = 1.0  # half a beat of slack per renewal: room for a loaded machine
 
 
 class Acquired(Exception):
@@ -41,11 +42,11 @@ class RecordsTakeover:
 
 def test_a_beating_job_keeps_its_lease_past_its_ttl():
     metadata = wiring.metadata_store()
-    assert metadata.acquire_lease(TRAINING_LEASE, "alive/e-1", lease_ttl(BEAT), datetime.now(timezone.utc))
-    with Heartbeat(metadata, "alive", lease=TRAINING_LEASE, holder="alive/e-1", seconds=BEAT) as heartbeat:
+    assert metadata.acquire_lease(TRAINING_LEASE, "alive/e-1", lease_ttl(LIVE_BEAT), datetime.now(timezone.utc))
+    with Heartbeat(metadata, "alive", lease=TRAINING_LEASE, holder="alive/e-1", seconds=LIVE_BEAT) as heartbeat:
         heartbeat.holding = True
-        time.sleep(4 * lease_ttl(BEAT))
-        assert not metadata.acquire_lease(TRAINING_LEASE, "other/e-9", lease_ttl(BEAT), datetime.now(timezone.utc))
+        time.sleep(3 * lease_ttl(LIVE_BEAT))
+        assert not metadata.acquire_lease(TRAINING_LEASE, "other/e-9", lease_ttl(LIVE_BEAT), datetime.now(timezone.utc))
         assert not heartbeat.lost.is_set()
     assert metadata.get(LEASES, TRAINING_LEASE)["holder"] == "alive/e-1"
 
@@ -64,4 +65,4 @@ def test_a_dead_jobs_retry_takes_the_lease_within_two_heartbeats():
         pass
     assert recording.taken_at is not None
     took = recording.taken_at - died
-    assert took <= 2 * BEAT + 0.3, f"the retry took the lease after {took:.2f} s ({took / BEAT:.1f} heartbeats)"
+    assert took <= 2 * BEAT, f"the retry took the lease after {took:.2f} s ({took / BEAT:.1f} heartbeats)"
