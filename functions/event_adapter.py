@@ -23,6 +23,7 @@ import functools
 import json
 from collections.abc import Callable
 
+from functions.http_adapter import store_fault
 from shared import wiring
 from shared.errors import LeaseHeld, PoisonMessage, PreconditionFailed, ServiceError, ServiceUnavailable
 from shared.event_bus.messages import MAX_JSON_DEPTH, BusMessage, json_too_deep, message_from_cloud_event
@@ -115,7 +116,7 @@ def handle_event(cloud_event, handler: Callable[[BusMessage], object]) -> None:
         handler(message)
     except Exception as error:
         if retry_can_help(error):
-            raise
+            answer_for_a_retry(error)
         fields = {"event_id": _event_ref(cloud_event), "message_id": message_ref(message.message_id),
                   "error": type(error).__name__,
                   # the handler saw only validated fields, so its error cannot quote anything else
@@ -134,7 +135,23 @@ def retry_can_help(error: Exception) -> bool:
         return True
     if isinstance(error, ServiceError):
         return False
-    return isinstance(error, (OSError, GoogleAPICallError))
+    return isinstance(error, (OSError, GoogleAPICallError)) or store_fault(error) is not None
+
+
+def answer_for_a_retry(error: Exception):
+    """Pub/Sub redelivers on any non-2xx; answer what happened -- 503 for a
+    dependency or store that is down (a read-only or full disk included), 409
+    for a lost race -- rather than let the framework crash with a 500. Only
+    the error's class and our own message are logged."""
+    import flask
+
+    if not flask.has_request_context():  # called outside an HTTP delivery: the caller retries
+        raise error
+    conflict = isinstance(error, (LeaseHeld, PreconditionFailed))
+    reason = error.message if isinstance(error, ServiceError) else type(error).__name__
+    log.warning("message left for a redelivery", extra={"fields": {"reason": reason,
+                                                                    "error": type(error).__name__}})
+    flask.abort(409 if conflict else 503, description=f"retry later: {reason}"[:200])
 
 
 def traced(handler):
