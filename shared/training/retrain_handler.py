@@ -15,7 +15,7 @@ and what that job trains for a request, exactly once.
   settled as failed with an ERROR line (alerted on).
 - Only validated fields are stored: the request document holds the key, the
   report's window, and who or what asked; the job gets only its id.
-- The training runs in the training job (`shared.training.job`), which takes
+- The training runs in the training job (`jobs.train`, `training.job`), which takes
   the lease (so two different requests never train over each other) and
   calls `train_for_request`; see that module for why no timeout there can
   strand a lease or lose the request.
