@@ -1,8 +1,10 @@
 """No identifier sent in a message reaches a store, an artifact, a log line
 or a command line: the identifier rides in every field, attribute and
 header of accepted and refused messages on every event endpoint, then every
-byte under the data folder, every log line (ours and the training job's, a
-real subprocess) and the job's command line are searched for it."""
+byte under the data folder, every document of every metadata collection and
+every stored object (SQLite and a folder; the Firestore emulator and
+fake-gcs-server), every log line (ours and the training job's, a real
+subprocess) and the job's command line are searched for it."""
 
 from __future__ import annotations
 
@@ -38,17 +40,36 @@ def every_field_of(schema_fields, value=IDENTIFIER) -> dict:
     return {name: value for name in schema_fields}
 
 
-def assert_nowhere(data_dir: Path, logs: str, command_lines: list) -> None:
+def stored_documents_and_objects() -> dict[str, bytes]:
+    """Every metadata document and stored object, whichever backend holds them."""
+    from shared.stores.metadata import port
+
+    metadata, store = wiring.metadata_store(), wiring.artifact_store()
+    found = {}
+    for collection in {value for name, value in vars(port).items() if name.isupper() and isinstance(value, str)}:
+        for number, document in enumerate(metadata.list(collection, limit=1000)):
+            found[f"{collection}/{number}"] = json.dumps(document, default=str).encode()
+    for path in store.list_paths(""):
+        found[path] = store.read_bytes(path)
+    return found
+
+
+def assert_nowhere(data_dir: Path, logs: str, command_lines: list, stored: dict[str, bytes] | None = None) -> None:
     for needle in (IDENTIFIER, NAME):
         for path in data_dir.rglob("*"):
             if path.is_file():
                 assert needle.encode() not in path.read_bytes(), f"{needle} stored in {path}"
+        for name, content in (stored or {}).items():
+            assert needle.encode() not in content, f"{needle} stored in {name}"
         assert needle not in logs, f"{needle} logged"
         assert not any(needle in " ".join(map(str, args)) for args in command_lines), f"{needle} on a command line"
 
 
-@pytest.fixture
-def launcher():
+@pytest.fixture(params=["embedded", "emulators"])
+def launcher(request):
+    if request.param == "emulators":
+        request.getfixturevalue("firestore_env")
+        request.getfixturevalue("gcs_env")
     launcher = LocalTrainingLauncher(max_retries=0)
     wiring.override("training_launcher", launcher)
     return launcher
@@ -101,7 +122,10 @@ def test_no_identifier_from_a_message_is_stored_logged_or_passed(trained_candida
         record.getMessage() + json.dumps(getattr(record, "fields", {}), default=str) for record in mlops_log.records)
     assert "message dropped" in logs  # the refusals were logged -- without what they refused
     data_dir = Path(wiring.settings().local_data_dir)
-    assert_nowhere(data_dir, logs, [process.args for process in launcher.processes])
+    stored = stored_documents_and_objects()
+    assert any(name.startswith("experiments/") for name in stored) and any(name.startswith("models/")
+                                                                           for name in stored)
+    assert_nowhere(data_dir, logs, [process.args for process in launcher.processes], stored)
 
 
 def test_the_search_finds_an_identifier_that_is_stored(tmp_path):
@@ -109,5 +133,7 @@ def test_the_search_finds_an_identifier_that_is_stored(tmp_path):
     (tmp_path / "store.bin").write_bytes(b"prefix " + IDENTIFIER.encode() + bytes(uuid.uuid4().bytes))
     with pytest.raises(AssertionError, match="stored in"):
         assert_nowhere(tmp_path, "", [])
+    with pytest.raises(AssertionError, match="stored in training_requests/0"):
+        assert_nowhere(tmp_path / "empty", "", [], {"training_requests/0": IDENTIFIER.encode()})
     with pytest.raises(AssertionError, match="command line"):
         assert_nowhere(tmp_path / "empty", "", [["python", "-m", "jobs.train", "--request", IDENTIFIER]])
