@@ -50,10 +50,13 @@ class InProcessLauncher:
     def __init__(self, now: datetime, **dependencies):
         self.now, self.dependencies, self.results = now, dependencies, []
 
-    def launch(self, request: dict) -> str:
+    def launch(self, key: str) -> str:
+        from shared.stores.metadata.port import TRAINING_REQUESTS
         from shared.training.retrain_handler import train_for_request
 
-        self.results.append(train_for_request(request.get("data") or {}, key=request["key"],
+        # the job reads its request by key, as jobs/train.py does
+        request = self.dependencies["metadata"].get(TRAINING_REQUESTS, key)["request"]
+        self.results.append(train_for_request(request.get("data") or {}, key=key,
                                               trigger=request.get("trigger") or {}, now=self.now,
                                               **self.dependencies))
         return f"in-process-{len(self.results)}"
