@@ -1,9 +1,11 @@
-"""`record_outcome`: a clinician-confirmed label for a logged prediction."""
+"""`record_outcome`: a clinician-confirmed label for a logged prediction,
+attributed to the caller named by the request's ID token (`shared.governance.caller`)."""
 
 import functions_framework
 
 from functions.http_adapter import json_endpoint, json_response, read_body
 from shared import wiring
+from shared.governance.caller import caller_from_headers
 from shared.serving import prediction_service
 from shared.serving.http_contract import parse_outcome_request
 
@@ -16,4 +18,6 @@ def record_outcome(request):
     settings = wiring.settings("record_outcome")
     body = read_body(request, settings.max_body_bytes) if request.method == "POST" else b""
     prediction_id, label = parse_outcome_request(request.method, request.content_type, body, settings.max_body_bytes)
-    return json_response(prediction_service.record_outcome(wiring.prediction_store(settings), prediction_id, label))
+    caller = caller_from_headers(request.headers)
+    return json_response(prediction_service.record_outcome(wiring.prediction_store(settings), prediction_id, label,
+                                                           caller=caller))

@@ -96,3 +96,20 @@ def test_strict_json_through_the_function(backend, body, field, code):
     error = error_of(client("predict").post("/", data=body, content_type="application/json"), 400)
     assert (error["field"], error["code"]) == (field, code)
     assert wiring.prediction_store().count() == 0
+
+
+def test_an_outcome_is_attributed_to_the_token_and_a_malformed_token_is_400_on_both_backends(backend):
+    from tests.unit.test_caller import token
+
+    answered = client("predict").get(QUERY).get_json()
+    body = {"prediction_id": answered["prediction_id"], "label": "ENFERMEDAD AGUDA"}
+    first = client("record_outcome").post("/", json=body, headers={
+        "Authorization": "Bearer " + token({"email": "clinician@clinic.example"})}).get_json()
+    assert first["outcome"]["caller"] == "clinician@clinic.example"
+    refused = client("record_outcome").post("/", json=dict(body, label="NO ENFERMO"),
+                                            headers={"X-Serverless-Authorization": "Bearer not-a-token"})
+    assert error_of(refused, 400)["field"] == "x-serverless-authorization"
+    second = client("record_outcome").post("/", json=dict(body, label="NO ENFERMO")).get_json()
+    assert second["outcome"]["caller"] == "anonymous"
+    assert second["outcome"]["history"] == [{"label": "ENFERMEDAD AGUDA", "caller": "clinician@clinic.example",
+                                             "at": first["outcome"]["updated_at"]}]
