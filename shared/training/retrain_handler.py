@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from shared.config import Settings
 from shared.errors import TrainingDataError
 from shared.event_bus.messages import BusMessage
+from shared.governance.change_control import ChangeBounds
 from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS, TRAINING_REQUESTS
 from shared.structured_logging import current_trace_id, get_logger
 from shared.training.promotion import complete_promotion
@@ -44,6 +45,7 @@ def training_options(settings: Settings) -> TrainingOptions:
     return TrainingOptions(
         seed=settings.training_seed, families=settings.families, budget_seconds=settings.search_budget_seconds,
         gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
+        change_bounds=ChangeBounds.from_settings(settings),
     )
 
 
