@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_us, prediction_id);
 CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
     WHERE outcome_recorded_us IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outcome_rates (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS documents (
     collection TEXT NOT NULL,
     id TEXT NOT NULL,

@@ -184,3 +184,10 @@ def test_an_overwrite_keeps_every_earlier_label_with_its_caller_and_time(predict
     assert [entry["caller"] for entry in chunk.outcome_histories[0]] == ["clinician@clinic.example",
                                                                          "attacker@example.com"]
     assert chunk.outcome_times[0] == T0 + timedelta(hours=3)
+
+
+def test_outcome_requests_are_counted_per_caller_and_hour(prediction_store):
+    counts = [prediction_store.count_outcome_request("2026010100", "a@clinic.example") for _ in range(3)]
+    assert counts == [1, 2, 3]
+    assert prediction_store.count_outcome_request("2026010100", "b@clinic.example") == 1
+    assert prediction_store.count_outcome_request("2026010101", "a@clinic.example") == 1

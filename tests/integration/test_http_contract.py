@@ -113,3 +113,16 @@ def test_an_outcome_is_attributed_to_the_token_and_a_malformed_token_is_400_on_b
     assert second["outcome"]["caller"] == "anonymous"
     assert second["outcome"]["history"] == [{"label": "ENFERMEDAD AGUDA", "caller": "clinician@clinic.example",
                                              "at": first["outcome"]["updated_at"]}]
+
+
+def test_a_caller_past_its_hourly_limit_is_429_and_others_are_not_on_both_backends(backend, monkeypatch):
+    from tests.unit.test_caller import token
+
+    monkeypatch.setenv("OUTCOMES_PER_CALLER_PER_HOUR", "3")
+    answered = client("predict").get(QUERY).get_json()
+    body = {"prediction_id": answered["prediction_id"], "label": "NO ENFERMO"}
+    flood = {"Authorization": "Bearer " + token({"email": "flood@example.com"})}
+    statuses = [client("record_outcome").post("/", json=body, headers=flood).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert error_of(client("record_outcome").post("/", json=body, headers=flood), 429)["field"] == "authorization"
+    assert client("record_outcome").post("/", json=body).status_code == 200  # anonymous has its own count

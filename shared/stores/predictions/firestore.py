@@ -9,7 +9,7 @@ import random
 import time
 import weakref
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
 
 COLLECTION = "predictions"
+RATES_COLLECTION = "outcome_rates"
 
 
 class FirestorePredictionStore:
@@ -242,6 +243,21 @@ class FirestorePredictionStore:
             .order_by("outcome_recorded_at")
         )
         return self._iter_query(query, chunk_size)
+
+    def count_outcome_request(self, hour: str, caller: str) -> int:
+        """Add one to `caller`'s counter for `hour` (YYYYMMDDHH, UTC; collection
+        `outcome_rates`, expiring by TTL on `expire_at` after a day); returns the new count."""
+        import hashlib
+
+        from google.cloud import firestore
+
+        # a hash as the id: an email may hold characters a document id may not
+        reference = self.client.collection(RATES_COLLECTION).document(
+            f"{hour}-{hashlib.sha256(caller.encode()).hexdigest()[:32]}")
+        expire = datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=timezone.utc) + timedelta(days=1)
+        self._call(reference.set, {"count": firestore.Increment(1), "expire_at": expire}, merge=True,
+                   timeout=self.timeout)
+        return int(self._call(reference.get, timeout=self.timeout).get("count"))
 
     def count(self) -> int:
         result = self._call(lambda: self.collection.count().get(timeout=self.timeout))

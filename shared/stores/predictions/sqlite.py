@@ -162,6 +162,13 @@ class SqlitePredictionStore:
         return self._iter_chunks("outcome_recorded_us >= ? AND outcome_recorded_us < ?",
                                  (to_micros(start), to_micros(end)), chunk_size, order="outcome_recorded_us")
 
+    def count_outcome_request(self, hour: str, caller: str) -> int:
+        """Add one to `caller`'s counter for `hour` (YYYYMMDDHH, UTC); returns the new count.
+        Earlier hours' counters are deleted on the way (keys sort by hour first)."""
+        self._execute("DELETE FROM outcome_rates WHERE key < ?", (f"{hour}|",))
+        return self._execute("INSERT INTO outcome_rates (key, count) VALUES (?, 1) ON CONFLICT (key)"
+                             " DO UPDATE SET count = count + 1 RETURNING count", (f"{hour}|{caller}",)).fetchall()[0][0]
+
     def count(self) -> int:
         return self._execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
 
