@@ -26,14 +26,11 @@ def labels_behind_change(predictions, champion, challenger, start: datetime, end
                    for caller in sent), key=lambda item: (-item["labels_behind_change"], item["caller"]))
 
 
-def region_of(answers) -> np.ndarray:
-    """A row's region for peer comparison: the champion's answer for it."""
-    return np.asarray(answers, dtype=object)
-
-
-def labeller_agreement(chunks, champion_answers_of, *, min_labels: int = 20, max_gap: float = 0.3) -> dict:
+def labeller_agreement(chunks, champion_answers_of=None, *, min_labels: int = 20, max_gap: float = 0.3) -> dict:
     """Per caller: agreement of its labels with the champion, and with the other
-    callers' majority label in the same region (the champion's answer).
+    callers' majority label in the same region (the champion's answer; without
+    `champion_answers_of`, the answer logged with the prediction, so the drift
+    check needs no model).
 
     A caller is flagged when its peer agreement falls more than `max_gap` below
     the median of the callers who have at least `min_labels` comparable labels.
@@ -44,7 +41,8 @@ def labeller_agreement(chunks, champion_answers_of, *, min_labels: int = 20, max
         labelled = [i for i, label in enumerate(chunk.outcomes) if label is not None]
         if not labelled:
             continue
-        answers = champion_answers_of(chunk.features[labelled])
+        answers = (champion_answers_of(chunk.features[labelled]) if champion_answers_of is not None
+                   else [chunk.predictions[i] for i in labelled])
         for position, i in enumerate(labelled):
             rows.append((callers[i] or "unattributed", str(answers[position]), chunk.outcomes[i]))
     by_region: dict[str, Counter] = defaultdict(Counter)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from shared import wiring
+from shared.errors import PreconditionFailed
 from shared.governance import approvals, quarantine
 from shared.governance.labellers import labeller_agreement, labels_behind_change
 from shared.models import registry
@@ -45,10 +46,14 @@ def loop(quick_training_env):
     return store, metadata, wiring.prediction_store()
 
 
-def log_day(predictions, X, day: int = 0, model_version: str = "v") -> list[str]:
+def log_day(predictions, X, day: int = 0) -> list[str]:
+    """Predictions as the serving champion answered them."""
+    store = wiring.artifact_store()
+    champion = load_version(store, registry.read_champion(store)[0]["version"])
     created = NOW - timedelta(days=day, hours=1)
-    records = [PredictionRecord(uuid.uuid4().hex, created + timedelta(milliseconds=i), *row,
-                                "NO ENFERMO", {}, model_version) for i, row in enumerate(X.tolist())]
+    records = [PredictionRecord(uuid.uuid4().hex, created + timedelta(milliseconds=i), *row, answer, {},
+                                champion.version)
+               for i, (row, answer) in enumerate(zip(X.tolist(), champion.predict_labels(X)))]
     predictions.save_predictions(records)
     return [r.prediction_id for r in records]
 
@@ -106,10 +111,9 @@ def test_mass_relabel_by_one_caller_is_held_for_approval_and_listed_with_its_cal
     # the overwritten clinicians' labels are all still there, with who sent them
     overwritten = [r for r in map(predictions.get_prediction, target) if r.outcome_history]
     assert overwritten and all(r.outcome_history[-1]["caller"] in CLINICIANS for r in overwritten)
-    # the drift report's labeller signal flags the attacker, and only it
-    agreement = labeller_agreement(predictions.iter_window(NOW - timedelta(days=1), NOW),
-                                   load_version(store, champion).predict_labels)
-    assert [c for c, v in agreement["callers"].items() if v["flagged"]] == [ATTACKER]
+    # the drift report's labeller signal (the call run_drift_check makes) flags the attacker, and only it
+    agreement = labeller_agreement(predictions.iter_outcomes_recorded(NOW - timedelta(days=1), NOW))
+    assert [c for c, v in agreement["callers"].items() if v["flagged"]] == [ATTACKER], agreement
     rejected = approvals.reject(pending["version"], by="dr.lead", reason="one caller relabelled fever",
                                 metadata=metadata)
     assert rejected["status"] == "rejected" and approvals.list_pending(metadata) == []
@@ -123,7 +127,7 @@ def test_injected_poisoned_predictions_beside_honest_ones_change_no_served_model
     honest_day(predictions)
     X, _ = generate_reference_data(20_000, seed=11)
     injected = X[febrile(X)][:300]
-    ids = log_day(predictions, injected, model_version="injected")
+    ids = log_day(predictions, injected)
     label(predictions, ids, ["NO ENFERMO"] * len(ids), [ATTACKER])
     held_and_unchanged(store, metadata, retrain(store, metadata, "retrain-inject"), champion, before)
 
@@ -161,7 +165,11 @@ def test_a_quarantined_callers_labels_change_no_training_and_the_clinicians_labe
         == len(set(honest) | set(target))
 
 
-def test_a_real_change_by_several_clinicians_over_days_is_learned(loop):
+@pytest.mark.parametrize("bounds", ["default", "tight"])
+def test_a_real_change_by_several_clinicians_over_days_is_learned(loop, bounds, monkeypatch):
+    """Within the default bounds it promotes by itself; with tight bounds, after an approval."""
+    if bounds == "tight":
+        monkeypatch.setenv("PROMOTION_MAX_ANSWER_CHANGE", "0.01")
     store, metadata, predictions = loop
     champion = registry.read_champion(store)[0]["version"]
     for day in (2, 1, 0):
@@ -170,12 +178,17 @@ def test_a_real_change_by_several_clinicians_over_days_is_learned(loop):
         label(predictions, ids, y, CLINICIANS, day=day)
     result = retrain(store, metadata, "retrain-shift")
     record = metadata.get("experiments", result["run_id"])
-    if record["promotion"].get("held_for_approval"):  # beyond the bounds: a person decides
+    assert record["promotion"]["promote"], record["promotion"]  # the gate passed it
+    assert record["promotion"]["held_for_approval"] == (bounds == "tight")
+    if bounds == "tight":  # beyond the bounds: a person decides, once
+        assert registry.read_champion(store)[0]["version"] == champion
         decided = approvals.approve(record["winner"]["version"], by="dr.lead", store=store, metadata=metadata)
-        assert decided["status"] == "approved"
-        history = registry.champion_history(metadata, limit=1)[0]
-        assert history["actor"] == "approval:dr.lead"
-    assert record["promotion"]["promote"], record["promotion"]
+        assert decided["status"] == "approved" and decided["decided_by"] == "dr.lead"
+        with pytest.raises(PreconditionFailed):
+            approvals.approve(record["winner"]["version"], by="someone.else", store=store, metadata=metadata)
+        history = registry.champion_history(metadata, limit=10)
+        assert [entry["actor"] for entry in history].count("approval:dr.lead") == 1
+        assert metadata.get("experiments", result["run_id"])["promotion"]["promoted"]
     now_serving = registry.read_champion(store)[0]["version"]
     assert now_serving != champion and now_serving == record["winner"]["version"]
     # mild signs with a heart rate of 110 to 124: acute under the clinicians' new rule
