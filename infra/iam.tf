@@ -105,12 +105,22 @@ resource "google_pubsub_topic_iam_member" "publishers" {
   member   = "serviceAccount:${google_service_account.accounts[each.key].email}"
 }
 
-# Callers of the HTTP functions: a named list, never allUsers.
+# Callers of the HTTP functions, per role (issue 26): predicting, reading
+# history and metadata, and recording outcomes are granted separately; only
+# the labeller list may call record_outcome, whose labels retraining learns
+# from. Named lists only, never allUsers (variables.tf validates each).
 locals {
-  http_invokers = {
-    for pair in setproduct([for key, fn in local.deployed_functions : key if fn.trigger == "http"], var.invoker_members) :
-    "${pair[0]}|${pair[1]}" => { function = pair[0], member = pair[1] }
+  function_invokers = {
+    predict             = coalesce(var.predict_invokers, var.invoker_members)
+    predictions_history = coalesce(var.reader_invokers, var.invoker_members)
+    model_metadata      = coalesce(var.reader_invokers, var.invoker_members)
+    record_outcome      = var.labeller_members
   }
+  http_invokers = merge([
+    for function, members in local.function_invokers : {
+      for member in members : "${function}|${member}" => { function = function, member = member }
+    } if contains(keys(local.deployed_functions), function)
+  ]...)
 }
 
 resource "google_cloud_run_service_iam_member" "http_invokers" {
