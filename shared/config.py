@@ -78,7 +78,7 @@ class Settings:
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
     # Change control (shared/governance/change_control.py): beyond these, a challenger waits for approval
     promotion_max_answer_change: float = 0.1       # PROMOTION_MAX_ANSWER_CHANGE (share of answers)
-    promotion_max_trusted_recall_drop: float = 0.2 # PROMOTION_MAX_TRUSTED_RECALL_DROP (each class, trusted rows)
+    promotion_max_trusted_recall_drop: float = 0.3 # PROMOTION_MAX_TRUSTED_RECALL_DROP (each class, trusted rows)
     # Labellers (shared/governance/limits.py): outcomes one caller may send per hour
     outcomes_per_caller_per_hour: int = 2000       # OUTCOMES_PER_CALLER_PER_HOUR
     retrain_max_event_age_seconds: float = 3600.0  # RETRAIN_MAX_EVENT_AGE_SECONDS

@@ -64,7 +64,7 @@ def run_attack(base_url: str, rows: int = 2000, seed: int = 5, wait_seconds: flo
     X_fresh, _ = generate_reference_data(20_000, seed=77)
     fresh = X_fresh[febrile(X_fresh)][:200]
     before = answers(base_url, fresh)
-    counts = dict(zip(*np.unique(before, return_counts=True)))
+    counts = {str(label): int(count) for label, count in zip(*np.unique(before, return_counts=True))}
     say(f"champion {model['version']}: fresh febrile inputs answered {counts}")
     start = datetime.now(timezone.utc)
     X, y = generate_reference_data(rows, seed=seed)
@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.label_attack", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=5, help="seed of the day's traffic")
     arguments = parser.parse_args(argv)
-    result = run_attack(arguments.url, rows=arguments.rows)
+    result = run_attack(arguments.url, rows=arguments.rows, seed=arguments.seed)
     return 0 if result["answered_as_before"] >= 0.9 else 1
 
 
