@@ -21,9 +21,10 @@ import pytest
 from shared import wiring
 from shared.errors import PreconditionFailed
 from shared.governance import approvals, quarantine
-from shared.governance.labellers import labeller_agreement, labels_behind_change
+from shared.governance.labellers import labels_behind_change
 from shared.models import registry
 from shared.models.loading import load_version
+from shared.monitoring.drift_check import run_drift_check
 from shared.records import PredictionRecord
 from shared.training.retrain_handler import train_for_request
 from shared.training.runs import ensure_champion
@@ -33,6 +34,17 @@ from tools.population_shift import population
 CLINICIANS = ["ana@clinic.example", "ben@clinic.example", "carla@clinic.example"]
 ATTACKER = "labeller@attacker.example"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class RecordingBus:
+    """Keeps what the drift check publishes instead of starting a training."""
+
+    def __init__(self):
+        self.published = []
+
+    def publish(self, topic, data, attributes=None):
+        self.published.append((topic, data))
+        return f"message-{len(self.published)}"
 
 
 def febrile(X: np.ndarray) -> np.ndarray:
@@ -111,8 +123,10 @@ def test_mass_relabel_by_one_caller_is_held_for_approval_and_listed_with_its_cal
     # the overwritten clinicians' labels are all still there, with who sent them
     overwritten = [r for r in map(predictions.get_prediction, target) if r.outcome_history]
     assert overwritten and all(r.outcome_history[-1]["caller"] in CLINICIANS for r in overwritten)
-    # the drift report's labeller signal (the call run_drift_check makes) flags the attacker, and only it
-    agreement = labeller_agreement(predictions.iter_outcomes_recorded(NOW - timedelta(days=1), NOW))
+    # the drift report's labeller signal flags the attacker, and only it
+    report = run_drift_check(start=NOW - timedelta(days=1), end=NOW, predictions=predictions, artifacts=store,
+                             metadata=metadata, bus=RecordingBus(), settings=wiring.settings("drift_check"))
+    agreement = report["labellers"]
     assert [c for c, v in agreement["callers"].items() if v["flagged"]] == [ATTACKER], agreement
     rejected = approvals.reject(pending["version"], by="dr.lead", reason="one caller relabelled fever",
                                 metadata=metadata)
