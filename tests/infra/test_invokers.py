@@ -18,9 +18,9 @@ PUBLIC = ("allUsers", "allAuthenticatedUsers")
 
 def check_invokers(root: Path) -> list[str]:
     parsed, problems = load_terraform(root)
-    invokers = merged_locals(parsed).get("function_invokers", {})
+    invokers = merged_locals(parsed).get("function_specific_invokers", {})
     http = sorted(name for name, kind in exported_entry_points(root).items() if kind == "http")
-    problems += [f"HTTP function {name} has no entry in local.function_invokers"
+    problems += [f"HTTP function {name} has no entry in local.function_specific_invokers"
                  for name in http if name not in invokers]
     variables_used = {name: set(re.findall(r"var\.(\w+)", str(value))) for name, value in invokers.items()}
     if variables_used.get("record_outcome") != {"labeller_members"}:
@@ -29,9 +29,10 @@ def check_invokers(root: Path) -> list[str]:
     problems += [f"{name} is invoked by the labeller list" for name, used in variables_used.items()
                  if name != "record_outcome" and "labeller_members" in used]
     binding = resources(parsed, "google_cloud_run_service_iam_member").get("http_invokers", {})
-    if binding.get("for_each") != "${local.http_invokers}" or "function_invokers" not in str(
-            merged_locals(parsed).get("http_invokers")):
-        problems.append("the http_invokers binding is not built from local.function_invokers")
+    if binding.get("for_each") != "${local.http_invokers}" \
+            or "http_function_invokers" not in str(merged_locals(parsed).get("http_invokers")) \
+            or "function_specific_invokers" not in str(merged_locals(parsed).get("http_function_invokers")):
+        problems.append("the http_invokers binding is not built from local.function_specific_invokers")
     declared = {unquote(name): body for document in parsed.values() for block in document.get("variable", [])
                 for name, body in block.items()}
     for name in sorted(set().union(*variables_used.values())):
