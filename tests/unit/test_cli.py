@@ -139,6 +139,26 @@ def test_drift_check_prints_a_report_page_a_person_can_open(trained_candidate, c
 
 
 
+def test_an_operators_retrain_is_sent_as_the_retrain_schema_wants(capsys):
+    from shared.stores.metadata.port import TRAINING_REQUESTS
+
+    class Recording:
+        launched = []
+
+        def launch(self, request_id):
+            self.launched.append(request_id)
+            return "recorded"
+
+    launcher = Recording()
+    wiring.override("training_launcher", launcher)
+    assert main(["retrain", "--requested-by", "ops.lead"]) == 0
+    [key] = launcher.launched
+    stored = wiring.metadata_store().get(TRAINING_REQUESTS, key)
+    assert stored["request"]["trigger"] == {"reason": "manual", "requested_by": "ops.lead"}
+    assert main(["retrain", "--requested-by", "Jane Roe, MRN 123"]) == 2
+    assert "requested_by" in capsys.readouterr().err and len(launcher.launched) == 1
+
+
 def test_governance_commands_answer_and_refuse_plainly(tmp_path, capsys):
     assert main(["models", "pending"]) == 0
     assert "no challenger waits for approval" in capsys.readouterr().out
