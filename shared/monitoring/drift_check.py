@@ -25,6 +25,7 @@ from shared.config import Settings
 from shared.errors import ModelUnavailable
 from shared.event_bus.messages import BusMessage
 from shared.event_bus.port import EventBus
+from shared.governance.labellers import labeller_agreement
 from shared.models import registry
 from shared.models.layout import read_manifest
 from shared.monitoring.drift_request import _requested_day, window_from_request  # noqa: F401  (re-exported)
@@ -89,7 +90,9 @@ def run_drift_check(
         aggregate=lambda champion, baseline: _with_outcomes(
             WindowAggregator(baseline, model_version=champion).consume(inputs(champion)),
             predictions.iter_outcomes_recorded(start, end)),
-        scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end)},
+        scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end),
+               # each labeller's agreement with the champion and its peers (governance.labellers)
+               "labellers": labeller_agreement(predictions.iter_outcomes_recorded(start, end))},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
 
 
