@@ -127,7 +127,7 @@ def load_serving_version(store: ArtifactStore, version: str) -> LoadedModel:
         predict_proba = onnx_predict_proba(graph)
     except Exception as error:  # noqa: BLE001 -- a corrupt graph: refuse, never crash the server
         raise ArtifactIntegrityError(f"model {version}: the ONNX graph could not be loaded: "
-                                     f"{type(error).__name__}") from None
+                                     f"{type(error).__name__}: {error}") from None
     return LoadedModel(version=version, pipeline=None, manifest=manifest, pipeline_proba=predict_proba,
                        served_from="onnx")
 
