@@ -73,7 +73,15 @@ def split_thresholds(pipeline) -> list[tuple[int, np.ndarray]]:
             split = np.asarray(tree["left_children"]) >= 0
             pairs += _by_feature(np.asarray(tree["split_indices"])[split],
                                  np.asarray(tree["split_conditions"], dtype=np.float32)[split].astype(np.float64))
+    scaler = _scaler(pipeline)
+    if scaler is not None:  # thresholds on scaled values: where raw inputs cross them
+        pairs = [(feature, values * scaler.scale_[feature] + scaler.mean_[feature]) for feature, values in pairs]
     return _merge(pairs)
+
+
+def _scaler(pipeline):
+    steps = [step for _, step in getattr(pipeline, "steps", [])[:-1] if step != "passthrough"]
+    return steps[0] if len(steps) == 1 and type(steps[0]).__name__ == "StandardScaler" else None
 
 
 def graph_thresholds(graph: bytes) -> list[tuple[int, np.ndarray]]:
