@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from shared.errors import ModelUnavailable
-from shared.models.layout import model_path
 from shared.models.agreement import PROBABILITY_TOLERANCE
+from shared.models.layout import model_path
 from shared.models.loading import ModelLoader, load_version, probabilities_to_predictions, warn_on_library_mismatch
 from shared.schema import LABELS
 from shared.stores.artifacts.local import LocalArtifactStore

@@ -51,9 +51,9 @@ def test_tree_families_are_trained_without_a_scaler(data):
 def test_the_fuzz_finds_the_disagreements_a_scaler_before_the_trees_causes(data):
     """The check can fail: XGBoost behind a scaler, exported as skl2onnx would
     (the scaler in float32), moves rows across float32 splits."""
-    from sklearn.preprocessing import StandardScaler
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.preprocessing import StandardScaler
 
     from shared.models.portable import _register_xgboost
 
