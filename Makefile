@@ -34,7 +34,7 @@ $(LOCK_STAMP): requirements-lock-tools.txt
 # local index or wheel folder a machine is set up with.
 lock: $(LOCK_STAMP)
 	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --index-url https://pypi.org/simple --output-file requirements.lock requirements.txt
+	  --no-emit-find-links --output-file requirements.lock requirements.txt
 
 # checkov in a venv of its own: its pinned dependencies clash with ours.
 CHECKOV_VENV := .venv-checkov
