@@ -109,7 +109,9 @@ def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: 
     pipeline (the experiment record quotes the same section)."""
     from shared.models.agreement import RANDOM_ROWS, check_agreement
 
-    section = {"format": "onnx", "target_opset": TARGET_OPSET, "converter_versions": converter_versions()}
+    # As a list: Firestore (the experiment record) refuses a map key that is empty, as the default domain's is.
+    opsets = [{"domain": domain or "ai.onnx", "version": number} for domain, number in TARGET_OPSET.items()]
+    section = {"format": "onnx", "target_opset": opsets, "converter_versions": converter_versions()}
     try:
         graph = export_onnx(pipeline)
     except PortableUnsupported as error:

@@ -96,3 +96,22 @@ def test_the_runtime_answers_float64_probabilities_in_the_pipelines_columns(data
     answer = predict_proba(rows)
     assert answer.dtype == np.float64 and answer.shape == (2, 5)
     np.testing.assert_allclose(answer, pipeline.predict_proba(rows), atol=PROBABILITY_TOLERANCE)
+
+
+def test_the_portable_section_can_be_stored_in_firestore(data):
+    """The section is copied into the experiment record, and Firestore refuses an empty map key
+    (the default ONNX domain's name): a retrain on the emulators failed on it."""
+    pipeline = fitted("mlp", data)
+    _, section = export_checked(pipeline, RULE, random_rows=1000)
+
+    def keys(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield key
+                yield from keys(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                yield from keys(inner)
+
+    assert all(isinstance(key, str) and key for key in keys(section))
+    assert {"domain": "ai.onnx", "version": 17} in section["target_opset"]
