@@ -176,7 +176,8 @@ def run_training(
         "budget_seconds": options.budget_seconds,
         "budget_exhausted": result.budget_exhausted,
         "candidates": [candidate.summary() for candidate in result.candidates],
-        "winner": {"family": winner.family, "params": winner.params, "version": version},
+        "winner": {"family": winner.family, "params": winner.params, "version": version,
+                   "serving": manifest["portable"]},  # ONNX (and its agreement fuzz), or why the pipeline serves
         "champion_before": champion_version,
         # per-class figures of each champion on the evaluation rows; the decision quotes their macro-F1
         "champions_on_evaluation_rows": {v: {"per_class": m["per_class"]} for v, m in champion_metrics.items()},
