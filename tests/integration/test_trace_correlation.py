@@ -40,6 +40,8 @@ def test_an_http_request_logs_under_its_cloud_trace_header(log_lines):
 
 def test_a_drift_check_passes_its_trace_to_the_retrain_request_it_publishes(trained_candidate, log_lines):
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "0"  # unlabelled traffic: request the retrain at once
+    wiring.reset()
     bus = LocalEventBus()  # no subscriber: inspect what is published
     wiring.override("event_bus", bus)
     send_traffic(300, seed=4, weights={"acute": 0.6, "mild": 0.3})

@@ -130,6 +130,7 @@ def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, train
 def test_the_same_drift_check_message_five_times_makes_one_report_and_one_request(trained_candidate):
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     os.environ["TRAINING_FAMILIES"] = "xgboost"
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "0"  # unlabelled traffic: request the retrain at once
     wiring.reset()
     bus = LocalEventBus()  # no subscriber: count what is published
     wiring.override("event_bus", bus)
