@@ -47,6 +47,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/predictions_history": ("predictions_history", "http"),
     "/model": ("model_metadata", "http"),
     "/record_outcome": ("record_outcome", "http"),
+    "/console": ("console", "http"),
     "/drift_check": ("drift_check", "cloudevent"),
     "/retrain": ("retrain", "cloudevent"),
     "/ingest_clinical": ("ingest_clinical", "cloudevent"),

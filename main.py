@@ -1,6 +1,7 @@
 """Cloud Functions entry points. Each deploys from the repository root with
 `--entry-point NAME`; the code lives in `functions/` and `shared/`."""
 
+from functions.console import console
 from functions.drift_check import drift_check
 from functions.ingest_clinical import ingest_clinical
 from functions.ingest_reference import ingest_reference
@@ -11,6 +12,6 @@ from functions.record_outcome import record_outcome
 from functions.retrain import retrain
 
 __all__ = [
-    "drift_check", "ingest_clinical", "ingest_reference", "model_metadata", "predict", "predictions_history",
+    "console", "drift_check", "ingest_clinical", "ingest_reference", "model_metadata", "predict", "predictions_history",
     "record_outcome", "retrain",
 ]

@@ -10,6 +10,7 @@ locals {
     predictions_history = "history"
     model_metadata      = "model"
     record_outcome      = "outcome"
+    console             = "console"
     drift_check         = "drift-check"
     retrain             = "retrain"
     training_job        = "training-job"
@@ -39,6 +40,7 @@ locals {
     training_job        = "roles/datastore.user"   # reads outcomes, writes experiments, leases
     ingest_clinical     = "roles/datastore.user"   # watermark and run summaries
     ingest_reference    = "roles/datastore.user"   # run summaries
+    console             = "roles/datastore.viewer" # reads records, runs and reports' index
   }
 }
 
@@ -61,6 +63,7 @@ locals {
   artifact_access = {
     predict_models        = { account = "predict", role = "roles/storage.objectViewer", prefixes = ["models/"] }
     model_metadata_models = { account = "model_metadata", role = "roles/storage.objectViewer", prefixes = ["models/"] }
+    console_read          = { account = "console", role = "roles/storage.objectViewer", prefixes = ["models/", "reports/drift/"] }
     # Baselines and the newest lake partition in; reports and plots out.
     drift_check_inputs  = { account = "drift_check", role = "roles/storage.objectViewer", prefixes = ["models/", "lake/clinical/"] }
     drift_check_reports = { account = "drift_check", role = "roles/storage.objectUser", prefixes = ["reports/drift/"] }
@@ -108,7 +111,7 @@ resource "google_pubsub_topic_iam_member" "publishers" {
 # Callers of the HTTP functions: a named list, never allUsers.
 locals {
   http_invokers = {
-    for pair in setproduct([for key, fn in local.deployed_functions : key if fn.trigger == "http"], var.invoker_members) :
+    for pair in setproduct([for key, fn in local.deployed_functions : key if fn.trigger == "http" && key != "console"], var.invoker_members) :
     "${pair[0]}|${pair[1]}" => { function = pair[0], member = pair[1] }
   }
 }
@@ -119,6 +122,15 @@ resource "google_cloud_run_service_iam_member" "http_invokers" {
   service  = google_cloudfunctions2_function.functions[each.value.function].name
   role     = "roles/run.invoker"
   member   = each.value.member
+}
+
+# The console is for people who look at the loop, not for the apps that call it.
+resource "google_cloud_run_service_iam_member" "console_invokers" {
+  for_each = toset(var.console_invoker_members)
+  location = var.region
+  service  = google_cloudfunctions2_function.functions["console"].name
+  role     = "roles/run.invoker"
+  member   = each.value
 }
 
 # Pub/Sub pushes to the event functions with the pusher's OIDC token.
