@@ -11,22 +11,22 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 48, 52
+WIDTH, HEIGHT = 480, 250
+LEFT, RIGHT, TOP, BOTTOM = 54, 12, 50, 34
 COLOURS = ("#1f77b4", "#d95f02", "#2ca02c")
 
 
 def _frame(title: str, unit: str, y_max: float, legend: list[tuple[str, str]]) -> list[str]:
     plot_height = HEIGHT - TOP - BOTTOM
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-             f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="12">',
+             f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="13">',
              f"<title>{escape(title)}</title>",
-             f'<text x="{LEFT}" y="16" font-size="14" font-weight="bold">{escape(title)}</text>']
+             f'<text x="{LEFT}" y="16" font-size="15" font-weight="bold">{escape(title)}</text>']
     x = LEFT
     for name, colour in legend:
         parts.append(f'<rect x="{x}" y="26" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{x + 16}" y="36">{escape(name)}</text>')
-        x += 24 + 7 * len(name)
+        x += 26 + 7.5 * len(name)
     for step in range(5):
         value = y_max * step / 4
         y = TOP + plot_height * (1 - step / 4)
@@ -47,7 +47,7 @@ def _x_positions(count: int) -> list[float]:
 
 
 def _day_labels(days: list[str], positions: list[float]) -> list[str]:
-    every = max(1, len(days) // 8)  # at most ~8 labels, so they never overlap
+    every = max(1, -(-len(days) // 6))  # at most 6 labels, so they never overlap
     return [f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">{escape(day[5:])}</text>'
             for index, (day, x) in enumerate(zip(days, positions)) if index % every == 0]
 
