@@ -97,7 +97,7 @@ _TEMPLATE = """<!doctype html>
 <h2>Plots</h2>
 {% for name, png in plots.items() %}
 <figure><img alt="{{ feature_name(name) }}: baseline and window shares per bin" src="data:image/png;base64,{{ png }}">
-<figcaption>{{ feature_name(name) }} ({{ unit(name) }})</figcaption></figure>
+<figcaption>{{ feature_name(name) }}, in {{ unit(name) }}</figcaption></figure>
 {% endfor %}
 <p><small>Created {{ when(report.created_at) }}.
  The same report as JSON: <code>report.json</code> beside this page.</small></p>
