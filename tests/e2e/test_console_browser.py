@@ -108,7 +108,8 @@ def test_every_console_page_and_link_opens_cleanly_at_desktop_and_phone_width(se
             if (overflow := sideways_overflow(page)) > 0:
                 problems.append(f"{where}: {overflow} px of horizontal scroll")
             if url in [server.url + path for path in PAGES] or url.endswith("/report.html"):
-                slug = "drift-report" if url.endswith("/report.html") else urlsplit(url).path.strip("/").replace("/", "-")
+                slug = ("drift-report" if url.endswith("/report.html")
+                        else urlsplit(url).path.strip("/").replace("/", "-"))
                 page.screenshot(path=str(SCREENSHOTS / f"{slug}-{width}.png"), full_page=True)
             if name == "desktop":
                 queue += sorted(console_links(page, server.url) - seen)
