@@ -1,0 +1,145 @@
+"""The console function through functions-framework, on the real local stores
+(and the report page on fake-gcs-server): pages, JSON, filters and paging,
+escaping, and the 4xx answers for bad input."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared import wiring
+from shared.records import PredictionRecord
+from shared.schema import LABELS
+from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS
+from tests.conftest import register_model
+from tests.integration.functions_client import client
+
+PAGES = ["/", "/models", "/experiments", "/drift-reports", "/predictions"]
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def console():
+    return client("console")
+
+
+@pytest.fixture
+def champion(trained_candidate):
+    return register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+
+
+def save_predictions(count: int, versions: tuple[str, ...] = ("v1", "v2")) -> list[PredictionRecord]:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    records = [PredictionRecord(prediction_id=uuid.uuid4().hex, created_at=start + timedelta(minutes=index),
+                                temperature=37.0, heart_rate=80.0, blood_pressure=120.0,
+                                prediction=LABELS[index % 3], probabilities={LABELS[index % 3]: 0.9},
+                                model_version=versions[index % len(versions)]) for index in range(count)]
+    wiring.prediction_store().save_predictions(records)
+    return records
+
+
+def test_every_page_opens_as_html_and_as_json(console, champion):
+    for path in PAGES:
+        page = console.get(path)
+        assert page.status_code == 200, path
+        assert page.content_type.startswith("text/html")
+        assert '<meta name="viewport"' in page.get_data(as_text=True)
+        assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+        assert console.get(path, query_string={"format": "json"}).status_code == 200
+    overview = json.loads(console.get("/", query_string={"format": "json"}).data)
+    assert overview["champion"]["version"] == champion["version"]
+    assert f'data-champion="{champion["version"]}"' in console.get("/").get_data(as_text=True)
+
+
+def test_every_value_is_escaped(console, champion):
+    metadata = wiring.metadata_store()
+    metadata.put(CHAMPION_HISTORY, "hostile", {"created_at": "2026-01-01T00:00:00Z", "from_version": HOSTILE,
+                                               "to_version": champion["version"], "reason": HOSTILE,
+                                               "actor": HOSTILE})
+    metadata.put(EXPERIMENTS, "hostile", {"run_id": "hostile", "created_at": "2026-01-01T00:00:00Z",
+                                          "actor": HOSTILE, "winner": {"family": HOSTILE, "version": HOSTILE},
+                                          "promotion": {"promoted": False, "reasons": [HOSTILE]},
+                                          "candidates": [{"family": HOSTILE}], "data_sources": {HOSTILE: {}}})
+    metadata.put(DRIFT_REPORTS, "hostile", {"report_id": "hostile", "created_at": "2026-01-01T00:00:00Z",
+                                            "decision": HOSTILE, "reasons": [HOSTILE], "sample_size": HOSTILE})
+    for path in PAGES:
+        text = console.get(path).get_data(as_text=True)
+        assert "<script" not in text, path
+    assert "&lt;script&gt;" in console.get("/models").get_data(as_text=True)
+    assert "&lt;script&gt;" in console.get("/experiments").get_data(as_text=True)
+
+
+def test_predictions_filter_by_label_and_version_and_page_without_repeats(console):
+    records = save_predictions(90)
+    wanted = {record.prediction_id for record in records
+              if record.prediction == LABELS[1] and record.model_version == "v2"}
+    seen, cursor = [], None
+    for _ in range(20):
+        query = {"format": "json", "label": LABELS[1], "version": "v2", "limit": "4"}
+        page = json.loads(console.get("/predictions", query_string=query | ({"cursor": cursor} if cursor else {})).data)
+        assert all(row["prediction"] == LABELS[1] and row["model_version"] == "v2" for row in page["rows"])
+        seen += [row["prediction_id"] for row in page["rows"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == wanted
+    created = [row["created_at"] for row in json.loads(console.get(
+        "/predictions", query_string={"format": "json", "limit": "200"}).data)["rows"]]
+    assert created == sorted(created, reverse=True) and len(created) == 90
+
+
+def test_a_page_reads_at_most_its_scan_cap():
+    from shared.console.queries import prediction_rows
+
+    save_predictions(60)
+    page = prediction_rows(wiring.prediction_store(), label=LABELS[0], version="nowhere", scan_cap=25)
+    assert page["rows"] == [] and page["scanned"] == 25 and page["next_cursor"]  # resumable, not a full scan
+
+
+@pytest.mark.parametrize("query, field", [
+    ({"label": "NOT A LABEL"}, "label"), ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"),
+    ({"cursor": "not-a-cursor"}, "cursor"), ({"version": "../x"}, "version"), ({"format": "xml"}, "format"),
+])
+def test_bad_input_is_a_4xx_json_error_naming_the_field(console, query, field):
+    answer = console.get("/predictions", query_string=query)
+    assert answer.status_code == 400 and answer.content_type == "application/json"
+    assert json.loads(answer.data)["error"]["field"] == field
+
+
+@pytest.mark.parametrize("path", ["/nothing", "/drift-reports/missing/report.html",
+                                  "/drift-reports/..%2F..%2Fmodels/report.html", "/models/extra"])
+def test_unknown_pages_are_404(console, path):
+    assert console.get(path).status_code == 404
+    assert console.get(path, headers={"Accept": "text/html"}).content_type.startswith("text/html")
+
+
+def test_only_reads_are_answered(console):
+    answer = console.post("/", data=b"{}")
+    assert answer.status_code == 405 and "GET" in answer.headers["Allow"]
+
+
+def store_report(report_id: str, page: bytes) -> None:
+    artifacts = wiring.artifact_store()
+    artifacts.write_bytes(f"reports/drift/{report_id}/report.html", page, "text/html")
+    wiring.metadata_store().put(DRIFT_REPORTS, report_id, {
+        "report_id": report_id, "created_at": "2026-01-01T00:00:00Z", "decision": "ok", "reasons": [],
+        "sample_size": 300, "html": f"reports/drift/{report_id}/report.html"})
+
+
+def test_a_drift_report_opens_from_the_local_artifact_store(console):
+    store_report("20260101T000000Z-local", b"<!doctype html><title>local report</title>")
+    listing = console.get("/drift-reports").get_data(as_text=True)
+    assert 'href="/drift-reports/20260101T000000Z-local/report.html"' in listing
+    page = console.get("/drift-reports/20260101T000000Z-local/report.html")
+    assert page.status_code == 200 and b"local report" in page.data
+
+
+@pytest.mark.emulator
+def test_a_drift_report_opens_from_the_emulated_bucket(console, gcs_env):
+    store_report("20260101T000000Z-gcs", b"<!doctype html><title>report in the bucket</title>")
+    assert wiring.artifact_store().location("reports/drift/x").startswith("gs://")
+    page = console.get("/drift-reports/20260101T000000Z-gcs/report.html")
+    assert page.status_code == 200 and b"report in the bucket" in page.data
