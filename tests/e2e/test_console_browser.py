@@ -120,6 +120,14 @@ def test_every_console_page_and_link_opens_cleanly_at_desktop_and_phone_width(se
 
 
 @pytest.mark.slow
+def test_a_browser_at_the_server_root_lands_on_the_console(server, browser):
+    page, response, errors = open_page(browser, server.url + "/", WIDTHS["desktop"])
+    assert response.status == 200 and errors == []
+    assert urlsplit(page.url).path == "/console/" and page.title().startswith("Overview")
+    page.context.close()
+
+
+@pytest.mark.slow
 def test_the_champion_shown_is_the_one_model_serves(server, browser):
     status, model = server.request("/model")
     assert status == 200
