@@ -143,3 +143,18 @@ def test_a_drift_report_opens_from_the_emulated_bucket(console, gcs_env):
     assert wiring.artifact_store().location("reports/drift/x").startswith("gs://")
     page = console.get("/drift-reports/20260101T000000Z-gcs/report.html")
     assert page.status_code == 200 and b"report in the bucket" in page.data
+
+
+@pytest.mark.emulator
+def test_every_page_opens_on_the_emulators(firestore_env, gcs_env, trained_candidate):
+    manifest = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    save_predictions(30)
+    store_report("20260101T000000Z-emulated", b"<!doctype html><title>emulated</title>")
+    console = client("console")
+    for path in PAGES:
+        assert console.get(path).status_code == 200, path
+    overview = json.loads(console.get("/", query_string={"format": "json"}).data)
+    assert overview["champion"]["version"] == manifest["version"] and overview["daily"]["traffic"] == [30]
+    rows = json.loads(console.get("/predictions", query_string={"format": "json", "label": LABELS[0]}).data)
+    assert len(rows["rows"]) == 10
+    assert console.get("/drift-reports/20260101T000000Z-emulated/report.html").status_code == 200
