@@ -84,7 +84,11 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
     def say(message: str) -> None:
         print(message, file=out, flush=True)
 
-    status, model = _call(f"{base_url}/model")
+    try:
+        status, model = _call(f"{base_url}/model")
+    except OSError as error:
+        say(f"error: no server answers at {base_url} ({getattr(error, 'reason', error)}); start `make run` first")
+        return 2
     if status != 200:
         say(f"no model is served at {base_url} ({status}); start `make run` first")
         return 1

@@ -179,3 +179,12 @@ def test_experiments_list_says_why_the_gate_decided(capsys):
     out = capsys.readouterr().out
     assert "2026-01-01 00:00:00 UTC  run-1" in out and "promoted=no" in out
     assert "gate: macro-F1 0.80 is below the bar 0.90 from v1" in out and "note: kept the champion" in out
+
+
+def test_the_demo_without_a_server_says_so_with_status_2(capfd):
+    from tests.emulators import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["drift-demo", "--url", url]) == 2
+    captured = capfd.readouterr()
+    assert f"error: no server answers at {url}" in captured.err and "Traceback" not in captured.err
