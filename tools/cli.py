@@ -159,8 +159,8 @@ def command_models(args) -> Output:
         document = registry.rollback(store, metadata, actor="cli", to_version=args.to)
         return Output(document, _switch_text(document))
     history = registry.champion_history(metadata, args.limit)
-    text = [f"{item['created_at']}  {item['from_version'] or 'none'} → {item['to_version']}  by {item['actor']}: "
-            f"{item['reason']}" for item in history]
+    text = [f"{_seconds(item['created_at'])}  {item['from_version'] or 'none'} → {item['to_version']}  "
+            f"by {item['actor']}: {item['reason']}" for item in history]
     return Output(history, text or ["no champion switch yet"])
 
 
