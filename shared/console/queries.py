@@ -182,7 +182,7 @@ def prediction_rows(predictions, *, limit: int = PAGE_SIZE, cursor: str | None =
     filtered = bool(label or version)
     rows, scanned = [], 0
     while scanned < scan_cap:
-        size = min(500 if filtered else limit - len(rows), scan_cap - scanned)
+        size = min(min(500, max(5 * limit, 100)) if filtered else limit - len(rows), scan_cap - scanned)
         page, next_cursor = predictions.list_predictions(size, cursor)
         scanned += len(page)
         for position, record in enumerate(page):

@@ -58,12 +58,26 @@ def test_every_table_of_the_readme_renders():
     assert table_problems(README.read_text(encoding="utf-8")) == []
 
 
-def test_links_to_repository_files_point_at_files_that_exist():
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_point_at_files_and_headings_that_exist():
+    tokens = render(README.read_text(encoding="utf-8"))
+    headings = {anchor(tokens[index + 1].content) for index, token in enumerate(tokens)
+                if token.type == "heading_open"}
     missing = []
-    for token in render(README.read_text(encoding="utf-8")):
+    for token in tokens:
         for child in token.children or []:
             href = child.attrGet("href") if child.type == "link_open" else None
-            if href and not re.match(r"^(#|[a-z]+:)", href):
-                if not (ROOT / href.split("#")[0]).exists():
-                    missing.append(href)
+            if href and href.startswith("#") and href[1:] not in headings:
+                missing.append(href)
+            elif href and not re.match(r"^(#|[a-z]+:)", href) and not (ROOT / href.split("#")[0]).exists():
+                missing.append(href)
     assert missing == []
+
+
+def test_an_anchor_is_the_one_github_makes():
+    assert anchor("Emulator mode: the cloud loop on a laptop") == "emulator-mode-the-cloud-loop-on-a-laptop"
+    assert anchor("Dependencies, and why") == "dependencies-and-why"
