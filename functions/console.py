@@ -25,7 +25,7 @@ _SECURITY_HEADERS = {
 
 
 @functions_framework.http
-@json_endpoint("GET", "HEAD")
+@json_endpoint("GET")
 def console(request):
     settings = wiring.settings("console")
     root = request.script_root.rstrip("/")

@@ -118,7 +118,8 @@ def test_unknown_pages_are_404(console, path):
 
 def test_only_reads_are_answered(console):
     answer = console.post("/", data=b"{}")
-    assert answer.status_code == 405 and "GET" in answer.headers["Allow"]
+    assert answer.status_code == 405 and answer.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert console.head("/models").status_code == 200
 
 
 def store_report(report_id: str, page: bytes) -> None:
