@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.config import DEFAULTS
+from shared.training.calibration import expected_calibration_error, fit_vector_scaling
 
 RARE_CLASS_MIN_RECALL = DEFAULTS.rare_class_min_recall
 WEIGHT_GRID = np.exp(np.linspace(np.log(0.05), np.log(20.0), 41))
@@ -61,38 +62,6 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
     return [round(float(w), 6) for w in weights], {
         "feasible": bool(best[0]), "out_of_fold_macro_f1": {"argmax": round(plain_f1, 6), "tuned": round(tuned_f1, 6)},
         "out_of_fold_rare_recall": {"argmax": round(plain_recall, 6), "tuned": round(tuned_recall, 6)}}
-
-
-def fit_vector_scaling(probabilities: np.ndarray, y_encoded: np.ndarray) -> dict:
-    """Slope and intercept per class minimising the log-loss of softmax(slope * log p + intercept)."""
-    from scipy.optimize import minimize
-    from scipy.special import log_softmax
-
-    log_p = np.log(np.clip(probabilities, 1e-12, 1.0))
-    classes = probabilities.shape[1]
-    rows = np.arange(len(y_encoded))
-
-    def loss(parameters):
-        slope, intercept = parameters[:classes], parameters[classes:]
-        return -log_softmax(log_p * slope + intercept, axis=1)[rows, y_encoded].mean()
-
-    start = np.concatenate([np.ones(classes), np.zeros(classes)])
-    fitted = minimize(loss, start, method="L-BFGS-B").x
-    return {"method": "vector_scaling", "slope": [round(float(v), 6) for v in fitted[:classes]],
-            "intercept": [round(float(v), 6) for v in fitted[classes:]]}
-
-
-def expected_calibration_error(probabilities: np.ndarray, y_encoded: np.ndarray, bins: int = 15) -> float:
-    """Top-label ECE: |confidence - accuracy| averaged over equal-width confidence bins, weighted by size."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == y_encoded
-    index = np.minimum((confidence * bins).astype(int), bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            error += members.mean() * abs(confidence[members].mean() - correct[members].mean())
-    return round(float(error), 6)
 
 
 def fit_decision_rule(out_of_fold: np.ndarray, y_encoded: np.ndarray, rare: int,

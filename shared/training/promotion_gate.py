@@ -1,7 +1,7 @@
 """The promotion gate: the rules a challenger must pass to replace the champion.
 
 Every figure is measured on the same evaluation rows -- rows that neither the
-challenger nor any champion trained on (see `candidates.split_by_row_hash`) --
+challenger nor any champion trained on (see `holdout.in_holdout`) --
 and the decision records one number per model, the one its reasons quote.
 
 Rules (defaults configurable in `Settings`):
