@@ -159,3 +159,20 @@ def test_every_page_opens_on_the_emulators(firestore_env, gcs_env, trained_candi
     rows = json.loads(console.get("/predictions", query_string={"format": "json", "label": LABELS[0]}).data)
     assert len(rows["rows"]) == 10
     assert console.get("/drift-reports/20260101T000000Z-emulated/report.html").status_code == 200
+
+
+def test_fields_other_parts_of_the_loop_add_are_shown_when_present(console, champion):
+    from shared.stores.metadata.port import PROMOTIONS
+
+    metadata = wiring.metadata_store()
+    metadata.put(DRIFT_REPORTS, "estimated", {
+        "report_id": "estimated", "created_at": "2026-01-02T00:00:00Z", "window_end": "2026-01-02T00:00:00Z",
+        "decision": "ok", "reasons": [], "sample_size": 300, "performance": {"outcomes": 0, "macro_f1": None},
+        "estimated_performance": {"macro_f1": 0.8765}})
+    metadata.put(PROMOTIONS, "waiting", {"key": "waiting", "created_at": "2026-01-02T00:00:00Z", "version": "v9",
+                                         "status": "pending_approval", "actor": "retrain", "reason": "better"})
+    overview = console.get("/").get_data(as_text=True)
+    assert "estimated 0.8765" in overview and "<code>v9</code>" in overview
+    assert "0.8765" in console.get("/drift-reports").get_data(as_text=True)
+    daily = json.loads(console.get("/", query_string={"format": "json"}).data)["daily"]
+    assert daily["estimated"] == {"2026-01-02": 0.8765} and daily["realised"] == {}
