@@ -160,7 +160,10 @@ def drift_report_page(artifacts, metadata, report_id: str) -> bytes:
 
 
 def _plain_id(text: str) -> bool:
-    return 0 < len(text) <= 100 and all(character.isalnum() or character in "-_." for character in text)
+    """Ids as the loop writes them: an ASCII letter or digit first (never `..` or
+    Firestore's reserved `__x__`), then letters, digits, `-`, `_` and `.`."""
+    return (0 < len(text) <= 100 and text.isascii() and text[0].isalnum()
+            and all(character.isalnum() or character in "-_." for character in text))
 
 
 def parse_page_size(raw: str | None) -> int:

@@ -109,7 +109,8 @@ def test_bad_input_is_a_4xx_json_error_naming_the_field(console, query, field):
     assert json.loads(answer.data)["error"]["field"] == field
 
 
-@pytest.mark.parametrize("path", ["/nothing", "/drift-reports/missing/report.html",
+@pytest.mark.parametrize("path", ["/nothing", "/drift-reports/missing/report.html", "/drift-reports/../report.html",
+                                  "/drift-reports/__x__/report.html", "/drift-reports/%C3%A9t%C3%A9/report.html",
                                   "/drift-reports/..%2F..%2Fmodels/report.html", "/models/extra"])
 def test_unknown_pages_are_404(console, path):
     assert console.get(path).status_code == 404
@@ -159,6 +160,8 @@ def test_every_page_opens_on_the_emulators(firestore_env, gcs_env, trained_candi
     rows = json.loads(console.get("/predictions", query_string={"format": "json", "label": LABELS[0]}).data)
     assert len(rows["rows"]) == 10
     assert console.get("/drift-reports/20260101T000000Z-emulated/report.html").status_code == 200
+    for reserved in ("__x__", "..", "a" * 101):  # never reaches Firestore as a document id
+        assert console.get(f"/drift-reports/{reserved}/report.html").status_code == 404
 
 
 def test_fields_other_parts_of_the_loop_add_are_shown_when_present(console, champion):
