@@ -142,7 +142,7 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "ingest_reference": frozenset(_ARTIFACTS | _RECORDS | {"reference_data_url", "reference_data_name"}),
 }
 """Which settings each entry point of main.py, and the training job
-(`python -m shared.training.job`), reads. Anything else is read only by the
+(`python -m jobs.train`), reads. Anything else is read only by the
 developer tools (the CLI, the local server), which get every setting."""
 
 _VIEWS: dict[str, type] = {}

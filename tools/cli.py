@@ -238,6 +238,9 @@ def command_drift_check(args) -> Output:
     if hasattr(bus, "join") and report.get("retrain_request_id"):
         print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
         bus.join()
+        launcher = wiring.training_launcher()
+        if hasattr(launcher, "wait_all"):  # the launch returns once the job has started: wait for its end
+            launcher.wait_all()
     return _report_output(report, ("report_id", "window_start", "window_end", "sample_size", "decision", "reasons",
                                    "retrain_request_id"))
 
@@ -262,6 +265,29 @@ def command_drift_demo(args) -> Output:
 
     status = run_demo(args.url.rstrip("/"), rows=args.rows, out=sys.stderr)
     return Output({"exit_status": status}, [] if status == 0 else ["the demo did not complete: see above"])
+
+
+def command_retrain(args) -> Output:
+    """An operator's retrain request, on the retrain topic like the loop's own:
+    `reason: manual` and who asked (the retrain schema refuses a request that
+    names neither a drift report nor an operator)."""
+    import getpass
+
+    from shared.event_bus.schemas import RETRAIN, validate_data
+
+    settings = wiring.settings()
+    data = validate_data({"reason": "manual", "requested_by": args.requested_by or getpass.getuser(),
+                          "source": "cli"}, RETRAIN)
+    bus = wiring.event_bus(settings)
+    message_id = bus.publish(settings.retrain_topic, data, {"source": "cli"})
+    if hasattr(bus, "join"):  # the local bus: the job runs as a subprocess here; wait for it
+        print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
+        bus.join()
+        launcher = wiring.training_launcher()
+        if hasattr(launcher, "wait_all"):
+            launcher.wait_all()
+    return Output({"message_id": message_id, **data},
+                  [f"retrain requested by {data['requested_by']}: message {message_id}"])
 
 
 def command_topics(args) -> Output:
@@ -371,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "new champion, then no drift on the shifted population", command_drift_demo)
     demo.add_argument("--url", default="http://127.0.0.1:8080", help="the server (default %(default)s)")
     demo.add_argument("--rows", type=int, default=600, help="predictions per simulated day (default %(default)s)")
+    retrain = command("retrain", "ask for a retrain now (an operator's request: reason manual, who asked)",
+                      command_retrain)
+    retrain.add_argument("--requested-by", metavar="NAME", help="who asks, recorded with the run (default: $USER)")
     topics = actions(command("topics", "Pub/Sub topics (for the emulator; Terraform creates them in the cloud)",
                              command_topics))
     action(topics, "create", "create the drift-check, retrain and model-promoted topics if missing")

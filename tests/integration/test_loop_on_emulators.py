@@ -83,6 +83,7 @@ def test_drift_to_new_champion_on_emulators(pubsub_env, weak_candidate):
     event = as_cloud_event(retrain_message)
     for _ in range(5):  # at-least-once delivery
         assert post_event(retrain, event).status_code == 200
+    wiring.training_launcher().wait_all(timeout=300)  # answered once the job started: wait for its end
     experiments = metadata.list(EXPERIMENTS)
     assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"]
     new_version = registry.read_champion(store)[0]["version"]

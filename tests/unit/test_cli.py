@@ -188,3 +188,23 @@ def test_the_demo_without_a_server_says_so_with_status_2(capfd):
     assert main(["drift-demo", "--url", url]) == 2
     captured = capfd.readouterr()
     assert f"error: no server answers at {url}" in captured.err and "Traceback" not in captured.err
+
+
+def test_an_operators_retrain_is_sent_as_the_retrain_schema_wants(capsys):
+    from shared.stores.metadata.port import TRAINING_REQUESTS
+
+    class Recording:
+        launched = []
+
+        def launch(self, request_id):
+            self.launched.append(request_id)
+            return "recorded"
+
+    launcher = Recording()
+    wiring.override("training_launcher", launcher)
+    assert main(["retrain", "--requested-by", "ops.lead"]) == 0
+    [key] = launcher.launched
+    stored = wiring.metadata_store().get(TRAINING_REQUESTS, key)
+    assert stored["request"]["trigger"] == {"reason": "manual", "requested_by": "ops.lead"}
+    assert main(["retrain", "--requested-by", "Jane Roe, MRN 123"]) == 2
+    assert "requested_by" in capsys.readouterr().err and len(launcher.launched) == 1
