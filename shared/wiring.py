@@ -189,8 +189,11 @@ def model_loader(current=None):
 
 def drift_check_dependencies() -> dict:
     """What the drift check takes, built from drift_check's settings."""
+    from shared.governance.quarantine import labels_without_quarantined
+
     current = settings("drift_check")
-    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+    predictions = labels_without_quarantined(prediction_store(current), metadata_store(current))
+    return {"predictions": predictions, "artifacts": artifact_store(current),
             "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
 
 
@@ -202,8 +205,11 @@ def retrain_dependencies() -> dict:
 
 def training_job_dependencies() -> dict:
     """What the training job takes, built from the job's settings."""
+    from shared.governance.quarantine import labels_without_quarantined
+
     current = settings("training_job")
-    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+    predictions = labels_without_quarantined(prediction_store(current), metadata_store(current))
+    return {"predictions": predictions, "artifacts": artifact_store(current),
             "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
 
 

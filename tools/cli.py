@@ -30,6 +30,7 @@ from shared.models import registry
 from shared.schema import FEATURES
 from shared.stores.metadata.port import EXPERIMENTS
 from shared.training.candidates import FAMILIES
+from tools import governance_cli
 
 PROG = ".venv/bin/python -m tools.cli"
 MAX_LIMIT = 1000
@@ -87,6 +88,7 @@ def command_bootstrap(args) -> Output:
 
 
 def command_train(args) -> Output:
+    from shared.governance.change_control import ChangeBounds
     from shared.training.retrain_handler import gate_rules
     from shared.training.runs import TrainingOptions, run_training
     from shared.training.synthetic_data import generate_reference_data
@@ -108,6 +110,7 @@ def command_train(args) -> Output:
         seed=seed, families=families,
         budget_seconds=args.budget if args.budget is not None else settings.search_budget_seconds,
         gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
+        change_bounds=ChangeBounds.from_settings(settings),
     )
     from tqdm import tqdm
 
@@ -126,6 +129,9 @@ def command_train(args) -> Output:
     promotion = record["promotion"]
     text = [f"run {summary['run_id']}: winner {summary['winner']}, version {summary['version']}"]
     text += [f"  {family:15s} holdout macro-F1 {score:.4f}" for family, score in summary["candidates"].items()]
+    if promotion.get("held_for_approval"):
+        text.append("held for approval: " + "; ".join(promotion["change_control"]["reasons"])
+                    + f" (see `{PROG} models pending`)")
     text.append("promoted: now serving" if promotion["promoted"] else
                 f"not promoted: {'; '.join(promotion.get('reasons') or ['the gate refused it'])}")
     text += [f"note: {note}" for note in summary["notes"]]
@@ -140,6 +146,8 @@ def _switch_text(document: dict) -> list[str]:
 
 
 def command_models(args) -> Output:
+    if args.action in governance_cli.MODEL_ACTIONS:
+        return governance_cli.command_models(args)
     store, metadata = wiring.artifact_store(), wiring.metadata_store()
     if args.action == "list":
         pointer, _ = registry.read_champion(store)
@@ -371,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--families", help=f"comma-separated subset of {','.join(FAMILIES)}")
     train.add_argument("--budget", type=float, metavar="SECONDS",
                        help="search time budget (default SEARCH_BUDGET_SECONDS)")
-    models = actions(command("models", "list, promote, roll back, and audit model versions", command_models))
+    models = actions(command("models", "list, promote, roll back, approve or reject held versions, and audit",
+                             command_models))
     action(models, "list", "every registered version; * marks the one serving")
     promote = action(models, "promote", "serve VERSION (recorded in the champion history)")
     promote.add_argument("version", metavar="VERSION", help="a version from `models list`")
@@ -380,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="VERSION", help="version to serve (default: the one before the champion)")
     history = action(models, "history", "every champion switch, newest first")
     history.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")
+    governance_cli.register(command, actions, action, models)
     experiments = actions(command("experiments", "training runs and what the gate decided", command_experiments))
     experiment_list = action(experiments, "list", "training runs, newest first")
     experiment_list.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")

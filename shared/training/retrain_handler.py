@@ -37,6 +37,7 @@ from shared.config import Settings
 from shared.errors import TrainingDataError, ValidationError
 from shared.event_bus.messages import BusMessage
 from shared.event_bus.schemas import message_ref
+from shared.governance.change_control import ChangeBounds
 from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS, TRAINING_REQUESTS
 from shared.structured_logging import current_trace_id, get_logger
 from shared.training.heartbeat import stranded
@@ -56,6 +57,7 @@ def training_options(settings: Settings) -> TrainingOptions:
     return TrainingOptions(
         seed=settings.training_seed, families=settings.families, budget_seconds=settings.search_budget_seconds,
         gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
+        change_bounds=ChangeBounds.from_settings(settings),
     )
 
 

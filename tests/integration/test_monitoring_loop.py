@@ -36,6 +36,8 @@ def send_traffic(rows: int, seed: int, weights=None, label_outcomes: bool = Fals
 
 @pytest.mark.slow
 def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_env):
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "100"  # one labelled window: retrain at once (waiting: hourly tests)
+    wiring.reset()
     champion = register_model(wiring.artifact_store(), weak_candidate, metadata=wiring.metadata_store())
     send_traffic(400, seed=3, weights={"acute": 0.6, "mild": 0.3}, label_outcomes=True)
     drift = client("drift_check", "cloudevent")
@@ -261,6 +263,8 @@ def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, 
     on request, and a day that is not there is dropped, not retried."""
     from shared.event_bus.local import LocalEventBus
 
+    os.environ["RETRAIN_MIN_CHANGED_LABELS"] = "100"  # a labelled day: its 400 labels are enough to retrain on
+    wiring.reset()
     champion = register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     bus = LocalEventBus()  # no subscriber: count what is published, train nothing
     wiring.override("event_bus", bus)
@@ -291,15 +295,44 @@ def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, 
 
 
 def test_a_warning_is_reported_and_requests_no_retrain(trained_candidate):
-    """PSI over its warning threshold alone (0 here: every feature) makes a
-    `warning` report, which is stored but publishes nothing."""
-    os.environ["DRIFT_PSI_WARNING"] = "0"
+    """A real (significant) change with PSI over its warning level but short of
+    the drift sizes (set out of reach here) makes a `warning` report, which is
+    stored but publishes nothing; a change that is not significant is no warning."""
+    os.environ.update({"DRIFT_PSI_WARNING": "0", "DRIFT_PSI_THRESHOLD": "100", "DRIFT_WASSERSTEIN_THRESHOLD": "100",
+                       "DRIFT_LABEL_JS_THRESHOLD": "2", "DRIFT_DESIGN_EFFECT": "1"})
     wiring.reset()
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
-    send_traffic(300, seed=22)
+    send_traffic(300, seed=22, weights={"acute": 0.6, "mild": 0.3})
     assert post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1})).status_code == 200
     [report] = wiring.metadata_store().list(DRIFT_REPORTS)
     assert report["decision"] == "warning" and report["retrain_request_id"] is None
-    assert {feature["status"] for feature in report["features"].values()} == {"warning"}
+    for feature in report["features"].values():
+        significant = feature["chi_square_p_value"] < report["thresholds"]["alpha_per_test"]
+        assert feature["status"] == ("warning" if significant else "ok")
+    assert report["features"]["temperature"]["status"] == "warning"
     assert report["prediction_drift"]["status"] == "ok"
+    assert wiring.event_bus().published == []
+
+
+def test_five_stationary_nights_of_repeated_patients_retrain_on_none(trained_candidate):
+    """Issue 20's make-run case: each night 70 patients from the reference
+    population, each logged 3 times (fresh measurement noise), checked with an
+    explicit window. Before the design effect, 3 of 5 such nights retrained."""
+    import numpy as np
+
+    from shared.training.synthetic_data import MEASUREMENT_NOISE
+
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    for night in range(5):
+        start = datetime.now(timezone.utc)
+        X, _ = generate_reference_data(70, seed=300 + night)
+        X = np.round(np.repeat(X, 3, axis=0) + np.random.default_rng(night).normal(0, MEASUREMENT_NOISE, (210, 3)), 1)
+        instances = [dict(zip(("temperature", "heart_rate", "blood_pressure"), row)) for row in X.tolist()]
+        assert client("predict").post("/", json={"instances": instances}).status_code == 200
+        end = datetime.now(timezone.utc) + timedelta(milliseconds=1)
+        window = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+        assert post_event(client("drift_check", "cloudevent"), pubsub_cloud_event(window)).status_code == 200
+    reports = wiring.metadata_store().list(DRIFT_REPORTS)
+    assert [report["sample_size"] for report in reports] == [210] * 5
+    assert [report["decision"] for report in reports if report["decision"] == "drift"] == []
     assert wiring.event_bus().published == []

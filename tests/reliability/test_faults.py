@@ -111,11 +111,11 @@ def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, train
     loader = ModelLoader(store, refresh_seconds=1, clock=lambda: clock[0])
     assert loader.get().version == good["version"]
     bad = register_model(store, trained_candidate)
-    artifact = store.root / model_path(bad["version"], "model.joblib")
+    artifact = store.root / model_path(bad["version"], "model.onnx")  # what serving reads
     if damage == "missing_artifact":
         artifact.unlink()
     elif damage == "tampered":
-        artifact.write_bytes(artifact.read_bytes().replace(b"xgboost", b"xgbooot", 1) + b"\0")
+        artifact.write_bytes(artifact.read_bytes().replace(b"TreeEnsemble", b"TreeEnsembla", 1) + b"\0")
     else:
         artifact.write_bytes(artifact.read_bytes()[:200])
     clock[0] += 5
