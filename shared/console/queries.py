@@ -13,10 +13,11 @@ import json
 from collections import Counter
 
 from shared.errors import NotFound, ValidationError
+from shared.governance.approvals import list_pending
 from shared.models import registry
 from shared.models.layout import model_path
 from shared.schema import LABELS
-from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS, PROMOTIONS
+from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS
 from shared.stores.predictions.cursor import encode_cursor
 
 PAGE_SIZE = 50
@@ -24,7 +25,7 @@ MAX_PAGE_SIZE = 200
 SCAN_CAP = 2000  # predictions read at most per page of the predictions view, or per overview
 MAX_VERSIONS = 50
 MAX_REPORTS = 60
-PENDING_STATES = ("pending_approval", "awaiting_approval")
+APPROVER_PREFIX = "approval:"  # how change control names the actor of an approved promotion
 
 
 def champion(artifacts) -> dict | None:
@@ -36,7 +37,7 @@ def champion(artifacts) -> dict | None:
         manifest = _manifest(artifacts, pointer["version"])
     except NotFound:
         manifest = {}
-    return {**pointer, "metrics": manifest.get("metrics") or {},
+    return {**pointer, "approved_by": approver(pointer), "metrics": manifest.get("metrics") or {},
             "family": (manifest.get("training_parameters") or {}).get("family"),
             "created_at": manifest.get("created_at")}
 
@@ -50,8 +51,14 @@ def experiment_for(version: str, experiments: list[dict]) -> dict | None:
 
 
 def pending_approvals(metadata, limit: int = 50) -> list[dict]:
-    """Promotions waiting for a person's approval (written once change control lands)."""
-    return [item for item in metadata.list(PROMOTIONS, limit) if item.get("status") in PENDING_STATES]
+    """Challengers change control holds for a person's `models approve`."""
+    return list_pending(metadata, limit)
+
+
+def approver(switch: dict) -> str | None:
+    """Who approved a switch: change control records the actor as `approval:NAME`."""
+    actor = str(switch.get("actor") or "")
+    return switch.get("approved_by") or (actor[len(APPROVER_PREFIX):] if actor.startswith(APPROVER_PREFIX) else None)
 
 
 def overview(artifacts, metadata, predictions) -> dict:
@@ -129,7 +136,7 @@ def model_history(artifacts, metadata, limit: int = MAX_VERSIONS) -> dict:
                          "champion": bool(current) and current["version"] == manifest["version"],
                          "run_id": record.get("run_id"), "actor": record.get("actor"),
                          "promotion": record.get("promotion") or {}})
-    switches = [dict(item, rollback=str(item.get("reason") or "").startswith("rollback"))
+    switches = [dict(item, rollback=str(item.get("reason") or "").startswith("rollback"), approved_by=approver(item))
                 for item in metadata.list(CHAMPION_HISTORY, 4 * limit)]
     return {"champion": current, "versions": versions, "switches": switches}
 

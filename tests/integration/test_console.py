@@ -165,17 +165,20 @@ def test_every_page_opens_on_the_emulators(firestore_env, gcs_env, trained_candi
 
 
 def test_fields_other_parts_of_the_loop_add_are_shown_when_present(console, champion):
-    from shared.stores.metadata.port import PROMOTIONS
+    from shared.governance.approvals import PENDING_APPROVALS
 
     metadata = wiring.metadata_store()
     metadata.put(DRIFT_REPORTS, "estimated", {
         "report_id": "estimated", "created_at": "2026-01-02T00:00:00Z", "window_end": "2026-01-02T00:00:00Z",
         "decision": "ok", "reasons": [], "sample_size": 300, "performance": {"outcomes": 0, "macro_f1": None},
         "estimated_performance": {"macro_f1": 0.8765}})
-    metadata.put(PROMOTIONS, "waiting", {"key": "waiting", "created_at": "2026-01-02T00:00:00Z", "version": "v9",
-                                         "status": "pending_approval", "actor": "retrain", "reason": "better"})
+    metadata.put(PENDING_APPROVALS, "v9", {"version": "v9", "created_at": "2026-01-02T00:00:00Z", "status": "pending",
+                                           "actor": "retrain", "held_because": ["answers changed on 30 %"]})
+    metadata.put(CHAMPION_HISTORY, "approved", {"created_at": "2026-01-03T00:00:00Z", "from_version": "v1",
+                                                "to_version": "v8", "reason": "approved", "actor": "approval:Ana Ruiz"})
     overview = console.get("/").get_data(as_text=True)
-    assert "estimated 0.8765" in overview and "<code>v9</code>" in overview
+    assert "estimated 0.8765" in overview and "<code>v9</code>" in overview and "answers changed on 30 %" in overview
+    assert '<td data-label="approved by">Ana Ruiz</td>' in console.get("/models").get_data(as_text=True)
     assert "0.8765" in console.get("/drift-reports").get_data(as_text=True)
     daily = json.loads(console.get("/", query_string={"format": "json"}).data)["daily"]
     assert daily["estimated"] == {"2026-01-02": 0.8765} and daily["realised"] == {}
