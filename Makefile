@@ -45,7 +45,17 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-setup: $(STAMP) $(CHECKOV_STAMP)
+# Debian's chromium for the console's browser tests (Playwright drives it; its own
+# browser download is not used). Installed once, as root or through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM_STAMP := $(VENV)/.chromium
+
+$(CHROMIUM_STAMP): $(STAMP)
+	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium; }
+	touch $(CHROMIUM_STAMP)
+
+setup: $(STAMP) $(CHECKOV_STAMP) $(CHROMIUM_STAMP)
 
 # The project's bytecode, compiled once: no process start compiles it again, even where
 # PYTHONDONTWRITEBYTECODE is set (~20 ms of every cold start, bench/peer_comparison.py).
@@ -57,8 +67,8 @@ run: $(STAMP)
 	$(PY) -m tools.cli bootstrap
 	PORT=$(PORT) $(PY) local_server.py
 
-## make test: Terraform formatting, then the whole suite, emulators included (started by the tests)
-test: $(STAMP) $(CHECKOV_STAMP)
+## make test: Terraform formatting, then the whole suite, emulators and a headless chromium included
+test: $(STAMP) $(CHECKOV_STAMP) $(CHROMIUM_STAMP)
 	terraform fmt -check -recursive infra
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest
 

@@ -47,6 +47,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/predictions_history": ("predictions_history", "http"),
     "/model": ("model_metadata", "http"),
     "/record_outcome": ("record_outcome", "http"),
+    "/console": ("console", "http"),
     "/drift_check": ("drift_check", "cloudevent"),
     "/retrain": ("retrain", "cloudevent"),
     "/ingest_clinical": ("ingest_clinical", "cloudevent"),
@@ -67,6 +68,8 @@ def _index_app() -> flask.Flask:
         if path:
             return json_response({"error": {"code": "not_found", "message": f"no function at /{path[:200]}",
                                             "field": None}}, 404)
+        if "text/html" in flask.request.headers.get("Accept", ""):
+            return flask.redirect("/console/", 302)  # a person with a browser: the console
         return json_response({"endpoints": sorted([*ROUTES, "/openapi.yaml"])})
 
     return index
@@ -157,6 +160,7 @@ def serve(host: str, port: int, workers: int) -> None:
             return app
 
     print(f"Serving on http://{host}:{port}  (Ctrl-C to stop)", file=sys.stderr)
+    print(f"  the console: http://{host}:{port}/console/", file=sys.stderr)
     for path in [*ROUTES, "/openapi.yaml"]:
         print(f"  http://{host}:{port}{path}", file=sys.stderr)
     Server().run()

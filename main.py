@@ -3,6 +3,7 @@
 
 import flask
 
+from functions.console import console
 from functions.drift_check import drift_check
 from functions.ingest_clinical import ingest_clinical
 from functions.ingest_reference import ingest_reference
@@ -18,6 +19,6 @@ if flask.has_app_context():  # functions-framework runs this module inside each 
     event_adapter.refuse_unparseable_events(flask.current_app)  # a 4xx, not a crash, for a body it cannot parse
 
 __all__ = [
-    "drift_check", "ingest_clinical", "ingest_reference", "model_metadata", "predict", "predictions_history",
+    "console", "drift_check", "ingest_clinical", "ingest_reference", "model_metadata", "predict", "predictions_history",
     "record_outcome", "retrain",
 ]

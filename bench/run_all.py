@@ -13,7 +13,8 @@ from pathlib import Path
 
 BENCHMARKS = ["serving", "peer_comparison", "inference", "training", "drift", "drift_hourly", "drift_decisions",
               "performance_estimation",
-              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation", "fail_safe"]
+              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation", "fail_safe",
+              "console"]
 
 
 def main(argv: list[str]) -> int:

@@ -36,6 +36,7 @@ locals {
     predictions_history = google_firestore_database.main.name
     model_metadata      = google_firestore_database.main.name
     record_outcome      = google_firestore_database.main.name
+    console             = google_firestore_database.main.name
     drift_check         = google_firestore_database.main.name
     retrain             = google_firestore_database.main.name
     training_job        = google_firestore_database.main.name

@@ -79,6 +79,11 @@ locals {
       name   = "record-outcome", entry_point = "record_outcome", trigger = "http",
       memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
     }
+    # The operations console: read-only pages for people (console_invoker_members, iam.tf).
+    console = {
+      name   = "console", entry_point = "console", trigger = "http",
+      memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 2
+    }
     # One check at a time per instance; two instances, because two schedules
     # feed this one subscription (the hourly aggregate at :10, the nightly
     # check): a nightly check still running at :10 must not make the hourly

@@ -10,6 +10,7 @@ locals {
     predictions_history = "history"
     model_metadata      = "model"
     record_outcome      = "outcome"
+    console             = "console"
     drift_check         = "drift-check"
     retrain             = "retrain"
     training_job        = "training-job"
@@ -50,6 +51,7 @@ locals {
     training_job        = "roles/datastore.user"   # reads outcomes, writes experiments, leases
     ingest_clinical     = "roles/datastore.user"   # watermark and run summaries
     ingest_reference    = "roles/datastore.user"   # run summaries
+    console             = "roles/datastore.viewer" # reads records, runs and reports' index
   }
 }
 
@@ -72,6 +74,7 @@ locals {
   artifact_access = {
     predict_models        = { account = "predict", role = "roles/storage.objectViewer", prefixes = ["models/"] }
     model_metadata_models = { account = "model_metadata", role = "roles/storage.objectViewer", prefixes = ["models/"] }
+    console_read          = { account = "console", role = "roles/storage.objectViewer", prefixes = ["models/", "reports/drift/"] }
     # Baselines and the newest lake partition in; reports and plots out.
     drift_check_inputs  = { account = "drift_check", role = "roles/storage.objectViewer", prefixes = ["models/", "lake/clinical/"] }
     drift_check_reports = { account = "drift_check", role = "roles/storage.objectUser", prefixes = ["reports/drift/"] }
@@ -129,6 +132,8 @@ locals {
     predictions_history = coalesce(var.reader_invokers, var.invoker_members)
     model_metadata      = coalesce(var.reader_invokers, var.invoker_members)
     record_outcome      = var.labeller_members
+    # The console: people who look at the loop, not the apps that call it.
+    console = var.console_invoker_members
   }
   http_function_invokers = {
     for key, fn in local.deployed_functions : key => lookup(local.function_specific_invokers, key, var.invoker_members)

@@ -73,6 +73,7 @@ locals {
     ["main.py", "requirements.txt"],
     fileset(local.source_root, "functions/*.py"),
     fileset(local.source_root, "shared/**/*.py"),
+    fileset(local.source_root, "shared/**/templates/*.html"), # the console's pages
   ))
 }
 

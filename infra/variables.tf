@@ -82,6 +82,17 @@ variable "labeller_members" {
   }
 }
 
+variable "console_invoker_members" {
+  description = "Principals allowed to open the operations console (read-only pages), e.g. [\"group:ml-ops@example.org\"]. Never allUsers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.console_invoker_members : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "Public invokers are not allowed: list named principals."
+  }
+}
+
 variable "drift_schedule" {
   description = "Cron schedule of the nightly drift check. Default 02:20: after the hourly aggregate of :10 has counted the last closed hour, away from the next one."
   type        = string

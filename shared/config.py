@@ -136,6 +136,8 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "predictions_history": frozenset(_RECORDS),
     "model_metadata": frozenset(_ARTIFACTS | {"model_refresh_seconds"}),
     "record_outcome": frozenset(_RECORDS | {"max_body_bytes", "outcomes_per_caller_per_hour"}),
+    # The console reads models and reports (artifacts) and records, runs and reports' index (records).
+    "console": frozenset(_ARTIFACTS | _RECORDS),
     "drift_check": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _DRIFT),
     # retrain only deduplicates and launches; the training job does the training.
     "retrain": frozenset(_RECORDS | {"retrain_max_event_age_seconds", "training_job_timeout_seconds",

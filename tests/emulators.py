@@ -228,7 +228,8 @@ def main() -> int:
     ports = {name: port_from_environment(name) for name in DEFAULT_PORTS}
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or DEFAULT_PROJECT
     bucket = os.environ.get("ARTIFACT_BUCKET") or DEFAULT_BUCKET
-    server_url = f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"
+    server_port = os.environ.get("PORT") or "8080"
+    server_url = f"http://127.0.0.1:{server_port}"
     env_file = Path(os.environ.get("LOCAL_DATA_DIR") or ".local") / "emulators.env"
     emulators: list[Emulator] = []
     try:
@@ -239,6 +240,7 @@ def main() -> int:
         exports.update(GOOGLE_CLOUD_PROJECT=project, ARTIFACT_STORE="gcs", ARTIFACT_BUCKET=bucket,
                        PREDICTION_STORE="firestore", EVENT_BUS="pubsub")
         os.environ.update(exports)
+        exports["PORT"] = server_port  # `make run` after sourcing the file serves where the pushes go
         create_bucket(bucket, project)
         subscriptions = create_push_routes(project, server_url, topic_names())
         env_file.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +248,8 @@ def main() -> int:
         print(f"Emulators running; bucket {bucket}, {len(subscriptions)} push subscriptions to {server_url}:")
         for subscription in subscriptions:
             print(f"  {subscription}")
-        print(f"\nIn another shell:  . {env_file} && make run\n")
+        print(f"\nIn another shell:  . {env_file} && make run\n"
+              f"then open {server_url}/console/ (drift reports open from the emulated bucket)\n")
         print(env_file.read_text(), end="")
         sys.stdout.flush()
         while all(emulator.is_running() for emulator in emulators):

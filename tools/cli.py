@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,17 +167,32 @@ def command_models(args) -> Output:
         document = registry.rollback(store, metadata, actor="cli", to_version=args.to)
         return Output(document, _switch_text(document))
     history = registry.champion_history(metadata, args.limit)
-    text = [f"{item['created_at']}  {item['from_version'] or 'none'} → {item['to_version']}  by {item['actor']}: "
-            f"{item['reason']}" for item in history]
+    text = [f"{_seconds(item['created_at'])}  {item['from_version'] or 'none'} → {item['to_version']}  "
+            f"by {item['actor']}: {item['reason']}" for item in history]
     return Output(history, text or ["no champion switch yet"])
 
 
 def command_experiments(args) -> Output:
     records = wiring.metadata_store().list(EXPERIMENTS, args.limit)
-    text = [f"{record['created_at']}  {record['run_id']}  winner={record['winner']['family']}  "
-            f"version={record['winner']['version']}  promoted={record['promotion']['promoted']}"
-            for record in records]
+    text = []
+    for record in records:
+        promotion = record.get("promotion") or {}
+        text.append(f"{_seconds(record['created_at'])}  {record['run_id']}  winner={record['winner']['family']}  "
+                    f"version={record['winner']['version']}  promoted={'yes' if promotion.get('promoted') else 'no'}")
+        text += [f"    gate: {reason}" for reason in promotion.get("reasons") or []]
+        text += [f"    note: {note}" for note in promotion.get("notes") or []]
     return Output(records, text or ["no training runs yet"])
+
+
+def _seconds(text) -> str:
+    """An ISO time as people read it: to the second, in UTC."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return str(text)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if moment.tzinfo else "")
 
 
 def _report_output(report: dict, keys: tuple[str, ...]) -> Output:
@@ -184,14 +201,23 @@ def _report_output(report: dict, keys: tuple[str, ...]) -> Output:
     summary = {key: report.get(key) for key in keys}
     summary["plots"] = {name: artifacts.location(path) for name, path in report["plots"].items()}
     summary["html"] = artifacts.location(report["html"]) if report.get("html") else None
-    scope = report.get("partition") or f"{report['window_start']} → {report['window_end']}"
+    scope = report.get("partition") or f"{_seconds(report['window_start'])} → {_seconds(report['window_end'])}"
     text = [f"drift report {report['report_id']} ({scope}, {report['sample_size']} rows): {report['decision']}"]
     text += [f"  {reason}" for reason in report["reasons"]]
     if report.get("retrain_request_id"):
         text.append(f"retrain requested: message {report['retrain_request_id']}")
     if summary["html"]:
         text.append(f"open the report: {summary['html']}")
+        text.append(f"or in the console: {console_url(report['report_id'])}")
     return Output(summary, text)
+
+
+def console_url(report_id: str) -> str:
+    """The report's page in the console of `make run` (PORT): it reads the report
+    from whichever artifact store is configured, so this opens in emulator mode too."""
+    import os
+
+    return f"http://127.0.0.1:{os.environ.get('PORT') or 8080}/console/drift-reports/{report_id}/report.html"
 
 
 def command_drift_check(args) -> Output:
@@ -236,8 +262,9 @@ def command_drift_reports(args) -> Output:
                                                    "decision")}
                  | {"html": artifacts.location(report["html"]) if report.get("html") else None}
                  for report in reports]
-    text = [f"{d['report_id']}  {d['window_start']} → {d['window_end']}  n={d['sample_size']}  {d['decision']}"
-            + (f"\n    {d['html']}" if d["html"] else "") for d in documents]
+    text = [f"{d['report_id']}  {_seconds(d['window_start'])} → {_seconds(d['window_end'])}  n={d['sample_size']}  "
+            f"{d['decision']}" + (f"\n    {d['html']}\n    {console_url(d['report_id'])}" if d["html"] else "")
+            for d in documents]
     return Output(documents, text or ["no drift reports yet"])
 
 
@@ -401,17 +428,38 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if "action" in args and args.action is None:
         args.command_parser.error(f"{args.command} needs an action: {', '.join(args.action_names)}")
-    try:
-        output = args.handler(args)
-    except ServiceError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 2
+    with _stdout_to_stderr():
+        try:
+            output = args.handler(args)
+        except ServiceError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            return 2
+        except (ValueError, OSError) as error:  # bad dates, empty lakes, unreachable stores: said plainly
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if getattr(args, "json", False):
         print(json.dumps(output.document, indent=2, ensure_ascii=False, default=str))
     else:
         for line in output.text:
             print(line)
     return output.document.get("exit_status", 0) if isinstance(output.document, dict) else 0
+
+
+@contextmanager
+def _stdout_to_stderr():
+    """While a command runs, whatever writes to stdout -- a stray print, a
+    library, the local training job's subprocess -- goes to stderr instead:
+    stdout carries the command's result and nothing else (`--json | jq` works)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 if __name__ == "__main__":

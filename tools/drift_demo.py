@@ -48,6 +48,11 @@ def _json_or_none(text: bytes):
         return None
 
 
+def _score(value) -> str:
+    """A score as people read it: n/a when nothing was measured (no outcomes), never `None`."""
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def send_day(base_url: str, rows: int, seed: int, shifted: bool, outcomes: bool) -> None:
     X, truth = population(rows, seed=seed, shifted=shifted)
     for start in range(0, rows, 200):
@@ -87,7 +92,11 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
     def say(message: str) -> None:
         print(message, file=out, flush=True)
 
-    status, model = _call(f"{base_url}/model")
+    try:
+        status, model = _call(f"{base_url}/model")
+    except OSError as error:
+        say(f"error: no server answers at {base_url} ({getattr(error, 'reason', error)}); start `make run` first")
+        return 2
     if status != 200:
         say(f"no model is served at {base_url} ({status}); start `make run` first")
         return 1
@@ -110,9 +119,10 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
                 f"{feature['status']}")
         performance = report["performance"]
         say(f"  predicted labels JS {report['prediction_drift']['js_distance']:.3f}; outcomes "
-            f"{performance['outcomes']}, macro-F1 {performance['macro_f1']}, {performance['status']}")
+            f"{performance['outcomes']}, macro-F1 {_score(performance.get('macro_f1'))}, {performance['status']}")
         if report.get("html"):
             say(f"  open the report: {wiring.artifact_store().location(report['html'])}")
+            say(f"  or in the console: {base_url}/console/drift-reports/{report['report_id']}/report.html")
         return report
 
     if day_and_check("normal", 101, shifted=False) is None:

@@ -22,6 +22,8 @@ budget_currency             = "EUR"
 
 # Callers of the HTTP functions (never allUsers).
 invoker_members = ["group:clinical-apps@example.org"]
+# People who may open the operations console (read-only pages).
+console_invoker_members = ["group:ml-ops@example.org"]
 
 # {} until both ingestion secrets have a version (infra/README.md step 5).
 ingestion_secret_versions = {}

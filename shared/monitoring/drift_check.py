@@ -30,7 +30,7 @@ from shared.models import registry
 from shared.models.layout import read_manifest
 from shared.monitoring.drift_request import _requested_day, window_from_request  # noqa: F401  (re-exported)
 from shared.monitoring.plots import feature_plot_png
-from shared.monitoring.report_html import render_report_html
+from shared.monitoring.report_html import describe_baseline, render_report_html
 from shared.monitoring.statistics import DriftThresholds, WindowAggregator, evaluate_window
 from shared.records import WindowChunk, isoformat
 from shared.schema import FEATURE_RANGES
@@ -210,13 +210,14 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     report = {
         "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
         "champion_version": champion, "trigger": trigger or {}, **evaluation, "plots": {},
+        "baseline_source": describe_baseline(artifacts, champion, baseline),
         "retrain_request_id": None,
     }
     plots = {}
     for name, feature in evaluation["features"].items():
         path = f"{prefix}/{name}.png"
         plots[name] = feature_plot_png(name, feature, baseline["features"][name]["bin_edges"],
-                                       FEATURE_RANGES[name][2])
+                                       FEATURE_RANGES[name][2], report["baseline_source"]["label"])
         artifacts.write_bytes(path, plots[name], "image/png")
         report["plots"][name] = path
     report["html"] = f"{prefix}/report.html"

@@ -21,11 +21,17 @@ def bin_labels(bin_edges: list[float]) -> list[str]:
 
 def plot_title(name: str, feature_report: dict) -> str:
     """The unit goes on the x axis: "mmHg (systolic)" inside parentheses read as `mmHg (systolic))`."""
-    return (f"{name}: {feature_report['status']} — PSI {feature_report['psi']:.3f}, "
+    from shared.monitoring.report_html import feature_name
+
+    return (f"{feature_name(name)}: {feature_report['status']} — PSI {feature_report['psi']:.3f}, "
             f"W/std {feature_report['wasserstein_normalised']:.3f}")
 
 
-def feature_plot_png(name: str, feature_report: dict, bin_edges: list[float], unit: str) -> bytes:
+def feature_plot_png(name: str, feature_report: dict, bin_edges: list[float], unit: str,
+                     baseline_label: str = "baseline") -> bytes:
+    """`baseline_label` names what the champion was compared with (its training
+    data, or the production window it was retrained on); the legend sits
+    below the axes, never over the bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,17 +42,16 @@ def feature_plot_png(name: str, feature_report: dict, bin_edges: list[float], un
     reference = reference / reference.sum() if reference.sum() else reference
     window = window / window.sum() if window.sum() else window
     labels = bin_labels(bin_edges)
-    figure = Figure(figsize=(8, 4), dpi=100)
+    figure = Figure(figsize=(8, 4.4), dpi=100, layout="constrained")
     axes = figure.subplots()
     positions = np.arange(len(reference))
-    axes.bar(positions - 0.2, reference, width=0.4, label="baseline (training data)")
+    axes.bar(positions - 0.2, reference, width=0.4, label=baseline_label)
     axes.bar(positions + 0.2, window, width=0.4, label="window (logged predictions)")
     axes.set_xticks(positions, labels[: len(positions)], rotation=45, ha="right", fontsize=8)
     axes.set_xlabel(unit)
     axes.set_ylabel("share of rows")
     axes.set_title(plot_title(name, feature_report))
-    axes.legend()
-    figure.tight_layout()
+    figure.legend(loc="outside lower center", ncols=2, frameon=False)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

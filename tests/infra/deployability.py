@@ -95,6 +95,9 @@ def check_source_archive(root: Path) -> list[str]:
         relative = str(module.relative_to(root))
         if relative not in selected:
             problems.append(f"the deployed zip lacks {relative}, which main.py imports")
+    for template in sorted(root.glob("shared/**/templates/*.html")):  # rendered at run time, never imported
+        if str(template.relative_to(root)) not in selected:
+            problems.append(f"the deployed zip lacks {template.relative_to(root)}, a template the functions render")
     if "requirements.txt" not in selected:
         problems.append("the deployed zip lacks requirements.txt")
     return problems

@@ -265,7 +265,7 @@ def test_a_project_wide_firestore_grant_is_reported(copy):
     problems = deployability.check_data_access_is_narrowed(copy)
     assert problems == ["google_project_iam_member.firestore grants roles/datastore.user, roles/datastore.viewer, "
                         "roles/datastore.user, roles/datastore.user, roles/datastore.user, roles/datastore.user, "
-                        "roles/datastore.user, roles/datastore.user on the whole project: "
+                        "roles/datastore.user, roles/datastore.user, roles/datastore.viewer on the whole project: "
                         "add a condition on resource.name"]
 
 

@@ -75,6 +75,7 @@ def test_emulator_mode_pushes_to_the_local_server_and_stops_on_sigterm(tmp_path,
         assert exported["FIRESTORE_EMULATOR_HOST"] == f"127.0.0.1:{ports['FIRESTORE_EMULATOR_PORT']}"
         assert exported["STORAGE_EMULATOR_HOST"] == f"http://127.0.0.1:{ports['STORAGE_EMULATOR_PORT']}"
         assert exported["EVENT_BUS"] == "pubsub"
+        assert exported["PORT"] == str(server_port)  # `. emulators.env && make run` serves where the pushes go
 
         # What Cloud Scheduler does nightly: publish on the drift-check topic.
         from google.cloud import pubsub_v1

@@ -127,7 +127,9 @@ def test_drift_check_prints_a_report_page_a_person_can_open(trained_candidate, c
     assert main(["drift-check", *window]) == 0
     out = capsys.readouterr().out
     assert "insufficient_data" in out
-    page = Path(out.split("open the report: ")[1].strip())
+    page = Path(out.split("open the report: ")[1].splitlines()[0].strip())
+    report_id = page.parent.name
+    assert f"/console/drift-reports/{report_id}/report.html" in out  # opens in emulator mode too
     assert page.is_absolute() and page.name == "report.html"
     assert page.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert (page.parent / "report.json").is_file()
@@ -137,6 +139,57 @@ def test_drift_check_prints_a_report_page_a_person_can_open(trained_candidate, c
     assert main(["drift-reports", "list"]) == 0
     assert str(page) in capsys.readouterr().out
 
+
+
+def test_an_empty_lake_is_a_plain_error_with_status_2(capfd):
+    assert main(["drift-check", "--lake-partition", "latest"]) == 2
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: no clinical partition") and "Traceback" not in captured.err
+
+
+def test_a_bad_partition_date_is_a_plain_error_with_status_2(capfd):
+    assert main(["drift-check", "--lake-partition", "yesterday-ish"]) == 2
+    captured = capfd.readouterr()
+    assert captured.err.startswith("error: ") and "Traceback" not in captured.err
+
+
+def test_while_a_command_runs_stdout_carries_nothing_but_its_result(capfd):
+    import subprocess
+    import sys
+
+    from tools.cli import _stdout_to_stderr
+
+    with _stdout_to_stderr():
+        print("a stray print")
+        subprocess.run([sys.executable, "-c", "print('{\"status\": \"trained\"}')"], check=True)
+    print("the result")
+    captured = capfd.readouterr()
+    assert captured.out == "the result\n"
+    assert "a stray print" in captured.err and '{"status": "trained"}' in captured.err
+
+
+def test_experiments_list_says_why_the_gate_decided(capsys):
+    from shared.stores.metadata.port import EXPERIMENTS
+
+    wiring.metadata_store().put(EXPERIMENTS, "run-1", {
+        "run_id": "run-1", "created_at": "2026-01-01T00:00:00.123456+00:00", "actor": "cli",
+        "winner": {"family": "xgboost", "version": "v2"},
+        "promotion": {"promote": False, "promoted": False, "notes": ["kept the champion"],
+                      "reasons": ["macro-F1 0.80 is below the bar 0.90 from v1"]}})
+    assert main(["experiments", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-01-01 00:00:00 UTC  run-1" in out and "promoted=no" in out
+    assert "gate: macro-F1 0.80 is below the bar 0.90 from v1" in out and "note: kept the champion" in out
+
+
+def test_the_demo_without_a_server_says_so_with_status_2(capfd):
+    from tests.emulators import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["drift-demo", "--url", url]) == 2
+    captured = capfd.readouterr()
+    assert f"error: no server answers at {url}" in captured.err and "Traceback" not in captured.err
 
 
 def test_an_operators_retrain_is_sent_as_the_retrain_schema_wants(capsys):
