@@ -150,7 +150,10 @@ def main(quick: bool = False, seeds: int | None = None, rows: int | None = None,
     rows = rows or (8_000 if quick else 20_000)
     families = families or FAMILIES
     fresh = make_data(30_000 if quick else 150_000, seed=999)
-    runs = [one_seed(seed, rows, fresh, families) for seed in range(seeds)]
+    runs = []
+    for seed in range(seeds):
+        runs.append(one_seed(seed, rows, fresh, families))
+        print(f"seed {seed}: {round(time.perf_counter() - started)} s", file=sys.stderr, flush=True)
     table = {"rows": rows, "fresh_rows": len(fresh[1]), "fresh_rare_rows": int(np.sum(fresh[1] == RARE)),
              "rare_share": RARE_SHARE, "softness": SOFTNESS, "folds": 3, "configuration": "first of each family",
              "per_family": {family: summarise(runs, lambda run, f=family: run["families"][f]) for family in families},
