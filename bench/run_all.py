@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = ["serving", "peer_comparison", "inference", "training", "drift", "drift_hourly", "drift_decisions",
-              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation"]
+              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation",
+              "promotion_gate", "contradictions"]
 
 
 def main(argv: list[str]) -> int:
