@@ -11,11 +11,15 @@ patients the model is trained to serve.
   Tuning the recall itself to exactly 0.9 on ~50 rare rows kept it just at
   the limit in-sample and below it on fresh patients in about half the runs;
   the bound leaves the margin those rows can support (with 53 rows, 51
-  recalled). With weights the bound rests on the rare rows' effective number
-  (Kish). If no weights reach it, the weights with the highest bound are kept
-  and the promise says `met: false`, with the bound it does reach.
-  The promise records the bound, the rows it rests on and the expected
-  precision of the rare class (out-of-fold, under the rule).
+  recalled). The recall and its bound count rows, as the gate's recall rule
+  does: a class present mostly as old fill rows weighs little in macro-F1,
+  but its rows are still the evidence (weighted, its effective number
+  collapses to the few recent rows and no promise could ever be made).
+  If no weights reach it, the weights with the highest bound are kept (the
+  best macro-F1 among those) and the promise says `met: false`, with the
+  bound it does reach. The promise records the bound, the rows it rests on
+  and the expected precision of the rare class (out-of-fold, recency-weighted,
+  under the rule).
 The rule is stored in the manifest; `models.loading` applies it everywhere.
 """
 
@@ -60,11 +64,6 @@ def macro_f1_and_recall(y_encoded: np.ndarray, decided: np.ndarray, classes: int
     return float(f1.mean()), float(hits[rare] / support) if support else 1.0
 
 
-def effective_rows(weights: np.ndarray) -> float:
-    """Kish's effective sample size: what a weighted count is worth as evidence."""
-    return float(weights.sum() ** 2 / (weights ** 2).sum()) if len(weights) else 0.0
-
-
 def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare: int,
                           min_recall: float = RARE_CLASS_MIN_RECALL, sample_weight: np.ndarray | None = None,
                           confidence: float = PROMISE_CONFIDENCE) -> tuple[list[float], dict]:
@@ -72,14 +71,16 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
     (lower bound on its recall >= min_recall); returns the weights and a record."""
     classes = probabilities.shape[1]
     sample_weight = np.ones(len(y_encoded)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    rare_rows = int(np.sum(y_encoded == rare))
-    rare_effective = effective_rows(sample_weight[y_encoded == rare])
+    rare_members = y_encoded == rare
+    rare_rows = int(rare_members.sum())
 
     def objective(weights):
         decided = np.argmax(probabilities * weights, axis=1)
-        macro_f1, recall = macro_f1_and_recall(y_encoded, decided, classes, rare, sample_weight)
-        bound = recall_lower_bound(recall * rare_effective, rare_effective, confidence)
+        macro_f1, _ = macro_f1_and_recall(y_encoded, decided, classes, rare, sample_weight)
+        recalled = int(np.sum(decided[rare_members] == rare))  # rows: the promise and the gate count rows
+        bound = recall_lower_bound(recalled, rare_rows, confidence)
         feasible = bound >= min_recall
+        recall = recalled / rare_rows if rare_rows else 1.0
         return (feasible, macro_f1 if feasible else bound, macro_f1), macro_f1, recall, bound, decided
 
     weights = np.ones(classes)
@@ -102,7 +103,7 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
     promise = {"met": bool(best[0]), "min_recall": min_recall, "confidence": confidence,
                "method": "one-sided Clopper-Pearson lower bound on out-of-fold recall",
                "recall_lower_bound": round(bound, 6), "out_of_fold_recall": round(tuned_recall, 6),
-               "rare_rows": rare_rows, "effective_rare_rows": round(rare_effective, 1),
+               "rare_rows": rare_rows,
                "expected_precision": round(float(confusion[rare, rare] / called), 6) if called else None}
     return [round(float(w), 6) for w in weights], {
         "feasible": bool(best[0]), "out_of_fold_macro_f1": {"argmax": round(plain_f1, 6), "tuned": round(tuned_f1, 6)},

@@ -20,8 +20,10 @@ Rules (defaults configurable in `Settings`):
    PROMOTION_MAX_RECALL_DROP (0.10) against the current champion (a rare class
    barely moves a macro mean), counted in actual rows of the evaluation set
    recalled by each -- never recency weights multiplied by row counts --
-   unless the loss is a single row: with 8 rare rows one miss is 0.125, and
-   one row is not evidence.
+   unless the loss is not evidence: a single row (with 8 rare rows one miss is
+   0.125), or, given per-row predictions, not significant by an exact McNemar
+   test on the class's rows where the two disagree (2 of 10 rows lost: p =
+   0.25; 5 of 8: p = 0.03, refused).
 4. No silent shrink: every class the champion predicts, the challenger predicts.
 5. No no-op: a challenger trained on the champion's exact data must score
    strictly better; `registry.promote` refuses the version already serving.
@@ -133,10 +135,34 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
         challenger_rows = recalled_rows(challenger, label, support, rows)
         rows_lost = champion_rows - challenger_rows
         drop = rows_lost / support
-        if drop > rules.max_recall_drop and rows_lost > 1:
-            refuse(f"recall of {label!r} drops by {drop:.3f} (more than {rules.max_recall_drop}): the challenger "
-                   f"recalls {challenger_rows} of {support} rows, the champion {champion_rows}")
+        if drop <= rules.max_recall_drop or rows_lost <= 1:
+            continue
+        evidence = ""
+        if paired:
+            p_value = recall_loss_p_value(current, challenger, label, rows)
+            if p_value >= 1 - rules.confidence:
+                decision.reasons.append(f"recall of {label!r}: {challenger_rows} vs {champion_rows} of {support} "
+                                        f"rows, not a significant loss (McNemar exact p = {p_value:.3f})")
+                continue
+            evidence = f"; McNemar exact p = {p_value:.3f}"
+        refuse(f"recall of {label!r} drops by {drop:.3f} (more than {rules.max_recall_drop}): the challenger "
+               f"recalls {challenger_rows} of {support} rows, the champion {champion_rows}{evidence}")
     return decision
+
+
+def recall_loss_p_value(champion: Contender, challenger: Contender, label: str, rows: EvaluationRows) -> float:
+    """One-sided exact McNemar test on the class's rows where the two disagree:
+    how likely this many rows only the champion recalls, were both equally good."""
+    from scipy.stats import binom
+
+    truth = np.asarray(rows.y_true, dtype=object) == label
+    champion_hit = truth & (np.asarray(champion.predictions, dtype=object) == label)
+    challenger_hit = truth & (np.asarray(challenger.predictions, dtype=object) == label)
+    only_champion = int(np.sum(champion_hit & ~challenger_hit))
+    only_challenger = int(np.sum(challenger_hit & ~champion_hit))
+    if only_champion == 0:
+        return 1.0
+    return float(binom.sf(only_champion - 1, only_champion + only_challenger, 0.5))
 
 
 def recalled_rows(contender: Contender, label: str, support: int, rows: EvaluationRows | None) -> int:

@@ -165,16 +165,20 @@ def test_a_promise_no_rule_can_keep_is_said_not_made():
     assert promise["recall_lower_bound"] == pytest.approx(0.05 ** (1 / 10), abs=1e-6)  # best it can do
 
 
-def test_the_promise_rests_on_the_effective_number_of_weighted_rare_rows():
-    """Same rows, but most rare rows weigh almost nothing: the evidence is
-    thinner, so the bound is lower (Kish's effective size, not the row count)."""
+def test_the_promise_counts_rows_even_when_most_rare_rows_are_old_fill():
+    """Most rare rows weigh 0.5 ** 14 (old fill) and 3 weigh 1: weighted, the
+    evidence would be ~3 rows and no promise could ever be made; in rows, as
+    the gate counts, it is kept, and the bound is the rows' bound."""
+    from shared.training.decision_rule import recall_lower_bound
+
     probabilities, y = rare_class_problem(rows=4000, seed=2)
-    _, plain = tune_decision_weights(probabilities, y, rare=2, min_recall=0.0)
     weights = np.ones(len(y))
-    weights[np.flatnonzero(y == 2)[10:]] = 0.01
-    _, weighted = tune_decision_weights(probabilities, y, rare=2, min_recall=0.0, sample_weight=weights)
-    assert weighted["rare_class_promise"]["effective_rare_rows"] < plain["rare_class_promise"]["rare_rows"] / 3
-    assert weighted["rare_class_promise"]["recall_lower_bound"] < plain["rare_class_promise"]["recall_lower_bound"]
+    weights[np.flatnonzero(y == 2)[3:]] = 0.5 ** 14
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights)
+    promise = tuning["rare_class_promise"]
+    recalled = int(np.sum(decide(probabilities, chosen)[y == 2] == 2))
+    assert promise["met"] and promise["rare_rows"] == int(np.sum(y == 2))
+    assert promise["recall_lower_bound"] == pytest.approx(recall_lower_bound(recalled, promise["rare_rows"]), abs=1e-6)
 
 
 def test_weighted_calibration_equals_calibration_on_duplicated_rows():

@@ -191,3 +191,18 @@ def test_a_rare_class_promise_not_met_is_said_in_the_decision():
     challenger = Contender(None, model(0.9).metrics, ALL, rare_class_promise=promise)
     text = " ".join(decide_promotion(challenger, []).reasons)
     assert "no decision rule could promise" in text and "0.71" in text
+
+
+def test_two_rare_rows_of_ten_are_not_evidence_of_a_loss_given_predictions():
+    """2 of 10 rows only the champion recalls: exact McNemar p = 0.25, promoted
+    and said; from the metrics alone (no pairing) the row rule still refuses."""
+    y, _, _ = mixed_age_case()
+    y[np.arange(1, 3) * 50 + 25] = RARE  # 10 rare rows
+    rare_rows = np.flatnonzero(y == RARE)
+    misses_two = y.copy()
+    misses_two[rare_rows[:2]] = ALL[0]
+    champion, challenger = scored("champion", y, y.copy()), scored(None, y, misses_two)
+    paired = decide_promotion(challenger, [champion], rows=EvaluationRows(y))
+    assert paired.promote, paired.reasons
+    assert "not a significant loss (McNemar exact p = 0.250)" in " ".join(paired.reasons)
+    assert not decide_promotion(challenger, [champion]).promote
