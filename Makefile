@@ -6,12 +6,35 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup run test bench emulators train drift-demo lint clean
+.PHONY: setup run test bench emulators train drift-demo lint clean lock
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The deployed dependencies come from requirements.lock, every file checked
+# against its hash (as Cloud Functions and the training image install them);
+# the local tools from requirements-dev.txt on top.
+$(STAMP): requirements.txt requirements.lock requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
+
+# pip-tools in a venv of its own, pinned like the rest, on the functions' Python
+# (python311): the lock resolves for the interpreter that runs pip-compile.
+LOCK_PYTHON ?= python3.11
+LOCK_VENV := .venv-lock
+LOCK_STAMP := $(LOCK_VENV)/.installed
+
+$(LOCK_STAMP): requirements-lock-tools.txt
+	test -x $(LOCK_VENV)/bin/python || $(LOCK_PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-lock-tools.txt
+	touch $(LOCK_STAMP)
+
+## make lock: rewrite requirements.lock (pins and hashes of every deployed package) from requirements.txt;
+## run it after any change to requirements.txt (make test fails until you do)
+# pip's own configuration is left out (PIP_CONFIG_FILE, PIP_FIND_LINKS): the hashes are PyPI's, whatever
+# local index or wheel folder a machine is set up with.
+lock: $(LOCK_STAMP)
+	env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements.lock requirements.txt
 
 # checkov in a venv of its own: its pinned dependencies clash with ours.
 CHECKOV_VENV := .venv-checkov

@@ -7,6 +7,9 @@ resource "google_firestore_database" "main" {
   concurrency_mode        = "OPTIMISTIC"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
   deletion_policy         = "ABANDON"
+  # Reads of any minute of the last 7 days: a bad write (a wrong champion
+  # pointer, a faulty labeller) can be undone by reading the data as it was.
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
 
   depends_on = [google_project_service.required]
 }
@@ -15,12 +18,13 @@ resource "google_firestore_database" "main" {
 # their own: Firestore IAM stops at the database, so this is what keeps them
 # from reading prediction records.
 resource "google_firestore_database" "ingestion" {
-  name                    = "${var.name_prefix}-ingestion"
-  location_id             = var.firestore_location
-  type                    = "FIRESTORE_NATIVE"
-  concurrency_mode        = "OPTIMISTIC"
-  delete_protection_state = "DELETE_PROTECTION_ENABLED"
-  deletion_policy         = "ABANDON"
+  name                              = "${var.name_prefix}-ingestion"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "OPTIMISTIC"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
 
   depends_on = [google_project_service.required]
 }
@@ -61,4 +65,35 @@ resource "google_firestore_field" "prediction_ttl" {
 
   ttl_config {}
   index_config {}
+}
+
+# Backups beyond PITR's 7 days: a daily one kept 7 days (the longest a daily
+# schedule allows) and a weekly one kept 14 weeks (the longest a weekly one
+# allows), for both databases. A backup is restored into a new database
+# (gcloud firestore databases restore); it outlives the database it came from.
+locals {
+  firestore_backups = {
+    for pair in setproduct(["main", "ingestion"], ["daily", "weekly"]) : "${pair[0]}-${pair[1]}" => {
+      database = pair[0] == "main" ? google_firestore_database.main.name : google_firestore_database.ingestion.name
+      weekly   = pair[1] == "weekly"
+    }
+  }
+}
+
+resource "google_firestore_backup_schedule" "backups" {
+  for_each  = local.firestore_backups
+  database  = each.value.database
+  retention = each.value.weekly ? "8467200s" : "604800s" # 14 weeks, 7 days
+
+  dynamic "daily_recurrence" {
+    for_each = each.value.weekly ? [] : [1]
+    content {}
+  }
+
+  dynamic "weekly_recurrence" {
+    for_each = each.value.weekly ? [1] : []
+    content {
+      day = "SUNDAY"
+    }
+  }
 }

@@ -79,11 +79,16 @@ locals {
       name   = "record-outcome", entry_point = "record_outcome", trigger = "http",
       memory = "512Mi", cpu = "1", timeout = 30, concurrency = 8, threads = 8, max_instances = 5
     }
-    # One check at a time per instance, and one instance; retries come from
-    # Pub/Sub. retrain only launches the training job (infra/training_job.tf).
+    # One check at a time per instance; two instances, because two schedules
+    # feed this one subscription (the hourly aggregate at :10, the nightly
+    # check): a nightly check still running at :10 must not make the hourly
+    # message meet a 429 and spend its delivery attempts. Each check is
+    # idempotent by its report or aggregate id, so a redelivery running beside
+    # the first attempt writes the same documents. retrain only launches the
+    # training job (infra/training_job.tf).
     drift_check = {
       name   = "drift-check", entry_point = "drift_check", trigger = "pubsub",
-      memory = "1Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 1
+      memory = "1Gi", cpu = "1", timeout = 540, concurrency = 1, threads = 1, max_instances = 2
     }
     retrain = {
       name   = "retrain", entry_point = "retrain", trigger = "pubsub",
@@ -170,8 +175,22 @@ resource "google_secret_manager_secret" "ingestion" {
   for_each  = toset(["clinical-database-url", "pseudonym-key"])
   secret_id = "${var.name_prefix}-${each.value}"
 
+  # Health-service credentials stay in the deployment's region (no global
+  # `auto` replication).
   replication {
-    auto {}
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
+  }
+
+  # Replication cannot change in place: on a deployment created with `auto`,
+  # Terraform would replace the secret and destroy its versions (the pseudonym
+  # key among them: every patient would get a new pseudonym). Such a
+  # deployment keeps its secrets; infra/README.md step 5 says how to move them.
+  lifecycle {
+    ignore_changes = [replication]
   }
 
   depends_on = [google_project_service.required]

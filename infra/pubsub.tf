@@ -92,6 +92,8 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   topic    = google_pubsub_topic.dead_letter[each.key].name
   role     = "roles/pubsub.publisher"
   member   = local.pubsub_service_agent
+
+  depends_on = [google_project_service.required]
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
@@ -99,4 +101,6 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   subscription = google_pubsub_subscription.events[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+
+  depends_on = [google_project_service.required]
 }

@@ -80,11 +80,13 @@ data "archive_file" "source" {
   type        = "zip"
   output_path = "${path.module}/.build/source.zip"
 
+  # Cloud Functions installs the archive's requirements.txt: it gets
+  # requirements.lock, every package pinned with its hashes (make lock).
   dynamic "source" {
     for_each = local.source_files
     content {
       filename = source.value
-      content  = file("${local.source_root}/${source.value}")
+      content  = file("${local.source_root}/${source.value == "requirements.txt" ? "requirements.lock" : source.value}")
     }
   }
 }

@@ -1,5 +1,6 @@
 # The training job: a Cloud Run job, built from this repository by Cloud Build
-# (training-job.Dockerfile), running `python -m shared.training.job`. The
+# (training-job.Dockerfile, whose ENTRYPOINT is the one place that names the
+# job's module: the job below sets no command of its own). The
 # retrain function only validates, deduplicates and launches an execution with
 # the request as its arguments; the job trains for as long as it needs.
 #
@@ -22,7 +23,8 @@ locals {
   # A failed task (a crash, never a timeout) is retried once, in the same
   # execution, which takes its own lease back (retrain_handler.TRAINING_JOB_MAX_RETRIES).
   training_job_max_retries = 1
-  training_job_image       = var.training_job_image != "" ? var.training_job_image : "${var.region}-docker.pkg.dev/${var.project_id}/${var.name_prefix}-training/training-job:${var.code_version}"
+  # Where bootstrap.sh and Cloud Build push the image (by digest: var.training_job_image).
+  training_image_repository = "${var.region}-docker.pkg.dev/${var.project_id}/${var.name_prefix}-training/training-job"
 }
 
 resource "google_artifact_registry_repository" "training" {
@@ -32,6 +34,8 @@ resource "google_artifact_registry_repository" "training" {
   format        = "DOCKER"
   description   = "Images of the training job, one per commit, built by Cloud Build."
   kms_key_name  = var.kms_key_name == "" ? null : var.kms_key_name
+  # The Artifact Registry service agent must hold the key before the
+  # repository is created with it (iam.tf).
 
   cleanup_policies {
     id     = "keep-recent"
@@ -41,7 +45,7 @@ resource "google_artifact_registry_repository" "training" {
     }
   }
 
-  depends_on = [google_project_service.required]
+  depends_on = [google_project_service.required, google_kms_crypto_key_iam_member.service_agents]
 }
 
 resource "google_cloud_run_v2_job" "training" {
@@ -57,8 +61,9 @@ resource "google_cloud_run_v2_job" "training" {
       service_account = google_service_account.accounts["training_job"].email
 
       containers {
-        image   = local.training_job_image
-        command = ["python", "-m", "shared.training.job"]
+        # An image by digest, pushed before this apply (bootstrap.sh, Cloud
+        # Build): Cloud Run refuses a job whose image does not exist.
+        image = var.training_job_image
         # 1 vCPU, as bench/training.py times it (taskset -c 0, OMP_NUM_THREADS=1).
         resources {
           limits = {
@@ -95,28 +100,41 @@ resource "google_pubsub_topic_iam_member" "training_job_publishes" {
   member   = "serviceAccount:${google_service_account.accounts["training_job"].email}"
 }
 
-# The retrain function may start executions of this job only (with overrides:
-# run.developer on the job), acting as the job's own identity.
+# The retrain function may start executions of this job only, with the
+# request as the execution's arguments (run.jobs.run and
+# run.jobs.runWithOverrides): roles/run.jobsExecutorWithOverrides, not
+# run.developer, which could also rewrite the job's image or command. No
+# actAs on the training account either: overrides cannot change the identity
+# an execution runs as (infra/smoke_test.sh proves the launch on a real project).
 resource "google_cloud_run_v2_job_iam_member" "retrain_launches_training" {
   name     = google_cloud_run_v2_job.training.name
   location = var.region
-  role     = "roles/run.developer"
+  role     = "roles/run.jobsExecutorWithOverrides"
   member   = "serviceAccount:${google_service_account.accounts["retrain"].email}"
 }
 
-resource "google_service_account_iam_member" "retrain_acts_as_training_job" {
-  service_account_id = google_service_account.accounts["training_job"].name
-  role               = "roles/iam.serviceAccountUser"
-  member             = "serviceAccount:${google_service_account.accounts["retrain"].email}"
-}
-
 variable "training_job_image" {
-  description = "Image of the training job; empty: the one Cloud Build pushed for code_version."
+  description = "Image of the training job by digest, REGION-docker.pkg.dev/PROJECT/PREFIX-training/training-job@sha256:...; bootstrap.sh and Cloud Build push it and pass it. No default: a tag that was never pushed fails the apply at Cloud Run; a missing value fails at once. For a manual apply: -var training_job_image=\"$(terraform output -raw training_job_image)\"."
   type        = string
-  default     = ""
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+-docker\\.pkg\\.dev/[^/]+/[^/]+/training-job@sha256:[0-9a-f]{64}$", var.training_job_image))
+    error_message = "training_job_image: REGION-docker.pkg.dev/PROJECT/PREFIX-training/training-job@sha256:<64 hex>, the digest of a pushed image (infra/bootstrap.sh prints it)."
+  }
 }
 
 output "training_job" {
   description = "The Cloud Run job that trains, gates and promotes."
   value       = google_cloud_run_v2_job.training.id
 }
+
+output "training_job_image" {
+  description = "The image the training job runs (by digest): pass it back for a manual apply."
+  value       = var.training_job_image
+}
+
+output "training_image_repository" {
+  description = "Where bootstrap.sh and Cloud Build push the training job's image."
+  value       = local.training_image_repository
+}
+

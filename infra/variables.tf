@@ -10,9 +10,18 @@ variable "region" {
 }
 
 variable "firestore_location" {
-  description = "Firestore location (a region or multi-region such as eur3)."
+  description = "Firestore location: a region (normally var.region) or a multi-region such as eur3. No default: it cannot change once the databases exist (a new location means new databases), so each deployment's tfvars states it."
   type        = string
-  default     = "eur3"
+}
+
+variable "environment" {
+  description = "production, staging or development. A production deployment must name its alert channels and billing account (alerts.tf, service_health.tf)."
+  type        = string
+
+  validation {
+    condition     = contains(["production", "staging", "development"], var.environment)
+    error_message = "environment: production, staging or development."
+  }
 }
 
 variable "name_prefix" {
@@ -38,9 +47,9 @@ variable "invoker_members" {
 }
 
 variable "drift_schedule" {
-  description = "Cron schedule of the nightly drift check."
+  description = "Cron schedule of the nightly drift check. Default 02:20: after the hourly aggregate of :10 has counted the last closed hour, away from the next one."
   type        = string
-  default     = "0 2 * * *"
+  default     = "20 2 * * *"
 }
 
 variable "schedule_time_zone" {

@@ -159,7 +159,11 @@ def store_hourly_aggregate(hour: datetime, *, predictions: PredictionStore, arti
 
     pointer, _ = registry.read_champion(artifacts)
     if pointer is None:
-        raise ModelUnavailable("no champion model: no bins to count the hour into")
+        # Until the first model, every hourly trigger finds no bins: a retry
+        # cannot change that, so this is an acknowledged no-op, not a failure
+        # that would dead-letter (and page) every hour.
+        log.info("hourly aggregate skipped: no champion model yet", extra={"fields": {"hour": hour.isoformat()}})
+        return {"aggregate_id": None, "rows": 0, "skipped": "no champion model yet"}
     champion = pointer["version"]
     baseline = registry.read_baseline(artifacts, champion)
     counts = hourly_aggregates.hour_counts(hour, champion=champion, baseline=baseline, predictions=predictions,

@@ -320,8 +320,12 @@ def check_training_job(root: Path) -> list[str]:
         return problems + [f"{len(jobs)} Cloud Run jobs (want exactly the training job)"]
     [job] = jobs.values()
     task = job["template"][0]["template"][0]
-    if JOB_MODULE not in str(task.get("containers")):
-        problems.append(f"the training job does not run {JOB_MODULE}")
+    dockerfile = root / "training-job.Dockerfile"
+    entrypoint = re.search(r"^ENTRYPOINT\s+(.*)$", dockerfile.read_text() if dockerfile.exists() else "", re.M)
+    if not entrypoint or JOB_MODULE not in entrypoint.group(1):
+        problems.append(f"the training job does not run {JOB_MODULE} (training-job.Dockerfile's ENTRYPOINT)")
+    if "command" in str(task.get("containers")):
+        problems.append("the training job sets a command: the image's ENTRYPOINT is the one place that names it")
     if 'local.function_variables["training_job"]' not in str(task.get("containers")).replace('\\"', '"'):
         problems.append("the training job does not get its variables (local.function_variables[\"training_job\"])")
     if "local.training_time_limits.job_timeout_seconds" not in str(task.get("timeout")):

@@ -69,3 +69,12 @@ def test_a_failure_left_for_a_retry_is_a_json_500_as_make_run_serves_it(trained_
     assert response.status_code == 500 and response.headers["X-Google-Status"] == "crash"  # Pub/Sub redelivers
     assert response.get_json()["error"] == {"code": "internal", "message": "internal error", "field": None}
     assert retrain.get("/").get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_hourly_aggregate_before_the_first_model_is_acknowledged_not_retried(event_log):
+    """Every hour until a model is promoted: retrying cannot create one, so
+    the message is acknowledged (no dead letter, no incident every hour) and
+    logged at INFO, not as a dropped message."""
+    response = post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"aggregate_hour": "last_closed"}))
+    assert response.status_code == 200
+    assert not [record for record in event_log if record.levelno >= logging.WARNING]
