@@ -15,9 +15,10 @@ same distribution. Beside it, a plain `HistGradientBoostingClassifier()`
 whose decision rule is fitted the same way on its own out-of-fold
 predictions ("tuned to the same recall on the same data").
 
-`fill_only`: the issue's other case -- 7 production days without a TERMINAL
-outcome (recency weights 0.5 ** (age / 2)) plus 33 TERMINAL fill rows that
-weigh 0.5 ** (28 / 2); fresh TERMINAL recall per family.
+`fill_only`: the issue's other case, on the reference generator -- 7
+production days without a TERMINAL outcome (recency weights 0.5 ** (age / 2))
+plus 33 TERMINAL fill rows that weigh 0.5 ** (28 / 2); fresh TERMINAL recall
+per family.
 
 Runs against whichever `shared/` is importable, so the same file measures
 the code before and after a change.
@@ -115,11 +116,13 @@ def one_seed(seed: int, rows: int, fresh, families) -> dict:
     return out
 
 
-def fill_only(seed: int, rows: int, fresh, families) -> dict:
-    """No TERMINAL outcome in 7 production days; 33 TERMINAL fill rows weighing 0.5 ** 14."""
+def fill_only(seed: int, rows: int, families) -> dict:
+    """The issue's case, on the reference generator (TERMINAL not soft-edged):
+    no TERMINAL outcome in 7 production days, 33 TERMINAL fill rows weighing 0.5 ** 14."""
     from shared.training.candidates import predict_labels, train_candidates
+    from shared.training.synthetic_data import generate_reference_data
 
-    X, y = make_data(rows, seed)
+    X, y = generate_reference_data(rows, seed=seed)
     rng = np.random.default_rng(seed)
     production = np.flatnonzero(y != RARE)
     fill = np.flatnonzero(y == RARE)[:33]
@@ -127,10 +130,10 @@ def fill_only(seed: int, rows: int, fresh, families) -> dict:
     weights = np.concatenate([0.5 ** (rng.integers(0, 7, size=len(production)) / 2), np.full(len(fill), 0.5 ** 14)])
     result = train_candidates(X, y, seed=seed, families=families, budget_seconds=0.0, folds=3,
                               sample_weight=weights)
-    X_fresh, y_fresh = fresh
-    return {candidate.family: rare_scores(y_fresh, predict_labels(candidate.pipeline, X_fresh, result.data.labels,
-                                                                  candidate.decision_rule))
-            for candidate in result.candidates}
+    X_fresh, y_fresh = generate_reference_data(50_000, seed=seed + 999)
+    return {candidate.family: dict(
+        rare_scores(y_fresh, predict_labels(candidate.pipeline, X_fresh, result.data.labels, candidate.decision_rule)),
+        promise=candidate.decision_rule.get("rare_class_promise")) for candidate in result.candidates}
 
 
 def summarise(runs: list[dict], key) -> dict:
@@ -159,7 +162,7 @@ def main(quick: bool = False, seeds: int | None = None, rows: int | None = None,
              "per_family": {family: summarise(runs, lambda run, f=family: run["families"][f]) for family in families},
              "plain_hist_gradient_boosting": summarise(runs, lambda run: run["plain_hist_gradient_boosting"]),
              "runs": runs}
-    table["fill_only"] = fill_only(0, rows, fresh, families)
+    table["fill_only"] = fill_only(0, rows, families)
     table["seconds"] = round(time.perf_counter() - started, 1)
     return table
 
