@@ -229,3 +229,16 @@ def test_ties_are_decided_by_a_paired_comparison_when_predictions_are_given():
     assert select_winner([best, cheap_worse], 0.005).family == "cheap"  # the fixed tolerance: a tie
     assert select_winner([best, cheap_worse], 0.005, rows=EvaluationRows(y)).family == "best"
     assert cheap_worse.tie_comparison["significantly_worse"]
+
+
+def test_a_class_seen_only_in_old_fill_rows_can_still_be_recalled():
+    """Calibrated with recency weights, a fill-only class (weight 0.5 ** 14)
+    gets ~1e-4 of its probability; its decision weight must reach past the grid."""
+    probabilities, y = rare_class_problem(rows=4000, seed=2)
+    weights = np.where(y == 2, 0.5 ** 14, 1.0)
+    squashed = probabilities.copy()
+    squashed[:, 2] *= 0.5 ** 14
+    squashed /= squashed.sum(axis=1, keepdims=True)
+    chosen, tuning = tune_decision_weights(squashed, y, rare=2, min_recall=0.9, sample_weight=weights)
+    assert tuning["rare_class_promise"]["met"], tuning
+    assert chosen[2] > 1e4
