@@ -1,5 +1,5 @@
-# The training job's image (infra/training_job.tf): this repository's shared/
-# package and the locked dependencies the functions run (requirements.lock,
+# The training job's image (infra/training_job.tf): this repository's jobs/ and
+# shared/ packages and the locked dependencies the functions run (requirements.lock,
 # every file checked against its hash). Cloud Build builds it per commit
 # (cloudbuild.yaml); infra/bootstrap.sh builds the first one.
 #
@@ -18,10 +18,11 @@ WORKDIR /app
 COPY requirements.lock .
 RUN pip install --no-cache-dir --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 COPY shared/ shared/
+COPY jobs/ jobs/
 
 USER 65532:65532
 # The one place that names the job's entry point (the Cloud Run job sets no
 # command of its own; shared/training/launcher/port.py JOB_MODULE must agree,
-# tests/infra checks it). The request arrives as arguments: RunJob overrides
-# `--request '<json>'`.
-ENTRYPOINT ["python", "-m", "shared.training.job"]
+# tests/infra checks it). The request arrives by reference: RunJob overrides
+# `--request-id <id>`.
+ENTRYPOINT ["python", "-m", "jobs.train"]

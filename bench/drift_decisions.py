@@ -6,6 +6,13 @@ and 100 outcomes, at random and when only patients predicted ill get an outcome.
 
 A champion is trained on 20,000 reference rows (the default TRAINING_ROWS);
 each window is a fresh seeded sample, predicted by that champion.
+
+Issue 20 adds windows that look like production (`repeated`): each patient
+measured 1, 3 or 5 times, either with fresh measurement noise on each
+measurement or as the same vitals logged again (exact repeats), against the
+training baseline and against a production-window baseline (a baseline taken
+from 2,000 rows of such a window, as a retrain stores it): the false "drift"
+and "warning" rates with no change, and the power for a 0.5-SD mean shift.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from shared.monitoring.baseline import compute_baseline
 from shared.monitoring.statistics import DriftThresholds, WindowAggregator, evaluate_window
 from shared.records import WindowChunk
 from shared.schema import FEATURES, LABELS
+
+# `--design-effect 1` measures the rule as it was before issue 20 (exact repeats are still collapsed)
+THRESHOLDS = DriftThresholds(min_samples=1)
 
 
 def champion(seed: int = 1):
@@ -44,7 +54,59 @@ def window_report(model, data, baseline, X, truth=None, shift=None):
     predicted = list(predict_labels(model.pipeline, X, data.labels, model.decision_rule))
     outcomes = list(truth) if truth is not None else [None] * len(X)
     return evaluate_window(WindowAggregator(baseline).consume([WindowChunk(X, predicted, outcomes)]),
-                           model.metrics, DriftThresholds(min_samples=1))
+                           model.metrics, THRESHOLDS)
+
+
+def repeated_window(size: int, per_patient: int, mode: str, seed: int) -> np.ndarray:
+    """`size` rows of ceil(size / per_patient) patients, each measured `per_patient` times."""
+    from shared.training.synthetic_data import MEASUREMENT_NOISE, generate_reference_data
+
+    patients, _ = generate_reference_data(-(-size // per_patient), seed=seed)
+    X = np.repeat(patients, per_patient, axis=0)[:size]
+    if mode == "fresh" and per_patient > 1:
+        # each measurement its own noise, on top of the patient's first one
+        rng = np.random.default_rng(seed)
+        X = np.round(X + rng.normal(0.0, MEASUREMENT_NOISE, size=X.shape), 1)
+    return X
+
+
+def production_baseline(model, data, seed: int = 7):
+    """A retrain's baseline: the predictions of a production window of 667 patients x 3."""
+    from shared.training.candidates import predict_labels
+
+    X = repeated_window(2000, 3, "fresh", seed)
+    baseline = compute_baseline(X, predict_labels(model.pipeline, X, data.labels, model.decision_rule))
+    baseline["from_production_window"] = True
+    return baseline
+
+
+def repeated_rates(model, data, baseline, size: int, per_patient: int, mode: str, windows: int,
+                   shift=None) -> dict:
+    drift = warning = 0
+    for window in range(windows):
+        X = repeated_window(size, per_patient, mode, 20_000 + window)
+        report = window_report(model, data, baseline, X, shift=shift)
+        drift += report["decision"] == "drift"
+        warning += report["decision"] == "warning"
+    return {"windows": windows, "drift_rate": round(drift / windows, 4), "warning_rate": round(warning / windows, 4)}
+
+
+def repeated_patients(model, data, baseline, windows: int) -> dict:
+    """The production-like table: (baseline, n, measurements per patient, noise) -> rates."""
+    table: dict = {}
+    baselines = {"training": baseline, "production window": production_baseline(model, data)}
+    cases = [(200, 1, "fresh"), (200, 3, "fresh"), (200, 3, "exact"), (200, 5, "fresh"), (200, 5, "exact"),
+             (1000, 1, "fresh"), (1000, 3, "fresh"), (1000, 3, "exact")]
+    for (name, reference), (size, per_patient, mode) in itertools.product(baselines.items(), cases):
+        key = f"{name} baseline, n={size}, {per_patient}/patient" + (f", {mode}" if per_patient > 1 else "")
+        table[key] = {"no change": repeated_rates(model, data, reference, size, per_patient, mode, windows)}
+        if size == 1000:
+            for column, feature in enumerate(FEATURES):
+                shift = (column, 0.5 * baseline["features"][feature]["std"])
+                table[key][f"0.5-SD shift, {feature}"] = repeated_rates(
+                    model, data, reference, size, per_patient, mode, windows // 2, shift=shift)
+        print(key, table[key], file=sys.stderr, flush=True)
+    return table
 
 
 def rates(model, data, baseline, size: int, windows: int, shift=None) -> dict:
@@ -100,6 +162,7 @@ def main(quick: bool = False) -> dict:
     model, data, baseline = champion()
     windows = {200: 1000, 1000: 1000, 10_000: 200} if not quick else {200: 100, 1000: 100, 10_000: 20}
     results: dict = {"false_alarms": {}, "power_0_5_sd_shift": {}}
+    results["repeated_patients"] = repeated_patients(model, data, baseline, 1000 if not quick else 100)
     for size, count in windows.items():
         results["false_alarms"][str(size)] = rates(model, data, baseline, size, count)
         print("no drift", size, results["false_alarms"][str(size)], file=sys.stderr, flush=True)
@@ -115,4 +178,11 @@ def main(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(quick="--quick" in sys.argv), indent=2))
+    if "--design-effect" in sys.argv:
+        design_effect = float(sys.argv[sys.argv.index("--design-effect") + 1])
+        THRESHOLDS = DriftThresholds(min_samples=1, design_effect=design_effect)
+    if "--repeated-only" in sys.argv:
+        model, data, baseline = champion()
+        print(json.dumps(repeated_patients(model, data, baseline, 100 if "--quick" in sys.argv else 1000), indent=2))
+    else:
+        print(json.dumps(main(quick="--quick" in sys.argv), indent=2))

@@ -10,7 +10,9 @@ and, if it publishes a retrain request, `handle_retrain_message` runs it.
 - nights 1-10: the reference population; from night 11: `tools.population_shift`
   (inputs shift, and the labelling rule changes for part of the space);
 - variant `random_20`: clinicians label a random 20 % of predictions;
-  variant `sick_only`: they label 20 % of the predictions of a sick class only.
+  variant `sick_only`: they label 20 % of the predictions of a sick class only;
+  variant `repeated_3` (issue 20): like `random_20`, but each night's patients
+  are a third as many, each measured 3 times (fresh measurement noise).
 
 The table's F1 is the serving champion's macro-F1 on all that night's
 patients (every one, labelled or not). Targets: no retrain on a stationary
@@ -38,6 +40,26 @@ LABELLED_SHARE = 0.2
 MAX_OUTCOME_DELAY_HOURS = 48
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FAST_TRAINING = {"TRAINING_FAMILIES": "xgboost", "SEARCH_BUDGET_SECONDS": "0", "TRAINING_ROWS": "5000"}
+
+
+class InProcessLauncher:
+    """Runs the training job's work in this process at the simulated time (the
+    real launcher starts a subprocess on the wall clock, which would see no
+    recent labels in a simulated January)."""
+
+    def __init__(self, now: datetime, **dependencies):
+        self.now, self.dependencies, self.results = now, dependencies, []
+
+    def launch(self, key: str) -> str:
+        from shared.stores.metadata.port import TRAINING_REQUESTS
+        from shared.training.retrain_handler import train_for_request
+
+        # the job reads its request by key, as jobs/train.py does
+        request = self.dependencies["metadata"].get(TRAINING_REQUESTS, key)["request"]
+        self.results.append(train_for_request(request.get("data") or {}, key=key,
+                                              trigger=request.get("trigger") or {}, now=self.now,
+                                              **self.dependencies))
+        return f"in-process-{len(self.results)}"
 
 
 class CollectingBus:
@@ -80,6 +102,7 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
     from shared.training.candidates import evaluate
     from shared.training.retrain_handler import handle_retrain_message
     from shared.training.runs import ensure_champion
+    from shared.training.synthetic_data import MEASUREMENT_NOISE
     from tools.population_shift import population
 
     settings = load_settings(dict(os.environ, LOCAL_DATA_DIR=data_dir, **FAST_TRAINING))
@@ -95,7 +118,13 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
     for night in range(1, nights + 1):
         shifted = night >= SHIFT_NIGHT
         opens, closes = START + timedelta(days=night - 1), START + timedelta(days=night)
-        X, truth = population(PATIENTS_PER_NIGHT, seed=1000 + night, shifted=shifted)
+        if variant == "repeated_3":
+            patients, truth = population(PATIENTS_PER_NIGHT // 3, seed=1000 + night, shifted=shifted)
+            X = np.repeat(patients, 3, axis=0)
+            X = np.round(X + np.random.default_rng(night).normal(0.0, MEASUREMENT_NOISE, X.shape), 1)
+            truth = np.repeat(truth, 3)
+        else:
+            X, truth = population(PATIENTS_PER_NIGHT, seed=1000 + night, shifted=shifted)
         served = []
         for offset in range(0, len(X), 250):
             moment = opens + timedelta(hours=20 * offset / len(X))
@@ -123,10 +152,13 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
         for topic, data, attributes in bus.published:
             if topic == settings.retrain_topic:
                 request = BusMessage(data, attributes, message_id=f"retrain-{night}", publish_time=closes)
-                result = handle_retrain_message(request, predictions=predictions, artifacts=artifacts,
-                                                metadata=metadata, bus=bus, settings=settings, now=closes)
-                retrain, promoted = True, bool(result.get("promoted"))
+                launcher = InProcessLauncher(closes, predictions=predictions, artifacts=artifacts,
+                                             metadata=metadata, bus=bus, settings=settings)
+                handle_retrain_message(request, metadata=metadata, launcher=launcher, settings=settings, now=closes)
+                retrain = True
+                promoted = any(result.get("promoted") for result in launcher.results)
         row = {"night": night, "shifted": shifted, "decision": report["decision"],
+               "retrain_wait": (report.get("retrain_wait") or {}).get("message"),
                "deciding": deciding_statistic(report), "retrain": bool(retrain), "promoted": bool(promoted),
                "champion_macro_f1": round(champion_f1, 4),
                "retrain_seconds": round(time.perf_counter() - started, 1) if retrain else None}
@@ -163,12 +195,12 @@ def judge(nights: list[dict]) -> dict:
     }
 
 
-def main(quick: bool = False) -> dict:
+def main(quick: bool = False, variants: tuple[str, ...] = ()) -> dict:
     """Both variants; `quick` stops 3 nights after the shift."""
     from shared import wiring
 
     results = {}
-    for variant in ("random_20", "sick_only"):
+    for variant in variants or ("random_20", "sick_only", "repeated_3"):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix=f"bench-loop-{variant}-") as data_dir:
             wiring.reset()
@@ -183,4 +215,5 @@ def main(quick: bool = False) -> dict:
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    print(json.dumps(main(quick="--quick" in sys.argv), indent=2))
+    chosen = tuple(arg for arg in sys.argv[1:] if not arg.startswith("--"))
+    print(json.dumps(main(quick="--quick" in sys.argv, variants=chosen), indent=2))

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = ["serving", "peer_comparison", "inference", "training", "drift", "drift_hourly", "drift_decisions",
-              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation",
+              "performance_estimation",
+              "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation", "fail_safe",
               "promotion_gate", "contradictions"]
 
 

@@ -1,5 +1,5 @@
 """Training timed as deployed: the training job's own entry point
-(`python -m shared.training.job`) pinned to one CPU (`taskset -c 0`) with
+(`python -m jobs.train`) pinned to one CPU (`taskset -c 0`) with
 `OMP_NUM_THREADS=1` -- the Cloud Run job has 1 vCPU -- with the deployed
 search (three families, CV, SEARCH_BUDGET_SECONDS=240), on training sets up
 to the largest the retention policy allows (see `WORST_CASE_ROWS`).
@@ -38,11 +38,15 @@ def run(rows: int, budget: float, deadline: float = 3000.0) -> dict:
                    "SEARCH_BUDGET_SECONDS": str(budget), "TRAINING_DEADLINE_SECONDS": str(deadline),
                    "TRAINING_LEASE_SECONDS": str(deadline + 300),
                    "TRAINING_JOB_TIMEOUT_SECONDS": str(2 * (deadline + 300) + 600)}
-    request = json.dumps({"key": f"bench-{rows}", "trigger": {"reason": "benchmark"}})
+    request = {"key": f"bench-{rows}", "trigger": {"reason": "benchmark"}}
+    # the job reads its request by reference, as the retrain function stores it
+    SqliteMetadataStore(SqliteDatabase(folder / "mlops.sqlite3")).put(
+        "training_requests", request["key"], {"status": "launching", "request": request,
+                                              "created_at": "2026-01-01T00:00:00+00:00"})
     started = time.perf_counter()
     try:
-        output = subprocess.run(["taskset", "-c", "0", sys.executable, "-m", "shared.training.job",
-                                 "--request", request], capture_output=True, text=True, cwd=ROOT,
+        output = subprocess.run(["taskset", "-c", "0", sys.executable, "-m", "jobs.train",
+                                 "--request-id", request["key"]], capture_output=True, text=True, cwd=ROOT,
                                 env=environment, timeout=2 * deadline)
         wall = time.perf_counter() - started
         if output.returncode != 0:

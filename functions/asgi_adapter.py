@@ -18,6 +18,7 @@ from functions.http_adapter import (
     error_status_and_headers,
     log_failure,
     refuse_before_reading,
+    store_fault,
 )
 from shared import errors, wiring
 from shared.serving.http_contract import allowed_methods, require_method
@@ -79,7 +80,10 @@ def json_endpoint(*methods: str):
                     headers = {**(headers or {}), "Connection": "close"}
                 return json_response({"error": error.to_dict()}, status, headers)
             except Exception as error:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
-                log_failure(error, handler.__name__)
+                fault = store_fault(error)
+                log_failure(fault or error, handler.__name__)
+                if fault is not None:
+                    return json_response({"error": fault.to_dict()}, *error_status_and_headers(fault))
                 return json_response(INTERNAL_ERROR, 500)
 
         return wrapper

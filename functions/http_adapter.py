@@ -51,6 +51,21 @@ def log_failure(error: Exception, endpoint: str) -> None:
         log.error("unexpected error", exc_info=error, extra={"fields": {"endpoint": endpoint}})
 
 
+def store_fault(error: Exception) -> errors.StoreUnavailable | None:
+    """A store that cannot be written now -- a read-only or full disk, a lock
+    file it cannot open, SQLite's "readonly database" or "disk is full" -- as
+    the 503 a retry later may get past, never a 500 (WSGI and ASGI alike)."""
+    import sqlite3
+
+    if isinstance(error, OSError):
+        return errors.StoreUnavailable(f"the data store cannot be used: {error.strerror or type(error).__name__}")
+    if isinstance(error, sqlite3.OperationalError) and any(
+            text in str(error).lower() for text in ("readonly", "read-only", "disk is full", "unable to open",
+                                                    "disk i/o")):
+        return errors.StoreUnavailable("the data store cannot be used: it is read-only, full or unreachable")
+    return None
+
+
 def error_response(error: errors.ServiceError) -> flask.Response:
     status, headers = error_status_and_headers(error)
     response = json_response({"error": error.to_dict()}, status, headers)
@@ -123,8 +138,9 @@ def json_endpoint(*methods: str):
                 log_failure(error, handler.__name__)
                 return error_response(error)
             except Exception as error:  # noqa: BLE001 -- the last line of defence: no stack trace to the client
-                log_failure(error, handler.__name__)
-                return internal_error_response()
+                fault = store_fault(error)
+                log_failure(fault or error, handler.__name__)
+                return error_response(fault) if fault else internal_error_response()
 
         return wrapper
 

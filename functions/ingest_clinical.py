@@ -4,7 +4,7 @@ from datetime import date
 
 import functions_framework
 
-from functions.event_adapter import decode, log, traced
+from functions.event_adapter import decode, traced
 from shared import wiring
 
 wiring.settings("ingest_clinical")  # a bad value fails the start, naming the variable
@@ -15,16 +15,13 @@ wiring.settings("ingest_clinical")  # a bad value fails the start, naming the va
 def ingest_clinical(cloud_event):
     # Imported here: Polars and psycopg load only in this function, not in
     # every function's cold start (they all share main.py).
+    from shared.event_bus.schemas import INGEST_CLINICAL
     from shared.ingestion.clinical import ingest_clinical_configured
 
-    message = decode(cloud_event)
+    message = decode(cloud_event, INGEST_CLINICAL)
     if message is None:
         return
     settings = wiring.settings("ingest_clinical")
-    try:
-        day = date.fromisoformat(message.data["date"]) if message.data.get("date") else None
-    except (TypeError, ValueError):
-        log.error("ingestion request dropped: 'date' is not YYYY-MM-DD")
-        return
+    day = date.fromisoformat(message.data["date"]) if message.data.get("date") else None
     ingest_clinical_configured(settings, artifacts=wiring.artifact_store(settings),
                                metadata=wiring.metadata_store(settings), ingestion_date=day)

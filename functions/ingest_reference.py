@@ -12,9 +12,10 @@ wiring.settings("ingest_reference")  # a bad value fails the start, naming the v
 @traced
 def ingest_reference(cloud_event):
     from shared.errors import ReferenceDataInvalid
+    from shared.event_bus.schemas import INGEST_REFERENCE
     from shared.ingestion.public_dataset import ingest_reference as run_ingestion
 
-    if decode(cloud_event) is None:
+    if decode(cloud_event, INGEST_REFERENCE) is None:
         return
     settings = wiring.settings("ingest_reference")
     try:

@@ -72,6 +72,14 @@ locals {
       description = "Messages an event function acknowledged without handling them (no retry could fix them)."
       filter      = "resource.type = \"cloud_run_revision\" AND ${local.service_name_filter} AND severity >= ERROR AND jsonPayload.message =~ \"^message dropped\""
     }
+    # shared/training/retrain_handler.py gives up a request whose training job
+    # died on every launch (MAX_LAUNCHES) and logs "training request failed ..."
+    # at ERROR: the request is settled as failed, never silently gone.
+    abandoned_requests = {
+      name        = "abandoned-training-requests"
+      description = "Retrain requests given up after their training job died on every launch."
+      filter      = "resource.type = \"cloud_run_revision\" AND ${local.service_name_filter} AND severity >= ERROR AND jsonPayload.message =~ \"^training request failed\""
+    }
     # Cloud Run's own ERROR lines: a container that crashed, ran out of memory
     # or failed to start (a bad setting fails the start, naming the variable).
     function_crashes = {

@@ -119,9 +119,17 @@ resource "google_pubsub_topic_iam_member" "publishers" {
 # Callers of the HTTP functions: named lists, never allUsers. Each HTTP
 # function gets its own list: var.invoker_members unless
 # local.function_specific_invokers names one for it (for example
-# `record_outcome = var.outcome_invoker_members`: the labellers only).
+# `record_outcome = var.labeller_members`: the labellers only).
 locals {
-  function_specific_invokers = {}
+  # issue 26: predicting, reading history and metadata, and recording
+  # outcomes are granted separately; record_outcome, whose labels retraining
+  # learns from, only to the labeller list (empty by default).
+  function_specific_invokers = {
+    predict             = coalesce(var.predict_invokers, var.invoker_members)
+    predictions_history = coalesce(var.reader_invokers, var.invoker_members)
+    model_metadata      = coalesce(var.reader_invokers, var.invoker_members)
+    record_outcome      = var.labeller_members
+  }
   http_function_invokers = {
     for key, fn in local.deployed_functions : key => lookup(local.function_specific_invokers, key, var.invoker_members)
     if fn.trigger == "http"

@@ -1,8 +1,9 @@
 # The training job: a Cloud Run job, built from this repository by Cloud Build
 # (training-job.Dockerfile, whose ENTRYPOINT is the one place that names the
 # job's module: the job below sets no command of its own). The
-# retrain function only validates, deduplicates and launches an execution with
-# the request as its arguments; the job trains for as long as it needs.
+# retrain function only validates, deduplicates, stores the request and
+# launches an execution with the request's id as its argument
+# (`python -m jobs.train --request-id <id>`); the job trains for as long as it needs.
 #
 # Why a Cloud Run job rather than a Vertex AI custom job: it runs the same
 # source and image as the rest of the loop, with the same Firestore, Storage and

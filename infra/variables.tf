@@ -46,6 +46,42 @@ variable "invoker_members" {
   }
 }
 
+# Per-function invokers (issue 26). predict and the readers fall back to
+# invoker_members when left null; record_outcome has a list of its own, empty
+# by default: nobody may send labels until someone is named here.
+variable "predict_invokers" {
+  description = "Principals allowed to call predict (null: invoker_members)."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.predict_invokers == null ? true : alltrue([for member in var.predict_invokers : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "Public invokers are not allowed: list named principals."
+  }
+}
+
+variable "reader_invokers" {
+  description = "Principals allowed to call predictions-history and model (null: invoker_members)."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.reader_invokers == null ? true : alltrue([for member in var.reader_invokers : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "Public invokers are not allowed: list named principals."
+  }
+}
+
+variable "labeller_members" {
+  description = "Principals allowed to call record-outcome: clinicians' applications only, whose ID token's email is recorded with every label."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.labeller_members : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "Public invokers are not allowed: list named principals."
+  }
+}
+
 variable "drift_schedule" {
   description = "Cron schedule of the nightly drift check. Default 02:20: after the hourly aggregate of :10 has counted the last closed hour, away from the next one."
   type        = string

@@ -67,6 +67,9 @@ class Settings:
     drift_wasserstein_threshold: float = 0.1   # DRIFT_WASSERSTEIN_THRESHOLD
     drift_label_js_threshold: float = 0.1  # DRIFT_LABEL_JS_THRESHOLD
     drift_f1_drop_threshold: float = 0.05  # DRIFT_F1_DROP_THRESHOLD
+    drift_design_effect: float = 5.0       # DRIFT_DESIGN_EFFECT (most rows of one patient a window may hold)
+    retrain_min_changed_labels: int = 600  # RETRAIN_MIN_CHANGED_LABELS (labels in the changed region to retrain)
+    retrain_max_wait_nights: int = 1       # RETRAIN_MAX_WAIT_NIGHTS (drift checks a retrain may wait for them)
     # Training and promotion
     training_seed: int = 42                # TRAINING_SEED
     training_rows: int = 20_000            # TRAINING_ROWS
@@ -76,6 +79,11 @@ class Settings:
     promotion_min_macro_f1: float = 0.5    # PROMOTION_MIN_MACRO_F1
     promotion_f1_tolerance: float = 0.01   # PROMOTION_F1_TOLERANCE
     promotion_max_recall_drop: float = 0.1 # PROMOTION_MAX_RECALL_DROP
+    # Change control (shared/governance/change_control.py): beyond these, a challenger waits for approval
+    promotion_max_answer_change: float = 0.1       # PROMOTION_MAX_ANSWER_CHANGE (share of answers)
+    promotion_max_trusted_recall_drop: float = 0.3 # PROMOTION_MAX_TRUSTED_RECALL_DROP (each class, trusted rows)
+    # Labellers (shared/governance/limits.py): outcomes one caller may send per hour
+    outcomes_per_caller_per_hour: int = 2000       # OUTCOMES_PER_CALLER_PER_HOUR
     retrain_max_event_age_seconds: float = 3600.0  # RETRAIN_MAX_EVENT_AGE_SECONDS
     training_lease_seconds: float = 3300.0 # TRAINING_LEASE_SECONDS
     training_deadline_seconds: float = 3000.0      # TRAINING_DEADLINE_SECONDS
@@ -113,12 +121,13 @@ _RECORDS = {"prediction_store", "firestore_database", "local_data_dir", "google_
 _EVENTS = {"event_bus", "google_cloud_project"}
 _DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift_psi_threshold",
           "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic",
-          "drift_min_outcomes", "drift_false_alarm_rate"}
+          "drift_min_outcomes", "drift_false_alarm_rate", "drift_design_effect",
+          "retrain_min_changed_labels", "retrain_max_wait_nights"}
 _TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
              "promotion_min_macro_f1", "promotion_f1_tolerance", "promotion_max_recall_drop", "rare_class_min_recall",
              "training_lease_seconds", "training_deadline_seconds", "training_job_timeout_seconds",
              "training_window_days", "training_min_rows", "training_half_life_days", "model_promoted_topic",
-             "retrain_topic"}
+             "retrain_topic", "promotion_max_answer_change", "promotion_max_trusted_recall_drop"}
 _CLINICAL = {"clinical_database_url", "ingest_table", "ingest_column_map", "ingest_chunk_rows", "pseudonym_key"}
 
 FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
@@ -126,7 +135,7 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
                                                   "max_batch_size", "max_body_bytes"}),
     "predictions_history": frozenset(_RECORDS),
     "model_metadata": frozenset(_ARTIFACTS | {"model_refresh_seconds"}),
-    "record_outcome": frozenset(_RECORDS | {"max_body_bytes"}),
+    "record_outcome": frozenset(_RECORDS | {"max_body_bytes", "outcomes_per_caller_per_hour"}),
     "drift_check": frozenset(_ARTIFACTS | _RECORDS | _EVENTS | _DRIFT),
     # retrain only deduplicates and launches; the training job does the training.
     "retrain": frozenset(_RECORDS | {"retrain_max_event_age_seconds", "training_job_timeout_seconds",
@@ -140,7 +149,7 @@ FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
     "ingest_reference": frozenset(_ARTIFACTS | _RECORDS | {"reference_data_url", "reference_data_name"}),
 }
 """Which settings each entry point of main.py, and the training job
-(`python -m shared.training.job`), reads. Anything else is read only by the
+(`python -m jobs.train`), reads. Anything else is read only by the
 developer tools (the CLI, the local server), which get every setting."""
 
 _VIEWS: dict[str, type] = {}
@@ -223,12 +232,21 @@ def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
         raise ConfigError(
             "GOOGLE_CLOUD_PROJECT is required for Firestore and Pub/Sub", field="GOOGLE_CLOUD_PROJECT"
         )
-    for name in ("max_batch_size", "max_body_bytes", "ingest_chunk_rows", "training_rows", "drift_min_samples"):
+    for name in ("max_batch_size", "max_body_bytes", "ingest_chunk_rows", "training_rows", "drift_min_samples",
+                 "outcomes_per_caller_per_hour"):
         if name in names and getattr(settings, name) < 1:
             raise ConfigError(f"{env_name(name)} must be at least 1", field=env_name(name))
     for name in ("store_timeout_seconds", "drift_window_hours", "training_lease_seconds"):
         if name in names and not getattr(settings, name) > 0:
             raise ConfigError(f"{env_name(name)} must be greater than 0", field=env_name(name))
+    for name in ("retrain_min_changed_labels", "retrain_max_wait_nights"):
+        if name in names and getattr(settings, name) < 0:
+            raise ConfigError(f"{env_name(name)} must be 0 or more", field=env_name(name))
+    if "drift_design_effect" in names and not settings.drift_design_effect >= 1:
+        raise ConfigError("DRIFT_DESIGN_EFFECT must be at least 1", field="DRIFT_DESIGN_EFFECT")
+    for name in ("promotion_max_answer_change", "promotion_max_trusted_recall_drop"):
+        if name in names and not 0 <= getattr(settings, name) <= 1:
+            raise ConfigError(f"{env_name(name)} must be between 0 and 1", field=env_name(name))
     if getattr(settings, "training_launcher", None) == "cloud_run" and not settings.training_job_name:
         raise ConfigError("TRAINING_JOB_NAME is required when TRAINING_LAUNCHER=cloud_run", field="TRAINING_JOB_NAME")
     if {"training_deadline_seconds", "training_lease_seconds", "training_job_timeout_seconds"} <= set(names):

@@ -10,6 +10,7 @@ itself, never from its message.
     │   ├── UnsupportedMediaType  a body that is not JSON (415)
     │   └── MethodNotAllowed      a verb the endpoint does not take (405; `allowed`)
     ├── NotFound                  an unknown id or version (404)
+    ├── TooManyRequests           a caller over its rate limit (429)
     ├── ServiceUnavailable        a dependency is down; retry later (503)
     │   ├── ModelUnavailable      no servable model yet
     │   ├── ChampionUnavailable   the champion cannot be loaded to compare with
@@ -75,6 +76,11 @@ class MethodNotAllowed(ValidationError):
 class NotFound(ServiceError):
     code = "not_found"
     status = 404
+
+
+class TooManyRequests(ServiceError):
+    code = "too_many_requests"
+    status = 429
 
 
 class ServiceUnavailable(ServiceError):

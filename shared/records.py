@@ -27,6 +27,9 @@ class PredictionRecord:
     outcome_label: str | None = None
     outcome_recorded_at: datetime | None = None
     outcome_updated_at: datetime | None = None
+    outcome_caller: str | None = None  # who sent the current label (shared.governance.caller)
+    # earlier labels, oldest first: {"label", "caller", "at"} (`at` a datetime)
+    outcome_history: list[dict] = field(default_factory=list)
 
     def to_api(self) -> dict:
         item = {
@@ -42,6 +45,9 @@ class PredictionRecord:
                 "label": self.outcome_label,
                 "recorded_at": isoformat(self.outcome_recorded_at),
                 "updated_at": isoformat(self.outcome_updated_at),
+                "caller": self.outcome_caller,
+                "history": [{"label": entry["label"], "caller": entry.get("caller"), "at": isoformat(entry["at"])}
+                            for entry in self.outcome_history],
             }
         return item
 
@@ -53,9 +59,26 @@ class WindowChunk:
     features: np.ndarray  # shape (n, len(FEATURES))
     predictions: list[str]
     outcomes: list[str | None] = field(default_factory=list)
+    # The model version that made each prediction; empty when the source has
+    # none (the lake, benchmarks): then every row counts for the champion.
+    model_versions: list[str] = field(default_factory=list)
+    # The calibrated probabilities of each prediction, (n, len(LABELS)) in LABELS
+    # order, when the source logged them: confidence-based performance estimation.
+    probabilities: np.ndarray | None = None
+    # Provenance of each outcome (empty lists from a store that keeps none):
+    # who sent the current label, when it took effect, and the earlier labels.
+    outcome_callers: list[str | None] = field(default_factory=list)
+    outcome_times: list[datetime | None] = field(default_factory=list)
+    outcome_histories: list[list[dict]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.predictions)
+
+
+def probability_rows(maps) -> np.ndarray:
+    """Probability maps (label -> p) as an (n, len(LABELS)) array in LABELS order; a missing label is 0."""
+    return np.array([[float((m or {}).get(label, 0.0)) for label in LABELS] for m in maps], dtype=float).reshape(
+        -1, len(LABELS))
 
 
 def in_label_order(probabilities: dict[str, float]) -> dict[str, float]:

@@ -189,8 +189,11 @@ def model_loader(current=None):
 
 def drift_check_dependencies() -> dict:
     """What the drift check takes, built from drift_check's settings."""
+    from shared.governance.quarantine import labels_without_quarantined
+
     current = settings("drift_check")
-    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+    predictions = labels_without_quarantined(prediction_store(current), metadata_store(current))
+    return {"predictions": predictions, "artifacts": artifact_store(current),
             "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
 
 
@@ -202,8 +205,11 @@ def retrain_dependencies() -> dict:
 
 def training_job_dependencies() -> dict:
     """What the training job takes, built from the job's settings."""
+    from shared.governance.quarantine import labels_without_quarantined
+
     current = settings("training_job")
-    return {"predictions": prediction_store(current), "artifacts": artifact_store(current),
+    predictions = labels_without_quarantined(prediction_store(current), metadata_store(current))
+    return {"predictions": predictions, "artifacts": artifact_store(current),
             "metadata": metadata_store(current), "bus": event_bus(current), "settings": current}
 
 
@@ -225,14 +231,25 @@ def training_launcher(current=None):
 
 
 def check_drift(message) -> dict:
-    """Handle one drift-check request (the function and the local bus both call this)."""
+    """Handle one drift-check request (the function and the local bus both call
+    this), validated against the topic's schema first."""
+    from shared.event_bus.schemas import DRIFT_CHECK, validate
     from shared.monitoring.drift_check import handle_drift_check_message
 
-    return handle_drift_check_message(message, **drift_check_dependencies())
+    message = validate(message, DRIFT_CHECK)
+    dependencies = drift_check_dependencies()
+    result = handle_drift_check_message(message, **dependencies)
+    if message.data.get("aggregate_hour"):  # the hourly trigger also sweeps stranded training work
+        from shared.training.sweep import sweep_stranded_training
+
+        sweep_stranded_training(dependencies["metadata"], dependencies["bus"], dependencies["settings"])
+    return result
 
 
 def retrain(message) -> dict:
-    """Handle one retrain request (the function and the local bus both call this)."""
+    """Handle one retrain request (the function and the local bus both call
+    this), validated against the topic's schema first."""
+    from shared.event_bus.schemas import RETRAIN, validate
     from shared.training.retrain_handler import handle_retrain_message
 
-    return handle_retrain_message(message, **retrain_dependencies())
+    return handle_retrain_message(validate(message, RETRAIN), **retrain_dependencies())

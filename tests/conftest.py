@@ -175,6 +175,7 @@ def register_model(store, result, metadata=None, promote: bool = True, version: 
         store, result.winner.artifact_bytes, labels=data.labels, metrics=result.winner.metrics,
         baseline=compute_baseline(data.X_train, data.y_holdout), data_fingerprint=data.fingerprint,
         training_parameters={"family": result.winner.family}, version=version,
+        portable_check_rows=20_000,  # the ONNX agreement fuzz, sized for tests (registration uses 200,000)
     )
     if promote:
         metadata = metadata or SqliteMetadataStore(SqliteDatabase(Path(os.environ["LOCAL_DATA_DIR"]) / "m.db"))

@@ -28,6 +28,7 @@ from shared.models import registry
 from shared.schema import FEATURES
 from shared.stores.metadata.port import EXPERIMENTS
 from shared.training.candidates import FAMILIES
+from tools import governance_cli
 
 PROG = ".venv/bin/python -m tools.cli"
 MAX_LIMIT = 1000
@@ -85,6 +86,7 @@ def command_bootstrap(args) -> Output:
 
 
 def command_train(args) -> Output:
+    from shared.governance.change_control import ChangeBounds
     from shared.training.retrain_handler import gate_rules
     from shared.training.runs import TrainingOptions, run_training
     from shared.training.synthetic_data import generate_reference_data
@@ -106,6 +108,7 @@ def command_train(args) -> Output:
         seed=seed, families=families,
         budget_seconds=args.budget if args.budget is not None else settings.search_budget_seconds,
         gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
+        change_bounds=ChangeBounds.from_settings(settings),
     )
     from tqdm import tqdm
 
@@ -124,6 +127,9 @@ def command_train(args) -> Output:
     promotion = record["promotion"]
     text = [f"run {summary['run_id']}: winner {summary['winner']}, version {summary['version']}"]
     text += [f"  {family:15s} holdout macro-F1 {score:.4f}" for family, score in summary["candidates"].items()]
+    if promotion.get("held_for_approval"):
+        text.append("held for approval: " + "; ".join(promotion["change_control"]["reasons"])
+                    + f" (see `{PROG} models pending`)")
     text.append("promoted: now serving" if promotion["promoted"] else
                 f"not promoted: {'; '.join(promotion.get('reasons') or ['the gate refused it'])}")
     text += [f"note: {note}" for note in summary["notes"]]
@@ -138,6 +144,8 @@ def _switch_text(document: dict) -> list[str]:
 
 
 def command_models(args) -> Output:
+    if args.action in governance_cli.MODEL_ACTIONS:
+        return governance_cli.command_models(args)
     store, metadata = wiring.artifact_store(), wiring.metadata_store()
     if args.action == "list":
         pointer, _ = registry.read_champion(store)
@@ -212,6 +220,9 @@ def command_drift_check(args) -> Output:
     if hasattr(bus, "join") and report.get("retrain_request_id"):
         print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
         bus.join()
+        launcher = wiring.training_launcher()
+        if hasattr(launcher, "wait_all"):  # the launch returns once the job has started: wait for its end
+            launcher.wait_all()
     return _report_output(report, ("report_id", "window_start", "window_end", "sample_size", "decision", "reasons",
                                    "retrain_request_id"))
 
@@ -235,6 +246,29 @@ def command_drift_demo(args) -> Output:
 
     status = run_demo(args.url.rstrip("/"), rows=args.rows, out=sys.stderr)
     return Output({"exit_status": status}, [] if status == 0 else ["the demo did not complete: see above"])
+
+
+def command_retrain(args) -> Output:
+    """An operator's retrain request, on the retrain topic like the loop's own:
+    `reason: manual` and who asked (the retrain schema refuses a request that
+    names neither a drift report nor an operator)."""
+    import getpass
+
+    from shared.event_bus.schemas import RETRAIN, validate_data
+
+    settings = wiring.settings()
+    data = validate_data({"reason": "manual", "requested_by": args.requested_by or getpass.getuser(),
+                          "source": "cli"}, RETRAIN)
+    bus = wiring.event_bus(settings)
+    message_id = bus.publish(settings.retrain_topic, data, {"source": "cli"})
+    if hasattr(bus, "join"):  # the local bus: the job runs as a subprocess here; wait for it
+        print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
+        bus.join()
+        launcher = wiring.training_launcher()
+        if hasattr(launcher, "wait_all"):
+            launcher.wait_all()
+    return Output({"message_id": message_id, **data},
+                  [f"retrain requested by {data['requested_by']}: message {message_id}"])
 
 
 def command_topics(args) -> Output:
@@ -318,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--families", help=f"comma-separated subset of {','.join(FAMILIES)}")
     train.add_argument("--budget", type=float, metavar="SECONDS",
                        help="search time budget (default SEARCH_BUDGET_SECONDS)")
-    models = actions(command("models", "list, promote, roll back, and audit model versions", command_models))
+    models = actions(command("models", "list, promote, roll back, approve or reject held versions, and audit",
+                             command_models))
     action(models, "list", "every registered version; * marks the one serving")
     promote = action(models, "promote", "serve VERSION (recorded in the champion history)")
     promote.add_argument("version", metavar="VERSION", help="a version from `models list`")
@@ -327,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="VERSION", help="version to serve (default: the one before the champion)")
     history = action(models, "history", "every champion switch, newest first")
     history.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")
+    governance_cli.register(command, actions, action, models)
     experiments = actions(command("experiments", "training runs and what the gate decided", command_experiments))
     experiment_list = action(experiments, "list", "training runs, newest first")
     experiment_list.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")
@@ -344,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "new champion, then no drift on the shifted population", command_drift_demo)
     demo.add_argument("--url", default="http://127.0.0.1:8080", help="the server (default %(default)s)")
     demo.add_argument("--rows", type=int, default=600, help="predictions per simulated day (default %(default)s)")
+    retrain = command("retrain", "ask for a retrain now (an operator's request: reason manual, who asked)",
+                      command_retrain)
+    retrain.add_argument("--requested-by", metavar="NAME", help="who asks, recorded with the run (default: $USER)")
     topics = actions(command("topics", "Pub/Sub topics (for the emulator; Terraform creates them in the cloud)",
                              command_topics))
     action(topics, "create", "create the drift-check, retrain and model-promoted topics if missing")

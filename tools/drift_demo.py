@@ -8,6 +8,8 @@
    if it passes the gate -- a new champion that /predict serves without a
    restart, whose baseline is the shifted day's population;
 3. another shifted day and its check: the shift has been learned, no drift.
+(After input drift a retrain waits for labels in the changed region, for one
+night by default: the demo then sends a second shifted, labelled day first.)
 
 Requests go only to the given URL (loopback by default).
 """
@@ -71,6 +73,12 @@ def trigger_drift_check(base_url: str, start: datetime, end: datetime) -> None:
         raise RuntimeError(f"/drift_check answered {status}: {body}")
 
 
+def _held_for_approval(metadata, champion: str) -> dict | None:
+    from shared.governance.approvals import list_pending
+
+    return next((item for item in list_pending(metadata) if item["expected_version"] == champion), None)
+
+
 def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sys.stdout) -> int:
     from shared import wiring
     from shared.monitoring.drift_check import report_id_for
@@ -112,6 +120,12 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
     report = day_and_check("shifted (fever, tachycardia, a new rule for acute cases)", 202, shifted=True)
     if report is None:
         return 1
+    if report["decision"] == "drift" and not report.get("retrain_request_id"):
+        # the waiting rule (RETRAIN_MIN_CHANGED_LABELS / RETRAIN_MAX_WAIT_NIGHTS): one more night of labels
+        say(f"  {report.get('retrain_wait', {}).get('message', 'no retrain requested yet')}")
+        report = day_and_check("shifted, the next night,", 404, shifted=True)
+        if report is None:
+            return 1
     if report["decision"] != "drift":
         say("no drift: nothing to retrain")
         return 0
@@ -123,6 +137,12 @@ def run_demo(base_url: str, rows: int = 600, wait_seconds: float = 900.0, out=sy
             say(f"new champion served: {current['version']} (holdout macro-F1 {current['metrics']['macro_f1']:.4f}, "
                 f"was {model['metrics']['macro_f1']:.4f})")
             break
+        held = _held_for_approval(metadata, model["version"])
+        if held:  # change control (issue 26): beyond the bounds a person decides
+            say(f"the new model {held['version']} waits for approval: {'; '.join(held['held_because'])}\n"
+                f"  see `python -m tools.cli models pending`; `models approve {held['version']} --by NAME` "
+                "promotes it, then run the demo's last step again")
+            return 1
         time.sleep(2)
     else:
         say("no new champion within the wait: see `python -m tools.cli experiments list` for the gate's decision")

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from shared.errors import ValidationError
 from shared.event_bus.messages import BusMessage
 from shared.structured_logging import get_logger, traceparent
 
@@ -49,6 +50,10 @@ class LocalEventBus:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 handler(message)
+                return
+            except ValidationError as error:  # acknowledged, as the event functions do
+                log.error("message dropped: retrying cannot fix it", extra={"fields": {
+                    "topic": topic, "reason": error.message, "field": error.field}})
                 return
             except Exception as error:  # noqa: BLE001 -- mirror Pub/Sub: nack and redeliver
                 log.warning("local delivery failed; will retry" if attempt < self.max_attempts

@@ -1,22 +1,19 @@
-"""Probabilities for a few rows without scikit-learn's per-call overhead.
+"""Probabilities for a few rows without scikit-learn's per-call overhead, for
+the one family served from its pipeline: HistGradientBoosting.
 
-`Pipeline.predict_proba` validates its input, resolves estimator tags and
-wraps outputs on every call. For the single row of a `/predict` request that
-is most of the work: an XGBoost champion takes about 300 µs through the
-pipeline and 120 µs straight to its booster; a random forest checks the row
-again for each of its trees (3 ms for 100 trees, 0.2 ms straight to them);
-HistGradientBoosting walks its 1,000 trees one Python call at a time (4 ms;
-all at once, level by level, 0.3 ms).
+Every other family is served from its ONNX graph (`models.portable`,
+`models.runtime`). HistGradientBoosting has no exact graph (skl2onnx 1.20
+cannot convert scikit-learn 1.9's, and its splits compare float64 values a
+float32 graph cannot), and through its pipeline one row costs milliseconds
+(it walks its trees one Python call at a time; `bench/inference.py`). So
+this one walker stays: every tree walked at once, level by level, with numpy.
 
-`direct_predict_proba(pipeline)` builds, once per loaded model, a function
-that computes the same numbers from the fitted parameters: the scaler's
-affine map, then the classifier's own engine (the XGBoost booster, the
-forest's trees, the network's layers) or, for HistGradientBoosting, every
-tree walked at once with numpy. It is kept only if it agrees with
-`pipeline.predict_proba` on probe rows spanning the feature ranges, whole and
-a few at a time (a check, not a proof: enough because every served input is
-finite and inside those ranges, `shared/schema.py`); otherwise, or for a step
-it does not know, the pipeline itself answers.
+`direct_predict_proba(pipeline)` builds it once per loaded model and keeps it
+only if it agrees with `pipeline.predict_proba` on probe rows spanning the
+feature ranges, whole and a few at a time (a check, not a proof: enough
+because every served input is finite and inside those ranges,
+`shared/schema.py`); otherwise, or for any other classifier, the pipeline
+itself answers.
 """
 
 from __future__ import annotations
@@ -90,7 +87,7 @@ def probe_grid(per_feature: int) -> np.ndarray:
 
 
 def _compose(pipeline) -> ProbabilityFunction | None:
-    steps = [step for _, step in getattr(pipeline, "steps", [])]
+    steps = [step for _, step in getattr(pipeline, "steps", []) if step != "passthrough"]
     if not steps:
         return None
     transforms = [_transform(step) for step in steps[:-1]]
@@ -126,79 +123,12 @@ def _transform(step) -> Callable[[np.ndarray], np.ndarray] | None:
 
 
 def _classifier(step) -> ProbabilityFunction | None:
-    name = type(step).__name__
-    if name == "XGBClassifier":
-        return _xgboost(step)
-    if name == "RandomForestClassifier":
-        return _forest(step)
-    if name == "MLPClassifier":
-        return _network(step)
-    if name == "HistGradientBoostingClassifier":
+    # XGBoost, the forest and the network are served from their ONNX graphs
+    # (`models.runtime`); a version of theirs served from its pipeline (one
+    # registered before the export) answers through the pipeline itself.
+    if type(step).__name__ == "HistGradientBoostingClassifier":
         return _hist_gradient_boosting(step)
     return None
-
-
-def _xgboost(classifier) -> ProbabilityFunction | None:
-    if getattr(classifier, "objective", None) != "multi:softprob":
-        return None
-    booster = classifier.get_booster()
-    missing = classifier.missing
-    iteration_range = classifier._get_iteration_range(None)  # an early-stopped model: its best iteration
-
-    def predict_proba(values: np.ndarray) -> np.ndarray:
-        return booster.inplace_predict(values, iteration_range=iteration_range, missing=missing)
-
-    return predict_proba
-
-
-def _forest(forest) -> ProbabilityFunction | None:
-    if forest.n_outputs_ != 1:
-        return None
-    trees = [estimator.tree_ for estimator in forest.estimators_]
-    n_classes = int(forest.n_classes_)
-
-    def predict_proba(values: np.ndarray) -> np.ndarray:
-        # Trees split on float32, as the forest's own input check converts.
-        values32 = np.ascontiguousarray(values, dtype=np.float32)
-        total = np.zeros((len(values32), n_classes))
-        for tree in trees:
-            total += tree.predict(values32)[:, :n_classes]
-        return total / len(trees)
-
-    return predict_proba
-
-
-def _expit(values: np.ndarray) -> np.ndarray:
-    from scipy.special import expit  # as scikit-learn's; imported only for such a network (~90 ms)
-
-    return expit(values, out=values)
-
-
-_ACTIVATIONS = {
-    "identity": lambda values: values,
-    "relu": lambda values: np.maximum(values, 0, out=values),
-    "tanh": lambda values: np.tanh(values, out=values),
-    "logistic": _expit,
-}
-
-
-def _network(network) -> ProbabilityFunction | None:
-    if network.out_activation_ != "softmax" or network.activation not in _ACTIVATIONS:
-        return None
-    layers = list(zip(network.coefs_, network.intercepts_))
-    hidden = _ACTIVATIONS[network.activation]
-
-    def predict_proba(values: np.ndarray) -> np.ndarray:
-        for index, (weights, intercept) in enumerate(layers):
-            values = values @ weights
-            values += intercept
-            if index < len(layers) - 1:
-                values = hidden(values)
-        values = values - values.max(axis=1, keepdims=True)
-        np.exp(values, out=values)
-        return values / values.sum(axis=1, keepdims=True)
-
-    return predict_proba
 
 
 def _hist_gradient_boosting(model) -> ProbabilityFunction | None:

@@ -1,8 +1,12 @@
 """The one way every function gets the serving model.
 
 `ModelLoader.get()` returns the champion named by `models/champion.json`:
-- the artifact's sha256 is checked against its manifest *before* joblib
-  unpickles it (unpickling runs code: an unregistered file must never load);
+- serving loads the version's ONNX graph (`model.onnx`, run by onnxruntime:
+  `models.runtime`) when its manifest says the graph passed the agreement
+  fuzz, so `predict` neither imports scikit-learn, SciPy or XGBoost nor
+  unpickles; a version without one is served from its pipeline;
+- every artifact's sha256 is checked against its manifest *before* it is
+  read (unpickling runs code: an unregistered file must never load);
 - the loaded pipeline is cached for warm invocations, and the pointer is
   re-read at most every `refresh_seconds`, so a promotion is served without a
   redeploy; that re-check runs in a background thread while requests keep
@@ -28,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ArtifactIntegrityError, ModelUnavailable, ServiceError
-from shared.models.inference import direct_predict_proba
 from shared.models.layout import model_path, read_champion_version, read_manifest, runtime_library_versions, sha256_hex
 from shared.schema import FEATURES, LABELS
 from shared.stores.artifacts.port import ArtifactStore
@@ -40,11 +43,13 @@ log = get_logger("model_loading")
 @dataclass(frozen=True)
 class LoadedModel:
     version: str
+    # The scikit-learn pipeline; None when the model is served from its ONNX graph.
     pipeline: Any
     manifest: dict
-    # The pipeline's probabilities: computed straight from the fitted parameters
-    # where `models.inference` checked they agree, else `pipeline.predict_proba`.
+    # The model's probabilities: the ONNX graph through onnxruntime, or computed
+    # from the pipeline's fitted parameters (`models.inference`, checked at load).
     pipeline_proba: Callable[[Any], Any] = field(compare=False, repr=False)
+    served_from: str = "pipeline"  # "onnx" | "pipeline"
 
     @property
     def labels(self) -> list[str]:
@@ -104,20 +109,48 @@ def probabilities_to_predictions(probabilities, model_labels: list[str],
     return results
 
 
-def load_version(store: ArtifactStore, version: str) -> LoadedModel:
-    """Download, verify and unpickle one registered version."""
-    import joblib
-
+def load_serving_version(store: ArtifactStore, version: str) -> LoadedModel:
+    """What serves a version: its ONNX graph when the manifest says it agreed
+    with the pipeline, else the pipeline (`load_version`)."""
     manifest = read_manifest(store, version)
+    portable = manifest.get("portable") or {}
+    if portable.get("served_from") != "onnx":
+        log.warning("model served from its pipeline (no portable artifact)",
+                    extra={"fields": {"model_version": version, "reason": portable.get("reason", "none exported")}})
+        return load_version(store, version, manifest)
     if manifest.get("features") != list(FEATURES):
         raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
-    data = store.read_bytes(model_path(version, "model.joblib"))
+    graph = _verified_bytes(store, version, portable.get("artifact", "model.onnx"), portable.get("sha256"))
+    from shared.models.runtime import onnx_predict_proba
+
+    try:
+        predict_proba = onnx_predict_proba(graph)
+    except Exception as error:  # noqa: BLE001 -- a corrupt graph: refuse, never crash the server
+        raise ArtifactIntegrityError(f"model {version}: the ONNX graph could not be loaded: "
+                                     f"{type(error).__name__}: {error}") from None
+    return LoadedModel(version=version, pipeline=None, manifest=manifest, pipeline_proba=predict_proba,
+                       served_from="onnx")
+
+
+def _verified_bytes(store: ArtifactStore, version: str, name: str, expected: str | None) -> bytes:
+    data = store.read_bytes(model_path(version, name))
     actual = sha256_hex(data)
-    if actual != manifest.get("sha256"):
+    if actual != expected:
         raise ArtifactIntegrityError(
-            f"model {version}: artifact sha256 {actual[:12]}… "
-            f"does not match manifest {str(manifest.get('sha256'))[:12]}…"
-        )
+            f"model {version}: {name} sha256 {actual[:12]}… does not match manifest {str(expected)[:12]}…")
+    return data
+
+
+def load_version(store: ArtifactStore, version: str, manifest: dict | None = None) -> LoadedModel:
+    """Download, verify and unpickle one registered version's pipeline (training, drift)."""
+    import joblib
+
+    from shared.models.inference import direct_predict_proba
+
+    manifest = manifest or read_manifest(store, version)
+    if manifest.get("features") != list(FEATURES):
+        raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
+    data = _verified_bytes(store, version, "model.joblib", manifest.get("sha256"))
     try:
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as error:  # a truncated or corrupt pickle: refuse, never crash the server
@@ -211,7 +244,7 @@ class ModelLoader:
                 if version in self._refused and self._current is not None:
                     pass  # already refused; keep serving the last good model quietly
                 else:
-                    self._current = load_version(self.store, version)
+                    self._current = load_serving_version(self.store, version)
                     self._refused.pop(version, None)
                     # The libraries and the model live as long as the process: keep them out of
                     # the collector's full scans (~110,000 objects, ~40 ms that stalled every

@@ -1,7 +1,9 @@
 """The model registry: versions, the champion pointer, promotion and rollback.
 
 Layout in the artifact store:
-    models/<version>/model.joblib      the scikit-learn Pipeline (joblib)
+    models/<version>/model.joblib      the scikit-learn Pipeline (joblib): training, drift
+    models/<version>/model.onnx        the same model as an ONNX graph: serving
+                                       (absent when the export is not exact)
     models/<version>/manifest.json     sha256, metrics, schema, labels, versions
     models/<version>/baseline.json     drift reference statistics
     models/<version>/experiment.json   the training run that produced it
@@ -49,13 +51,30 @@ def register_version(
     version: str | None = None,
     now: datetime | None = None,
     decision_rule: dict | None = None,
+    pipeline=None,
+    portable_check_rows: int | None = None,
 ) -> dict:
     """Write a version's files (manifest last) and return its manifest.
 
     `decision_rule` (calibration and per-class decision weights) is what
-    `models.loading` applies to every prediction of this version."""
+    `models.loading` applies to every prediction of this version.
+    The pipeline (`artifact` unpickled when not given: training made those
+    bytes) is exported to ONNX and fuzzed (`models.portable`); the manifest's
+    `portable` section records the graph's hash, the converters and the
+    fuzz's result, or why the version is served from its pipeline."""
+    from shared.models.portable import export_checked
+
     now = now or datetime.now(timezone.utc)
     version = version or new_version_id(now)
+    if pipeline is None:
+        import io
+
+        import joblib
+
+        pipeline = joblib.load(io.BytesIO(artifact))
+    graph, portable = export_checked(pipeline, decision_rule, random_rows=portable_check_rows)
+    if graph is not None:
+        portable.update(artifact="model.onnx", sha256=sha256_hex(graph), size_bytes=len(graph))
     manifest = {
         "version": version,
         "created_at": now.isoformat(),
@@ -70,8 +89,11 @@ def register_version(
         "training_parameters": training_parameters,
         "library_versions": runtime_library_versions(),
         **{key: value for key, value in (decision_rule or {}).items() if key in ("calibration", "decision_weights")},
+        "portable": portable,
     }
     store.write_bytes(model_path(version, "model.joblib"), artifact)
+    if graph is not None:
+        store.write_bytes(model_path(version, "model.onnx"), graph)
     store.write_bytes(model_path(version, "baseline.json"), _json_bytes(baseline), "application/json")
     if experiment is not None:
         store.write_bytes(model_path(version, "experiment.json"), _json_bytes(experiment), "application/json")

@@ -22,11 +22,13 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from shared.config import Settings
-from shared.errors import ModelUnavailable, ValidationError
+from shared.errors import ModelUnavailable
 from shared.event_bus.messages import BusMessage
 from shared.event_bus.port import EventBus
+from shared.governance.labellers import labeller_agreement
 from shared.models import registry
 from shared.models.layout import read_manifest
+from shared.monitoring.drift_request import _requested_day, window_from_request  # noqa: F401  (re-exported)
 from shared.monitoring.plots import feature_plot_png
 from shared.monitoring.report_html import render_report_html
 from shared.monitoring.statistics import DriftThresholds, WindowAggregator, evaluate_window
@@ -49,6 +51,7 @@ def thresholds_from(settings: Settings) -> DriftThresholds:
         wasserstein_drift=settings.drift_wasserstein_threshold, label_js_drift=settings.drift_label_js_threshold,
         f1_drop=settings.drift_f1_drop_threshold, min_samples=settings.drift_min_samples,
         min_outcomes=settings.drift_min_outcomes, false_alarm_rate=settings.drift_false_alarm_rate,
+        design_effect=settings.drift_design_effect,
     )
 
 
@@ -57,36 +60,6 @@ def report_id_for(start: datetime, end: datetime) -> str:
     otherwise a promotion caused by a window would make that window retrain again."""
     digest = hashlib.sha256(f"{isoformat(start)}|{isoformat(end)}".encode()).hexdigest()[:12]
     return f"{end.strftime('%Y%m%dT%H%M%S')}Z-{digest}"
-
-
-def window_from_request(data: dict, event_time: datetime, default_hours: float) -> tuple[datetime, datetime]:
-    """The window a trigger asks for: explicit bounds, or the `window_hours`
-    (default DRIFT_WINDOW_HOURS) before the event's publish time -- which a
-    redelivery repeats, so it checks the same window. A field that makes no
-    sense is a `ValidationError` naming it: retrying cannot fix it."""
-    end = _requested_time(data, "window_end") or event_time.astimezone(timezone.utc)
-    start = _requested_time(data, "window_start")
-    if start is None:
-        hours = data.get("window_hours") or default_hours
-        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24 * 366:
-            raise ValidationError("'window_hours' must be a number of hours, more than 0 and at most a year",
-                                  field="window_hours")
-        start = end - timedelta(hours=hours)
-    if start >= end:
-        raise ValidationError("'window_start' must be before 'window_end'", field="window_start")
-    return start, end
-
-
-def _requested_time(data: dict, field: str) -> datetime | None:
-    from shared.event_bus.messages import parse_timestamp
-
-    value = data.get(field)
-    if value is None or value == "":
-        return None
-    moment = parse_timestamp(value) if isinstance(value, str) else None
-    if moment is None:
-        raise ValidationError(f"'{field}' must be an ISO 8601 time, e.g. 2026-01-01T00:00:00Z", field=field)
-    return moment
 
 
 def run_drift_check(
@@ -109,13 +82,17 @@ def run_drift_check(
 
     def inputs(champion: str):
         for chunk in predictions.iter_window(start, end):
-            yield WindowChunk(chunk.features, chunk.predictions)
+            yield WindowChunk(chunk.features, chunk.predictions, model_versions=chunk.model_versions,
+                              probabilities=chunk.probabilities)
 
     return _check(
         report_id=report_id_for(start, end),
         aggregate=lambda champion, baseline: _with_outcomes(
-            WindowAggregator(baseline).consume(inputs(champion)), predictions.iter_outcomes_recorded(start, end)),
-        scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end)},
+            WindowAggregator(baseline, model_version=champion).consume(inputs(champion)),
+            predictions.iter_outcomes_recorded(start, end)),
+        scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end),
+               # each labeller's agreement with the champion and its peers (governance.labellers)
+               "labellers": labeller_agreement(predictions.iter_outcomes_recorded(start, end))},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
 
 
@@ -243,8 +220,9 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
         artifacts.write_bytes(path, plots[name], "image/png")
         report["plots"][name] = path
     report["html"] = f"{prefix}/report.html"
+    publish = _retrain_rule(report, champion, metadata, settings)
     metadata.put(DRIFT_REPORTS, report_id, report)
-    if report["decision"] == "drift":
+    if publish:
         # The window travels with the request: the new model's baseline is its population.
         request = {"reason": "; ".join(report["reasons"]), "report_id": report_id,
                    **{key: report[key] for key in ("source", "partition", "window_start", "window_end")
@@ -259,12 +237,21 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     return report
 
 
-def _requested_day(value) -> date:
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationError("'lake_partition' must be 'latest' or a date, YYYY-MM-DD",
-                              field="lake_partition") from None
+def _retrain_rule(report: dict, champion: str, metadata: MetadataStore, settings: Settings) -> bool:
+    """Whether a drift report publishes its retrain request now (`retrain_wait.py`); says why in the report."""
+    from shared.monitoring import retrain_wait
+
+    wait = metadata.get(retrain_wait.RETRAIN_WAITS, champion)
+    if report["decision"] != "drift":
+        if wait and wait.get("status") == "waiting":  # the drift went away: start afresh next time
+            metadata.put(retrain_wait.RETRAIN_WAITS, champion, dict(wait, status="cleared"))
+        return False
+    publish, wait = retrain_wait.decide(report, wait, min_labels=settings.retrain_min_changed_labels,
+                                        max_nights=settings.retrain_max_wait_nights)
+    metadata.put(retrain_wait.RETRAIN_WAITS, champion, wait)
+    report["retrain_wait"] = {key: value for key, value in wait.items() if key != "labels_by_report"}
+    report["reasons"].append(wait["message"])
+    return publish
 
 
 def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,

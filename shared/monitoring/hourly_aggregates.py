@@ -12,8 +12,10 @@ O(bins) and reads no record at all.
   redelivery counts only the hours still missing.
 - Closed hours only: an hour is counted once it ended `CLOSE_GRACE` ago, so
   a prediction logged in its last second is not missed.
-- Per champion: the bins are the champion's baseline, so after a promotion
-  the nightly check counts the window's hours again for the new champion.
+- Per champion: the bins are the champion's baseline, and only the
+  champion's own predictions (and outcomes on them) are counted, so after a
+  promotion the nightly check counts the window's hours again for the new
+  champion, and the unit says how many rows of other versions it left out.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def hour_counts(hour: datetime, *, champion: str, baseline: dict, predictions: P
     stored = metadata.get(DRIFT_AGGREGATES, document_id)
     if stored is not None:
         return stored["counts"]
-    aggregator = WindowAggregator(baseline)
+    aggregator = WindowAggregator(baseline, model_version=champion)
     for chunk in predictions.iter_window(hour, hour + HOUR):
         aggregator.add_predictions(chunk)
     for chunk in predictions.iter_outcomes_recorded(hour, hour + HOUR):
@@ -80,7 +82,7 @@ def aggregate_window(start: datetime, end: datetime, *, champion: str, baseline:
                      predictions: PredictionStore, metadata: MetadataStore,
                      now: datetime | None = None) -> WindowAggregator:
     """Merge the hourly units of [start, end) (hour-aligned), counting the missing ones first."""
-    aggregator = WindowAggregator(baseline)
+    aggregator = WindowAggregator(baseline, model_version=champion)
     for hour in hours_between(start, end):
         aggregator.add_counts(hour_counts(hour, champion=champion, baseline=baseline, predictions=predictions,
                                           metadata=metadata, now=now))

@@ -39,7 +39,8 @@ _TEMPLATE = """<!doctype html>
 {% endif %}
 <p>A difference triggers a retrain only when it is real and large: a feature drifts when its chi-square
  test's p-value is below α = {{ t.alpha_per_test }} and W/std ≥ {{ t.wasserstein_drift }} or PSI ≥ {{ t.psi_drift }}
- (a warning when only one holds, or PSI ≥ {{ t.psi_warning }}); predicted labels drift when their chi-square p is
+ (a warning when the test holds and PSI ≥ {{ t.psi_warning }}, short of the drift sizes);
+ predicted labels drift when their chi-square p is
  below α and the Jensen-Shannon distance ≥ {{ t.label_js_drift }}; performance is degraded when macro-F1 on
  clinicians' outcomes is ≥ {{ t.f1_drop }} below the champion's on the same predicted labels and the upper end of
  its bootstrap interval is below it too. Fewer than {{ t.min_samples }} rows decide nothing about the distributions.</p>
@@ -76,6 +77,22 @@ _TEMPLATE = """<!doctype html>
 <tr><td>recall of {{ label }} ({{ row.support }} outcomes)</td><td>{{ number(row.recall) }}</td></tr>
 {% endfor %}
 </table>
+{% set est = report.estimated_performance %}{% if est %}
+<h2>Estimated performance before labels (CBPE)</h2>
+<p>From the calibrated probabilities of {{ est.rows }} predictions; realised on {{ est.realised_outcomes }}
+ outcomes recorded in the window. Blind to a change of labelling rule (concept shift).</p>
+<table>
+<tr><th>measure</th><th>estimated</th><th>95 % interval</th><th>realised</th></tr>
+<tr><td>macro-F1</td><td>{{ number(est.macro_f1) }}</td><td>{{ est.macro_f1_interval|join(" – ") }}</td>
+<td>{{ number(est.realised_macro_f1) }}</td></tr>
+{% for label, row in est.per_class.items() %}
+<tr><td>recall of {{ label }}</td><td>{{ number(row.recall) }}</td><td>{{ (row.interval or [])|join(" – ") }}</td>
+<td>{{ number(row.realised) }}</td></tr>
+{% endfor %}
+</table>{% endif %}
+{% if report.rows_left_out %}<p>Left out: {{ report.rows_left_out.exact_repeats }} exact repeats,
+ {{ report.rows_left_out.other_model_versions }} predictions and
+ {{ report.rows_left_out.other_model_version_outcomes }} outcomes of other model versions.</p>{% endif %}
 <h2>Plots</h2>
 {% for name, png in plots.items() %}
 <figure><img alt="{{ name }}: baseline and window shares per bin" src="data:image/png;base64,{{ png }}">

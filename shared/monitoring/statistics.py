@@ -1,38 +1,53 @@
-"""Drift statistics: pure functions, each with its default threshold beside it,
-a streaming aggregator whose memory does not grow with the window, and the
-decision rules.
+"""Drift decisions: the thresholds, each feature's and the predicted labels'
+status, and the window's overall decision.
 
 A retrain is triggered only when a difference is both *real* and *large*:
 - real: a chi-square test of homogeneity on the binned counts (window vs
   baseline) rejects at alpha = DRIFT_FALSE_ALARM_RATE / m, where m is the
   number of tests that can trigger (one per feature, the predicted labels,
-  the outcomes' macro-F1): Bonferroni keeps the false-alarm rate of a window
-  with no drift at most DRIFT_FALSE_ALARM_RATE (1 %), whatever its size;
+  the outcomes): Bonferroni keeps the false-alarm rate of a window with no
+  drift at most DRIFT_FALSE_ALARM_RATE (1 %), whatever its size. Repeated
+  measurements of a patient are not independent rows: the tests use effective
+  counts, counts / DRIFT_DESIGN_EFFECT (`dependence.py`), after exact repeats
+  are collapsed (`aggregator.py`);
 - large: an effect size over its threshold, so a huge window does not retrain
   on a shift too small to matter:
   - a feature: Wasserstein-1 / reference std >= 0.1 (Evidently's default) or
     PSI >= 0.25, on the baseline's quantile bins (PSI) and 1,000-bin histograms (W);
   - the predicted labels: Jensen-Shannon distance (base 2) >= 0.1;
-  - the outcomes: macro-F1 at least F1_DROP below the champion's, and the
-    upper end of its one-sided bootstrap interval below the champion's.
-`bench/drift_decisions.py` measures the false-alarm rate and the power.
+  - the outcomes: `decay.py`.
+A feature is a *warning* when its difference is real (significant) and its
+PSI is at least DRIFT_PSI_WARNING, but short of the drift sizes: a real,
+moderate change, so a drift-free window is a warning at most alpha of the time.
+`bench/drift_decisions.py` measures the false-alarm rates and the power.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from shared.config import DEFAULTS
-from shared.monitoring.baseline import FINE_BINS, coarse_bin_count, coarse_bin_index, fine_bin_index
-from shared.records import WindowChunk
+from shared.monitoring.aggregator import WindowAggregator  # noqa: F401  (re-exported)
+from shared.monitoring.baseline import FINE_BINS
+from shared.monitoring.decay import (  # noqa: F401  (re-exported)
+    bootstrap_macro_f1,
+    macro_f1_of,
+    performance_decay,
+    performance_from_confusion,
+    reference_on_same_predictions,
+)
+from shared.monitoring.dependence import effective_counts
+from shared.monitoring.distances import (  # noqa: F401  (re-exported)
+    chi_square_homogeneity,
+    jensen_shannon_distance,
+    population_stability_index,
+    wasserstein_from_histograms,
+)
+from shared.monitoring.estimated_performance import estimate_performance
+from shared.monitoring.retrain_wait import changed_region
 from shared.schema import FEATURES, LABELS
-
-PSI_EPSILON = 1e-4
-MIN_EXPECTED_COUNT = 5  # chi-square's rule of thumb: smaller bins are pooled
-BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class DriftThresholds:
     min_samples: int = DEFAULTS.drift_min_samples
     min_outcomes: int = DEFAULTS.drift_min_outcomes
     false_alarm_rate: float = DEFAULTS.drift_false_alarm_rate
+    design_effect: float = DEFAULTS.drift_design_effect
 
     @property
     def alpha_per_test(self) -> float:
@@ -54,201 +70,28 @@ class DriftThresholds:
         return self.false_alarm_rate / (len(FEATURES) + 2)
 
 
-def _proportions(counts, epsilon: float = 0.0) -> np.ndarray:
-    counts = np.asarray(counts, dtype=float)
-    total = counts.sum()
-    shares = counts / total if total else np.zeros_like(counts)
-    return np.maximum(shares, epsilon) if epsilon else shares
+def _reference_design_effect(baseline: dict, thresholds: DriftThresholds) -> float:
+    """Training rows are independent patients (1); a production window's repeat them like the window's."""
+    return thresholds.design_effect if baseline.get("from_production_window") else 1.0
 
 
-def population_stability_index(reference_counts, current_counts, epsilon: float = PSI_EPSILON) -> float:
-    """PSI = sum((cur - ref) * ln(cur / ref)) over bins; empty bins get `epsilon`."""
-    reference = _proportions(reference_counts, epsilon)
-    current = _proportions(current_counts, epsilon)
-    return float(np.sum((current - reference) * np.log(current / reference)))
-
-
-def wasserstein_from_histograms(reference_counts, current_counts, bin_width: float) -> float:
-    """W1 between two distributions on the same equal-width bins: the area
-    between their CDFs."""
-    reference_cdf = np.cumsum(_proportions(reference_counts))
-    current_cdf = np.cumsum(_proportions(current_counts))
-    return float(np.sum(np.abs(reference_cdf - current_cdf)) * bin_width)
-
-
-def jensen_shannon_distance(p, q) -> float:
-    """sqrt of the JS divergence, base 2: 0 for equal, 1 for disjoint distributions."""
-    p, q = _proportions(p), _proportions(q)
-    m = (p + q) / 2
-
-    def kl(a, b):
-        mask = a > 0
-        return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
-
-    return float(np.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2)))
-
-
-def chi_square_homogeneity(reference_counts, current_counts,
-                           min_expected: float = MIN_EXPECTED_COUNT) -> tuple[float, float]:
-    """(statistic, p-value) of Pearson's chi-square test that both samples come
-    from one distribution over the same bins. Bins empty in both are dropped;
-    bins where the window expects fewer than `min_expected` counts are pooled
-    into one, so the chi-square approximation holds for small windows."""
-    from scipy.stats import chi2
-
-    table = np.vstack([np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
-        return 0.0, 1.0
-    expected_in_window = table.sum(axis=0) * table[1].sum() / table.sum()
-    small = expected_in_window < min_expected
-    if small.sum() > 0:
-        table = np.column_stack([table[:, ~small], table[:, small].sum(axis=1)])
-    if table.shape[1] < 2:
-        return 0.0, 1.0
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    return statistic, float(chi2.sf(statistic, table.shape[1] - 1))
-
-
-def macro_f1_of(confusions: np.ndarray) -> np.ndarray:
-    """Macro-F1 of each (true x predicted) confusion matrix in a stack, over the
-    classes that occur in it (as true or predicted label)."""
-    confusions = np.asarray(confusions, dtype=float)
-    hits = np.diagonal(confusions, axis1=-2, axis2=-1)
-    occurrences = confusions.sum(axis=-1) + confusions.sum(axis=-2)
-    present = occurrences > 0
-    f1 = np.divide(2 * hits, occurrences, out=np.zeros_like(hits), where=present)
-    return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
-
-
-def bootstrap_macro_f1(confusion: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> np.ndarray:
-    """Macro-F1 of `resamples` bootstrap resamples of the outcomes (multinomial on the cells)."""
-    confusion = np.asarray(confusion, dtype=np.int64)
-    total = int(confusion.sum())
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(total, confusion.ravel() / total, size=resamples)
-    return macro_f1_of(draws.reshape(resamples, *confusion.shape))
-
-
-def reference_on_same_predictions(champion_confusion, window_confusion) -> np.ndarray:
-    """The champion's holdout confusion matrix with each predicted-label column
-    rescaled to the window's count: what the window would look like with no
-    change, when outcomes are recorded for a subset chosen by what the model
-    predicted (e.g. only patients predicted ill). Precision per predicted label
-    survives such a selection; recall and the class mix do not."""
-    champion = np.asarray(champion_confusion, dtype=float)
-    window = np.asarray(window_confusion, dtype=float)
-    column_totals = champion.sum(axis=0)
-    scale = np.divide(window.sum(axis=0), column_totals, out=np.zeros_like(column_totals), where=column_totals > 0)
-    reference = champion * scale
-    unseen = column_totals == 0  # the champion never predicted it on the holdout: no information, stay neutral
-    reference[:, unseen] = window[:, unseen]
-    return reference
-
-
-class WindowAggregator:
-    """Counts a stream of `WindowChunk`s into the baseline's bins.
-
-    Memory is fixed by the bins and labels, whatever the number of records:
-    each chunk is reduced to counts and dropped.
-    """
-
-    def __init__(self, baseline: dict):
-        self.baseline = baseline
-        self.rows = 0
-        self.coarse = {name: np.zeros(coarse_bin_count(baseline["features"][name]["bin_edges"]), dtype=np.int64)
-                       for name in FEATURES}
-        self.fine = {name: np.zeros(FINE_BINS, dtype=np.int64) for name in FEATURES}
-        self.label_counts = np.zeros(len(LABELS), dtype=np.int64)
-        # outcomes (rows: clinician label, columns: prediction), LABELS order
-        self.confusion = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
-        self._label_index = {label: index for index, label in enumerate(LABELS)}
-
-    def add(self, chunk: WindowChunk) -> None:
-        """Count a chunk's inputs, predicted labels and the outcomes it carries."""
-        self.add_predictions(chunk)
-        self.add_outcomes(chunk)
-
-    def add_predictions(self, chunk: WindowChunk) -> None:
-        if not len(chunk):
-            return
-        self.rows += len(chunk)
-        for column, name in enumerate(FEATURES):
-            values = chunk.features[:, column]
-            edges = self.baseline["features"][name]["bin_edges"]
-            self.coarse[name] += np.bincount(coarse_bin_index(values, edges), minlength=len(self.coarse[name]))
-            self.fine[name] += np.bincount(fine_bin_index(values, name), minlength=FINE_BINS)
-        self.label_counts += np.bincount(self._predicted(chunk), minlength=len(LABELS))
-
-    def add_outcomes(self, chunk: WindowChunk) -> None:
-        """Count the chunk's (outcome, prediction) pairs only: outcomes recorded in
-        a window may belong to predictions made before it."""
-        if not chunk.outcomes:
-            return
-        for outcome, prediction in zip(chunk.outcomes, self._predicted(chunk)):
-            if outcome is not None:
-                self.confusion[self._label_index[outcome], prediction] += 1
-
-    def _predicted(self, chunk: WindowChunk) -> np.ndarray:
-        return np.fromiter((self._label_index[p] for p in chunk.predictions), dtype=np.int64,
-                           count=len(chunk.predictions))
-
-    def to_counts(self) -> dict:
-        """Every count as plain JSON: a unit another aggregator can `add_counts`
-        (an hourly aggregate)."""
-        return {"rows": int(self.rows), "coarse": {name: self.coarse[name].tolist() for name in FEATURES},
-                "fine": {name: self.fine[name].tolist() for name in FEATURES},
-                "labels": self.label_counts.tolist(), "confusion": self.confusion.tolist()}
-
-    def add_counts(self, counts: dict) -> None:
-        """Merge a unit in O(bins), whatever number of records it counted."""
-        self.rows += int(counts["rows"])
-        for name in FEATURES:
-            self.coarse[name] += np.asarray(counts["coarse"][name], dtype=np.int64)
-            self.fine[name] += np.asarray(counts["fine"][name], dtype=np.int64)
-        self.label_counts += np.asarray(counts["labels"], dtype=np.int64)
-        self.confusion += np.asarray(counts["confusion"], dtype=np.int64)
-
-    def consume(self, chunks: Iterable[WindowChunk]) -> WindowAggregator:
-        for chunk in chunks:
-            self.add(chunk)
-        return self
-
-
-def performance_from_confusion(confusion: np.ndarray) -> dict:
-    """Macro-F1 and per-class recall over the classes present in the outcomes."""
-    true_counts = confusion.sum(axis=1)
-    predicted_counts = confusion.sum(axis=0)
-    per_class, f1s = {}, []
-    for index, label in enumerate(LABELS):
-        if true_counts[index] == 0 and predicted_counts[index] == 0:
-            continue
-        hits = confusion[index, index]
-        recall = hits / true_counts[index] if true_counts[index] else 0.0
-        precision = hits / predicted_counts[index] if predicted_counts[index] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {"recall": round(float(recall), 6), "support": int(true_counts[index])}
-        f1s.append(f1)
-    return {"outcomes": int(confusion.sum()), "macro_f1": round(float(np.mean(f1s)), 6) if f1s else None,
-            "per_class": per_class}
-
-
-def feature_drift(reference: dict, coarse_counts, fine_counts, thresholds: DriftThresholds, enough: bool) -> dict:
+def feature_drift(reference: dict, coarse_counts, fine_counts, thresholds: DriftThresholds, enough: bool,
+                  reference_design_effect: float = 1.0) -> dict:
     """One feature's statistics and status (drift needs significance and size)."""
     fine = reference["fine_histogram"]
     bin_width = (fine["high"] - fine["low"]) / FINE_BINS
     psi = population_stability_index(reference["counts"], coarse_counts)
     wasserstein = wasserstein_from_histograms(fine["counts"], fine_counts, bin_width)
     normalised = wasserstein / reference["std"] if reference["std"] > 0 else float("inf")
-    _, p_value = chi_square_homogeneity(reference["counts"], coarse_counts)
+    _, p_value = chi_square_homogeneity(effective_counts(reference["counts"], reference_design_effect),
+                                        effective_counts(coarse_counts, thresholds.design_effect), ordered=True)
     significant = p_value < thresholds.alpha_per_test
     large = normalised >= thresholds.wasserstein_drift or psi >= thresholds.psi_drift
     if not enough:
         status = "insufficient_data"
     elif significant and large:
         status = "drift"
-    elif significant or large or psi >= thresholds.psi_warning:
+    elif significant and psi >= thresholds.psi_warning:
         status = "warning"
     else:
         status = "ok"
@@ -266,7 +109,8 @@ def prediction_drift(baseline: dict, label_counts, thresholds: DriftThresholds, 
     # baselines before the count was kept: the holdout is a quarter of the training rows
     reference_rows = baseline.get("predicted_label_rows") or max(1, baseline["rows"] // 4)
     label_js = jensen_shannon_distance(shares, label_counts)
-    _, p_value = chi_square_homogeneity(np.round(shares * reference_rows), label_counts)
+    reference_counts = effective_counts(shares * reference_rows, _reference_design_effect(baseline, thresholds))
+    _, p_value = chi_square_homogeneity(reference_counts, effective_counts(label_counts, thresholds.design_effect))
     drifted = enough and p_value < thresholds.alpha_per_test and label_js >= thresholds.label_js_drift
     return {"js_distance": round(label_js, 6), "chi_square_p_value": p_value,
             "status": "insufficient_data" if not enough else "drift" if drifted else "ok",
@@ -274,27 +118,25 @@ def prediction_drift(baseline: dict, label_counts, thresholds: DriftThresholds, 
             "reference": dict(zip(LABELS, shares.tolist()))}
 
 
-def performance_decay(confusion: np.ndarray, champion_metrics: dict | None, thresholds: DriftThresholds) -> dict:
-    """Outcomes' macro-F1 against the champion's on the same predicted-label mix,
-    with a bootstrap interval; "degraded" only when the interval says so."""
-    performance = performance_from_confusion(confusion)
-    performance["status"] = "insufficient_data"
-    if performance["outcomes"] < thresholds.min_outcomes or not champion_metrics or performance["macro_f1"] is None:
-        return performance
-    matrix = champion_metrics.get("confusion_matrix", {}).get("matrix")
-    if matrix is not None:
-        reference = float(macro_f1_of(reference_on_same_predictions(matrix, confusion)))
-        basis = "champion's holdout confusion matrix, reweighted to the window's predicted labels"
-    else:
-        reference, basis = float(champion_metrics["macro_f1"]), "champion's holdout macro-F1"
-    upper = float(np.quantile(bootstrap_macro_f1(confusion), 1 - thresholds.alpha_per_test))
-    drop = reference - performance["macro_f1"]
-    degraded = upper < reference and drop >= thresholds.f1_drop
-    performance.update({"reference_macro_f1": round(reference, 6), "reference_basis": basis,
-                        "champion_holdout_macro_f1": champion_metrics["macro_f1"],
-                        "macro_f1_upper_bound": round(upper, 6), "macro_f1_drop": round(drop, 6),
-                        "status": "degraded" if degraded else "ok"})
-    return performance
+def _decided_by(features: dict, prediction: dict, performance: dict, thresholds: DriftThresholds) -> list[str]:
+    decided_by = [f"{name}: chi-square p={f['chi_square_p_value']:.2g} (alpha {thresholds.alpha_per_test:.2g}) with "
+                  f"W/std {f['wasserstein_normalised']:.3f}, PSI {f['psi']:.3f}"
+                  for name, f in features.items() if f["status"] == "drift"]
+    if prediction["status"] == "drift":
+        decided_by.append(f"predicted labels: chi-square p={prediction['chi_square_p_value']:.2g} with "
+                          f"JS distance {prediction['js_distance']:.3f}")
+    if performance["status"] != "degraded":
+        return decided_by
+    if performance.get("macro_f1_drop_lower_bound", 0) > 0 and performance["macro_f1_drop"] >= thresholds.f1_drop:
+        decided_by.append(f"outcomes: macro-F1 {performance['macro_f1_same_classes']:.3f} is "
+                          f"{performance['macro_f1_drop']:.3f} below the reference "
+                          f"{performance['reference_macro_f1']:.3f} (same classes); the drop is at least "
+                          f"{performance['macro_f1_drop_lower_bound']:.3f}")
+    rare = performance.get("rare_class")
+    if rare and rare["status"] == "degraded":
+        decided_by.append(f"outcomes: {rare['missed']} of {rare['cases']} {rare['label']} missed, against the "
+                          f"champion's recall {rare['champion_recall']}; Fisher's exact p={rare['p_value']:.2g}")
+    return decided_by
 
 
 def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
@@ -306,22 +148,15 @@ def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
     """
     baseline = aggregate.baseline
     enough = aggregate.rows >= thresholds.min_samples
+    reference_design_effect = _reference_design_effect(baseline, thresholds)
     features = {name: feature_drift(baseline["features"][name], aggregate.coarse[name], aggregate.fine[name],
-                                    thresholds, enough) for name in FEATURES}
+                                    thresholds, enough, reference_design_effect) for name in FEATURES}
     prediction = prediction_drift(baseline, aggregate.label_counts, thresholds, enough)
-    performance = performance_decay(aggregate.confusion, champion_metrics, thresholds)
-    decided_by = [f"{name}: chi-square p={f['chi_square_p_value']:.2g} (alpha {thresholds.alpha_per_test:.2g}) with "
-                  f"W/std {f['wasserstein_normalised']:.3f}, PSI {f['psi']:.3f}"
-                  for name, f in features.items() if f["status"] == "drift"]
-    if prediction["status"] == "drift":
-        decided_by.append(f"predicted labels: chi-square p={prediction['chi_square_p_value']:.2g} with "
-                          f"JS distance {prediction['js_distance']:.3f}")
-    if performance["status"] == "degraded":
-        decided_by.append(f"outcomes: macro-F1 {performance['macro_f1']:.3f} is {performance['macro_f1_drop']:.3f} "
-                          f"below the reference {performance['reference_macro_f1']:.3f}; bootstrap upper bound "
-                          f"{performance['macro_f1_upper_bound']:.3f}")
-    warnings = [f"{name}: warning (PSI {f['psi']:.3f}, W/std {f['wasserstein_normalised']:.3f}, "
-                f"chi-square p={f['chi_square_p_value']:.2g})"
+    performance = performance_decay(aggregate.confusion, champion_metrics, alpha=thresholds.alpha_per_test,
+                                    f1_drop=thresholds.f1_drop, min_outcomes=thresholds.min_outcomes)
+    decided_by = _decided_by(features, prediction, performance, thresholds)
+    warnings = [f"{name}: warning, a real but moderate change (PSI {f['psi']:.3f}, W/std "
+                f"{f['wasserstein_normalised']:.3f}, chi-square p={f['chi_square_p_value']:.2g})"
                 for name, f in features.items() if f["status"] == "warning"]
     if decided_by:
         decision, reasons = "drift", decided_by + warnings
@@ -333,5 +168,12 @@ def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
     else:
         decision, reasons = "ok", []
     return {"sample_size": aggregate.rows, "decision": decision, "reasons": reasons, "decided_by": decided_by,
+            "rows_left_out": {"exact_repeats": aggregate.repeats_collapsed,
+                              "other_model_versions": aggregate.other_version_rows,
+                              "other_model_version_outcomes": aggregate.other_version_outcomes},
+            "model_version": aggregate.model_version,
             "features": features, "prediction_drift": prediction, "performance": performance,
+            "changed_region": changed_region(features, aggregate.labelled_coarse),
+            "estimated_performance": estimate_performance(aggregate.expected_confusion, aggregate.confusion,
+                                                          rows=aggregate.probability_rows),
             "thresholds": dict(thresholds.__dict__, alpha_per_test=thresholds.alpha_per_test)}

@@ -117,6 +117,7 @@ def _as_utc_z(text: str | None) -> str | None:
     return isoformat(parse_timestamp(text)) or text
 
 
-def record_outcome(store: PredictionStore, prediction_id: str, label: str, now: datetime | None = None) -> dict:
-    record = store.record_outcome(prediction_id, label, now or datetime.now(timezone.utc))
+def record_outcome(store: PredictionStore, prediction_id: str, label: str, now: datetime | None = None,
+                   caller: str = "anonymous") -> dict:
+    record = store.record_outcome(prediction_id, label, now or datetime.now(timezone.utc), caller=caller)
     return record.to_api()

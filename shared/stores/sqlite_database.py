@@ -35,11 +35,17 @@ CREATE TABLE IF NOT EXISTS predictions (
     model_version TEXT NOT NULL,
     outcome_label TEXT,
     outcome_recorded_us INTEGER,
-    outcome_updated_us INTEGER
+    outcome_updated_us INTEGER,
+    outcome_caller TEXT,
+    outcome_history TEXT
 );
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_us, prediction_id);
 CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
     WHERE outcome_recorded_us IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outcome_rates (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS documents (
     collection TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -49,6 +55,22 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE INDEX IF NOT EXISTS documents_by_time ON documents (collection, created_us);
 """
+
+
+# Columns added after the first release: a database made by an older checkout gains them.
+_ADDED_COLUMNS = {"predictions": (("outcome_caller", "TEXT"), ("outcome_history", "TEXT"))}
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in present:
+                try:
+                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as error:  # another process added it first
+                    if "duplicate column" not in str(error):
+                        raise
 
 
 class WriteWouldBlock(Exception):
@@ -79,6 +101,7 @@ class SqliteDatabase:
             with self._schema_lock:
                 if not self._schema_ready:
                     connection.executescript(_SCHEMA)
+                    _add_missing_columns(connection)
                     self._schema_ready = True
             setattr(self._local, slot, connection)
         return connection

@@ -1,13 +1,21 @@
 """The retrain request handler: validate, deduplicate, launch the training job;
 and what that job trains for a request, exactly once.
 
+- The message was validated against the retrain schema (`event_bus.schemas`):
+  it names its evidence, a drift report that must exist, or is an
+  operator's (`reason: "manual"`, `requested_by`), or resumes a stored
+  request (`request_id`, from the job's requeue or the hourly sweep).
 - Requests older than RETRAIN_MAX_EVENT_AGE_SECONDS are dropped (a poisoned
   message cannot retry forever).
 - The dedupe key is the drift report id when there is one (two requests for
-  the same drift train once), else the message id. A key marked done is
-  acknowledged without training; a key whose job is still within its time
-  limit is acknowledged without a second launch.
-- The training runs in the training job (`shared.training.job`), which takes
+  the same drift train once), else a digest of the message id. A key marked
+  done is acknowledged without training; a key whose job still beats
+  (`heartbeat`) is acknowledged without a second launch; one whose job
+  stopped beating is launched again, at most MAX_LAUNCHES times, then
+  settled as failed with an ERROR line (alerted on).
+- Only validated fields are stored: the request document holds the key, the
+  report's window, and who or what asked; the job gets only its id.
+- The training runs in the training job (`jobs.train`, `training.job`), which takes
   the lease (so two different requests never train over each other) and
   calls `train_for_request`; see that module for why no timeout there can
   strand a lease or lose the request.
@@ -26,10 +34,13 @@ import uuid
 from datetime import datetime, timezone
 
 from shared.config import Settings
-from shared.errors import TrainingDataError
+from shared.errors import TrainingDataError, ValidationError
 from shared.event_bus.messages import BusMessage
-from shared.stores.metadata.port import EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS, TRAINING_REQUESTS
+from shared.event_bus.schemas import message_ref
+from shared.governance.change_control import ChangeBounds
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS, TRAINING_REQUESTS
 from shared.structured_logging import current_trace_id, get_logger
+from shared.training.heartbeat import stranded
 from shared.training.promotion import complete_promotion
 from shared.training.promotion_gate import GateRules
 from shared.training.runs import TrainingOptions, run_training, settle_experiment
@@ -38,12 +49,15 @@ from shared.training.training_data import TrainingData, assemble_training_data, 
 log = get_logger("retraining")
 # Cloud Run retries a failed task this many times (infra/training_job.tf sets the same).
 TRAINING_JOB_MAX_RETRIES = 1
+# A request whose job died (no heartbeat) is launched again, at most this many times in all.
+MAX_LAUNCHES = 3
 
 
 def training_options(settings: Settings) -> TrainingOptions:
     return TrainingOptions(
         seed=settings.training_seed, families=settings.families, budget_seconds=settings.search_budget_seconds,
         gate=gate_rules(settings), rare_class_min_recall=settings.rare_class_min_recall,
+        change_bounds=ChangeBounds.from_settings(settings),
     )
 
 
@@ -65,7 +79,8 @@ def load_training_data(predictions, settings: Settings, artifacts=None,
 
 def handle_retrain_message(message: BusMessage, *, metadata, launcher, settings: Settings,
                            now: datetime | None = None, **_unused) -> dict:
-    """Validate and deduplicate a retrain request, then launch the training job.
+    """Check a (schema-validated) retrain request's evidence, deduplicate it,
+    store it, then launch the training job with the stored request's id.
 
     Returns within seconds whatever training costs, so no function timeout or
     ack deadline bounds a training. Raises (so Pub/Sub redelivers) only when
@@ -75,35 +90,69 @@ def handle_retrain_message(message: BusMessage, *, metadata, launcher, settings:
     age = (now - message.publish_time).total_seconds()
     if age > settings.retrain_max_event_age_seconds:
         log.warning("retrain request dropped: too old", extra={"fields": {
-            "message_id": message.message_id, "age_seconds": round(age, 1)}})
+            "message_id": message_ref(message.message_id), "age_seconds": round(age, 1)}})
         return {"status": "dropped_too_old", "age_seconds": age}
-    key = f"retrain-{message.data.get('report_id') or message.attributes.get('report_id') or message.message_id}"
+    key, request = _request_for(message, metadata, now)
     done = metadata.get(PROCESSED_EVENTS, key)
     if done is not None:
         log.info("retrain request already handled", extra={"fields": {"key": key}})
         return {"status": "duplicate", "key": key, "previous": done}
-    launched = metadata.get(TRAINING_REQUESTS, key)
-    if launched is not None and launched["status"] == "launched" and not _stale(launched, settings, now):
+    stored = metadata.get(TRAINING_REQUESTS, key)
+    if stored is not None and stored.get("status") in ("launching", "launched") and not stranded(stored, now):
         log.info("retrain request already launched", extra={"fields": {
-            "key": key, "execution": launched.get("execution")}})
-        return {"status": "already_launched", "key": key, "execution": launched.get("execution")}
-    request = {"key": key, "requested_at": message.publish_time.isoformat(), "trace_id": current_trace_id(),
-               "data": message.data,  # the triggering window: the new model's baseline
-               "trigger": {"message_id": message.message_id, "reason": message.data.get("reason"),
-                           "report_id": message.data.get("report_id")}}
-    execution = launcher.launch(request)
-    metadata.put(TRAINING_REQUESTS, key, {"created_at": now.isoformat(), "status": "launched",
-                                          "execution": execution, "request": request})
-    log.info("training job launched", extra={"fields": {"key": key, "execution": execution}})
+            "key": key, "execution": stored.get("execution")}})
+        return {"status": "already_launched", "key": key, "execution": stored.get("execution")}
+    launches = int((stored or {}).get("launches", 0)) + 1
+    if launches > MAX_LAUNCHES:
+        return give_up(metadata, key, stored, now)
+    # Stored first: the job reads its request by this id (nothing rides on its command line).
+    document = {**(stored or {}), "created_at": (stored or {}).get("created_at", now.isoformat()),
+                "status": "launching", "launches": launches, "launched_at": now.isoformat(),
+                "request": (stored or {}).get("request", request)}
+    document.pop("heartbeat_at", None)
+    metadata.put(TRAINING_REQUESTS, key, document)
+    execution = launcher.launch(key)
+    metadata.put(TRAINING_REQUESTS, key, dict(metadata.get(TRAINING_REQUESTS, key) or document,
+                                              execution=execution))
+    log.info("training job launched", extra={"fields": {"key": key, "execution": execution, "launch": launches}})
     return {"status": "launched", "key": key, "execution": execution}
 
 
-def _stale(launched: dict, settings: Settings, now: datetime) -> bool:
-    """A launch that should long be over (every attempt of the job timed out) yet
-    marked nothing done: the job died without a trace, so launch it again."""
-    attempts = 1 + TRAINING_JOB_MAX_RETRIES
-    started = datetime.fromisoformat(launched["created_at"])
-    return (now - started).total_seconds() > attempts * settings.training_job_timeout_seconds
+def _request_for(message: BusMessage, metadata, now: datetime) -> tuple[str, dict]:
+    """The dedupe key and the request to store, built only from validated
+    fields and the evidence's own record: a drift request trains on its
+    report's window; an operator's names who asked; a resume names a stored request."""
+    data = message.data
+    if data.get("request_id"):
+        if metadata.get(TRAINING_REQUESTS, data["request_id"]) is None:
+            raise ValidationError("'request_id' names no stored training request", field="request_id")
+        return data["request_id"], {}
+    report_id = data.get("report_id") or message.attributes.get("report_id")
+    request = {"requested_at": message.publish_time.isoformat(), "trace_id": current_trace_id()}
+    if report_id:
+        report = metadata.get(DRIFT_REPORTS, report_id)
+        if report is None:
+            raise ValidationError("'report_id' names no drift report", field="report_id")
+        key = f"retrain-{report_id}"
+        window = {name: report[name] for name in ("source", "partition", "window_start", "window_end")
+                  if report.get(name)}
+        return key, {**request, "key": key, "data": window,  # the report's window: the new model's baseline
+                     "trigger": {"reason": "drift", "report_id": report_id}}
+    key = f"retrain-manual-{message_ref(message.message_id)}"
+    return key, {**request, "key": key, "data": {},
+                 "trigger": {"reason": "manual", "requested_by": data.get("requested_by")}}
+
+
+def give_up(metadata, key: str, stored: dict | None, now: datetime) -> dict:
+    """Every launch of this request died: settle it as failed, visibly (the
+    console lists failed requests; the ERROR line is alerted on)."""
+    reason = f"the training job died on each of {MAX_LAUNCHES} launches"
+    metadata.put(TRAINING_REQUESTS, key, {**(stored or {}), "status": "failed", "reason": reason,
+                                          "failed_at": now.isoformat()})
+    metadata.put(PROCESSED_EVENTS, key, {"created_at": now.isoformat(), "status": "failed", "reason": reason})
+    log.error("training request failed: its job died on every launch", extra={"fields": {
+        "key": key, "launches": MAX_LAUNCHES}})
+    return {"status": "failed", "key": key, "reason": reason}
 
 
 def train_for_request(request_data: dict, *, key: str, trigger: dict, predictions, artifacts, metadata, bus,

@@ -20,6 +20,7 @@ import numpy as np
 
 from shared.config import DEFAULTS
 from shared.errors import ChampionUnavailable, ServiceError
+from shared.governance.change_control import ChangeBounds
 from shared.models import registry
 from shared.models.layout import model_path
 from shared.models.loading import load_version
@@ -50,6 +51,8 @@ class TrainingOptions:
     budget_seconds: float = DEFAULTS.search_budget_seconds
     gate: GateRules = GateRules()
     rare_class_min_recall: float = DEFAULTS.rare_class_min_recall
+    # Change control after the gate (shared/governance): None promotes whatever the gate passes.
+    change_bounds: ChangeBounds | None = ChangeBounds()
 
 # The anti-slide bar is the best of this many recent champions (the current included).
 RECENT_CHAMPIONS = 3
@@ -173,14 +176,20 @@ def run_training(
         "budget_seconds": options.budget_seconds,
         "budget_exhausted": result.budget_exhausted,
         "candidates": [candidate.summary() for candidate in result.candidates],
-        "winner": {"family": winner.family, "params": winner.params, "version": version},
+        "winner": {"family": winner.family, "params": winner.params, "version": version,
+                   "serving": manifest["portable"]},  # ONNX (and its agreement fuzz), or why the pipeline serves
         "champion_before": champion_version,
         # per-class figures of each champion on the evaluation rows; the decision quotes their macro-F1
         "champions_on_evaluation_rows": {v: {"per_class": m["per_class"]} for v, m in champion_metrics.items()},
         "promotion": dict(decision.to_dict(), promoted=False, notes=gate_notes, rules=options.gate.__dict__.copy()),
     }
+    held = _review_change(record, decision.promote, champions, store, baseline_population, options.change_bounds)
     _save_experiment(store, metadata, record)
-    if decision.promote:
+    if held:
+        from shared.governance.approvals import hold
+
+        hold(metadata, record, promotion_key=promotion_key or run_id)
+    elif decision.promote:
         intent = open_intent(metadata, promotion_key or run_id, version=version, expected_version=champion_version,
                              reason="; ".join(decision.reasons), actor=actor, run_id=run_id)
         closed = complete_promotion(intent, store=store, metadata=metadata, publish=publish_promoted)
@@ -189,6 +198,20 @@ def run_training(
         "run_id": run_id, "version": version, "winner": winner.family,
         "macro_f1": winner.metrics["macro_f1"], "promoted": record["promotion"]["promoted"]}})
     return record
+
+
+def _review_change(record: dict, promote: bool, champions, store, recent_inputs, bounds) -> bool:
+    """Change control after the gate passed (shared/governance/approvals.py):
+    True when the challenger must wait for approval; the measure goes into the record."""
+    if not promote or not champions or bounds is None:
+        return False
+    from shared.governance import approvals, trusted_set
+
+    review = approvals.review_change(champions[0], load_version(store, record["winner"]["version"]),
+                                     trusted=trusted_set.load(store), recent_inputs=recent_inputs, bounds=bounds)
+    record["promotion"]["change_control"] = review
+    record["promotion"]["held_for_approval"] = review["held"]
+    return review["held"]
 
 
 def _score_and_decide(winner, champions, data, options: TrainingOptions):
@@ -215,6 +238,7 @@ def _winner_baseline(winner, data, population, outcome_reference, labelled_share
     rule = winner.decision_rule
     if population is not None:
         baseline = compute_baseline(population, predict_labels(winner.pipeline, population, data.labels, rule))
+        baseline["from_production_window"] = True  # its rows repeat patients: the drift tests discount them
     else:
         baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
     if outcome_reference is not None and len(outcome_reference[1]):

@@ -45,6 +45,7 @@ SEARCH_SPACES: dict[str, list[dict]] = {
     ],
 }
 
+
 def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
     """Scaling + classifier. Class weights handle the rare classes in every family."""
     from sklearn.pipeline import Pipeline
@@ -70,7 +71,8 @@ def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
         classifier = HistGradientBoostingClassifier(random_state=seed, early_stopping=False, **params)
     else:
         raise ValueError(f"unknown model family {family!r}; choose from {', '.join(FAMILIES)}")
-    return Pipeline([("scale", StandardScaler()), ("classifier", classifier)])
+    # Trees need no scaler, and one in front moves rows across their float32 splits (models.portable).
+    return Pipeline([("scale", StandardScaler() if family == "mlp" else "passthrough"), ("classifier", classifier)])
 
 
 def balanced_weights(y_encoded: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -36,14 +36,15 @@ def hand_made_cursor(document) -> str:
 def test_a_record_reads_back_as_the_same_json_key_order_included(prediction_store):
     saved = record()
     prediction_store.save_predictions([saved])
-    answered = prediction_store.record_outcome(saved.prediction_id, "NO ENFERMO", T0 + timedelta(hours=1))
+    answered = prediction_store.record_outcome(saved.prediction_id, "NO ENFERMO", T0 + timedelta(hours=1),
+                                               caller="nurse@clinic.example")
     listed, _ = prediction_store.list_predictions(10)
     expected = {
         "prediction_id": saved.prediction_id, "created_at": "2026-01-01T00:00:00Z",
         "inputs": {"temperature": 36.6, "heart_rate": 70.0, "blood_pressure": 120.0},
         "prediction": "ENFERMEDAD LEVE", "probabilities": saved.probabilities, "model_version": "v1",
         "outcome": {"label": "NO ENFERMO", "recorded_at": "2026-01-01T01:00:00Z",
-                    "updated_at": "2026-01-01T01:00:00Z"},
+                    "updated_at": "2026-01-01T01:00:00Z", "caller": "nurse@clinic.example", "history": []},
     }
     for item in (answered.to_api(), listed[0].to_api(), prediction_store.get_prediction(saved.prediction_id).to_api()):
         assert json.dumps(item, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)
@@ -157,3 +158,36 @@ def test_history_pages_alike_on_both_backends(prediction_store):
     expected = [r.prediction_id for r in sorted(records, key=lambda r: (r.created_at, r.prediction_id),
                                                  reverse=True)]
     assert seen == expected
+
+
+def test_an_overwrite_keeps_every_earlier_label_with_its_caller_and_time(prediction_store):
+    saved = record()
+    prediction_store.save_predictions([saved])
+    prediction_store.record_outcome(saved.prediction_id, "ENFERMEDAD AGUDA", T0 + timedelta(hours=1),
+                                    caller="clinician@clinic.example")
+    # the same label from the same caller again: nothing new to keep
+    prediction_store.record_outcome(saved.prediction_id, "ENFERMEDAD AGUDA", T0 + timedelta(hours=2),
+                                    caller="clinician@clinic.example")
+    prediction_store.record_outcome(saved.prediction_id, "NO ENFERMO", T0 + timedelta(hours=3),
+                                    caller="attacker@example.com")
+    # the same label confirmed by someone else: the previous attribution is kept too
+    answered = prediction_store.record_outcome(saved.prediction_id, "NO ENFERMO", T0 + timedelta(hours=4),
+                                               caller="second@clinic.example")
+    expected = {"label": "NO ENFERMO", "recorded_at": "2026-01-01T01:00:00Z", "updated_at": "2026-01-01T03:00:00Z",
+                "caller": "second@clinic.example", "history": [
+                    {"label": "ENFERMEDAD AGUDA", "caller": "clinician@clinic.example", "at": "2026-01-01T01:00:00Z"},
+                    {"label": "NO ENFERMO", "caller": "attacker@example.com", "at": "2026-01-01T03:00:00Z"}]}
+    assert answered.to_api()["outcome"] == expected
+    assert prediction_store.get_prediction(saved.prediction_id).to_api()["outcome"] == expected
+    chunk = next(prediction_store.iter_labelled())
+    assert chunk.outcome_callers == ["second@clinic.example"]
+    assert [entry["caller"] for entry in chunk.outcome_histories[0]] == ["clinician@clinic.example",
+                                                                         "attacker@example.com"]
+    assert chunk.outcome_times[0] == T0 + timedelta(hours=3)
+
+
+def test_outcome_requests_are_counted_per_caller_and_hour(prediction_store):
+    counts = [prediction_store.count_outcome_request("2026010100", "a@clinic.example") for _ in range(3)]
+    assert counts == [1, 2, 3]
+    assert prediction_store.count_outcome_request("2026010100", "b@clinic.example") == 1
+    assert prediction_store.count_outcome_request("2026010101", "a@clinic.example") == 1

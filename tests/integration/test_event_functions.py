@@ -1,11 +1,13 @@
 """Event functions acknowledge (and log) a message a retry cannot fix, whatever
 exception its bad field raises, and raise only when a retry can help."""
 
+import errno
 import logging
 
 import pytest
 
 from shared import wiring
+from shared.errors import LeaseHeld, ServiceUnavailable
 from shared.stores.metadata.port import DRIFT_REPORTS
 from tests.conftest import register_model
 from tests.integration.events import post_event, pubsub_cloud_event
@@ -48,26 +50,31 @@ def test_a_drift_request_with_a_bad_field_is_acknowledged_and_logged(trained_can
 
 def test_a_missing_champion_is_retried_not_dropped():
     response = post_event(client("drift_check", "cloudevent"), pubsub_cloud_event({"window_hours": 1}))
-    assert response.status_code == 500  # ModelUnavailable: a retry can help once a model is promoted
+    assert response.status_code == 503  # ModelUnavailable: a retry can help once a model is promoted
 
 
-def test_a_failure_left_for_a_retry_is_a_json_500_as_make_run_serves_it(trained_candidate):
+@pytest.mark.parametrize("failure, status", [
+    (lambda: ServiceUnavailable("could not run the training job"), 503),
+    (lambda: OSError(errno.EROFS, "Read-only file system"), 503),  # a read-only or full store
+    (lambda: LeaseHeld("held"), 409),
+])
+def test_a_failure_left_for_a_retry_is_a_json_4xx_or_503_never_a_500(trained_candidate, failure, status):
     from functions_framework import create_app
 
     from functions.http_adapter import answer_framework_errors_as_json
-    from shared.errors import ServiceUnavailable
     from tests.integration.functions_client import SOURCE
 
-    class Unreachable:  # the Cloud Run API does not answer: the launch fails, a retry can help
-        def launch(self, request):
-            raise ServiceUnavailable("could not run the training job")
+    class Unreachable:  # the launch fails in a way a retry can get past
+        def launch(self, request_id):
+            raise failure()
 
     register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
     wiring.override("training_launcher", Unreachable())
     retrain = answer_framework_errors_as_json(create_app("retrain", SOURCE, "cloudevent")).test_client()
-    response = post_event(retrain, pubsub_cloud_event({"reason": "x"}))
-    assert response.status_code == 500 and response.headers["X-Google-Status"] == "crash"  # Pub/Sub redelivers
-    assert response.get_json()["error"] == {"code": "internal", "message": "internal error", "field": None}
+    response = post_event(retrain, pubsub_cloud_event({"reason": "manual", "requested_by": "ops"}))
+    assert response.status_code == status  # not 2xx: Pub/Sub redelivers
+    error = response.get_json()["error"]
+    assert error["code"] in ("service_unavailable", "conflict") and error["message"].startswith("retry later")
     assert retrain.get("/").get_json()["error"]["code"] == "method_not_allowed"
 
 

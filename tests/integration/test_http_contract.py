@@ -96,3 +96,33 @@ def test_strict_json_through_the_function(backend, body, field, code):
     error = error_of(client("predict").post("/", data=body, content_type="application/json"), 400)
     assert (error["field"], error["code"]) == (field, code)
     assert wiring.prediction_store().count() == 0
+
+
+def test_an_outcome_is_attributed_to_the_token_and_a_malformed_token_is_400_on_both_backends(backend):
+    from tests.unit.test_caller import token
+
+    answered = client("predict").get(QUERY).get_json()
+    body = {"prediction_id": answered["prediction_id"], "label": "ENFERMEDAD AGUDA"}
+    first = client("record_outcome").post("/", json=body, headers={
+        "Authorization": "Bearer " + token({"email": "clinician@clinic.example"})}).get_json()
+    assert first["outcome"]["caller"] == "clinician@clinic.example"
+    refused = client("record_outcome").post("/", json=dict(body, label="NO ENFERMO"),
+                                            headers={"X-Serverless-Authorization": "Bearer not-a-token"})
+    assert error_of(refused, 400)["field"] == "x-serverless-authorization"
+    second = client("record_outcome").post("/", json=dict(body, label="NO ENFERMO")).get_json()
+    assert second["outcome"]["caller"] == "anonymous"
+    assert second["outcome"]["history"] == [{"label": "ENFERMEDAD AGUDA", "caller": "clinician@clinic.example",
+                                             "at": first["outcome"]["updated_at"]}]
+
+
+def test_a_caller_past_its_hourly_limit_is_429_and_others_are_not_on_both_backends(backend, monkeypatch):
+    from tests.unit.test_caller import token
+
+    monkeypatch.setenv("OUTCOMES_PER_CALLER_PER_HOUR", "3")
+    answered = client("predict").get(QUERY).get_json()
+    body = {"prediction_id": answered["prediction_id"], "label": "NO ENFERMO"}
+    flood = {"Authorization": "Bearer " + token({"email": "flood@example.com"})}
+    statuses = [client("record_outcome").post("/", json=body, headers=flood).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert error_of(client("record_outcome").post("/", json=body, headers=flood), 429)["field"] == "authorization"
+    assert client("record_outcome").post("/", json=body).status_code == 200  # anonymous has its own count

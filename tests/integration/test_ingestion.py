@@ -220,9 +220,10 @@ def test_training_and_drift_from_the_lake(database, quick_training_env):
     seed(database, good=300, bad=False, day=today)
     run(database, today)
     dependencies = wiring.retrain_dependencies()
-    result = handle_retrain_message(BusMessage({"reason": "lake"}, {}, "lake-1", datetime.now(timezone.utc)),
-                                    **dependencies)
-    assert result["status"] == "launched"  # and, locally, finished: the job ran as a subprocess
+    result = handle_retrain_message(BusMessage({"reason": "manual", "requested_by": "ops"}, {}, "lake-1",
+                                               datetime.now(timezone.utc)), **dependencies)
+    assert result["status"] == "launched"
+    dependencies["launcher"].wait_all(timeout=300)  # the job runs as a subprocess: wait for its result
     record = dependencies["metadata"].list("experiments")[0]
     sources = record["data_sources"]
     assert sources["lake"]["rows"] == 300 and sources["lake"]["partitions"] == [today.isoformat()]

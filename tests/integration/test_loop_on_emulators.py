@@ -68,6 +68,10 @@ def as_cloud_event(message):
 
 def test_drift_to_new_champion_on_emulators(pubsub_env, weak_candidate):
     subscriber, subscriptions = pubsub_env
+    # 300 distinct patients, one measurement each, against a small fixture baseline: tested as
+    # independent rows (repeated patients and their design effect: tests/unit/test_drift_dependence.py)
+    os.environ.update({"DRIFT_DESIGN_EFFECT": "1", "RETRAIN_MIN_CHANGED_LABELS": "100"})  # retrain at once
+    wiring.reset()
     store, metadata = wiring.artifact_store(), wiring.metadata_store()
     champion = register_model(store, weak_candidate, metadata=metadata)
     send_traffic(300, seed=13, weights={"acute": 0.6, "mild": 0.3}, label_outcomes=True)
@@ -83,6 +87,7 @@ def test_drift_to_new_champion_on_emulators(pubsub_env, weak_candidate):
     event = as_cloud_event(retrain_message)
     for _ in range(5):  # at-least-once delivery
         assert post_event(retrain, event).status_code == 200
+    wiring.training_launcher().wait_all(timeout=300)  # answered once the job started: wait for its end
     experiments = metadata.list(EXPERIMENTS)
     assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"]
     new_version = registry.read_champion(store)[0]["version"]

@@ -15,10 +15,11 @@ from shared import wiring
 from shared.event_bus.local import LocalEventBus
 from shared.event_bus.messages import BusMessage
 from shared.models import registry
-from shared.stores.metadata.port import EXPERIMENTS, LEASES, PROCESSED_EVENTS, TRAINING_REQUESTS
+from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, LEASES, PROCESSED_EVENTS, TRAINING_REQUESTS
+from shared.training.heartbeat import HEARTBEAT_SECONDS, STALE_HEARTBEATS, STARTUP_GRACE_SECONDS
 from shared.training.job import run_training_request
 from shared.training.launcher.port import JOB_MODULE, job_arguments
-from shared.training.retrain_handler import handle_retrain_message
+from shared.training.retrain_handler import MAX_LAUNCHES, handle_retrain_message
 from tests.conftest import PROJECT, ROOT, register_model
 
 
@@ -28,8 +29,8 @@ class RecordingLauncher:
     def __init__(self):
         self.requests = []
 
-    def launch(self, request: dict) -> str:
-        self.requests.append(request)
+    def launch(self, request_id: str) -> str:
+        self.requests.append(request_id)
         return f"execution-{len(self.requests)}"
 
 
@@ -38,34 +39,66 @@ def message(report_id="r-1", message_id="m-1", publish_time=None):
                       publish_time or datetime.now(timezone.utc))
 
 
+def store_report(metadata, report_id="r-1") -> None:
+    """The drift report a retrain request names as its evidence."""
+    metadata.put(DRIFT_REPORTS, report_id, {"report_id": report_id, "decision": "drift", "source": "predictions",
+                                            "window_start": "2026-01-01T00:00:00+00:00",
+                                            "window_end": "2026-01-02T00:00:00+00:00"})
+
+
 def run_job(request: dict, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+    """The job as the launcher runs it: the request stored, its id on the command line."""
+    wiring.metadata_store().put(TRAINING_REQUESTS, request["key"], {"status": "launched", "request": request,
+                                                                     "created_at": "2026-01-01T00:00:00+00:00"})
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", JOB_MODULE, *job_arguments(request)], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", JOB_MODULE, *job_arguments(request["key"])], cwd=ROOT,
                             env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
     return result, time.monotonic() - started
 
 
 def test_the_function_launches_once_per_request_while_the_job_may_still_run():
     metadata, launcher, settings = wiring.metadata_store(), RecordingLauncher(), wiring.settings()
+    store_report(metadata)
     first = handle_retrain_message(message(), metadata=metadata, launcher=launcher, settings=settings)
     assert first["status"] == "launched" and first["execution"] == "execution-1"
-    [request] = launcher.requests
-    assert request["key"] == "retrain-r-1" and request["trigger"]["report_id"] == "r-1"
+    assert launcher.requests == ["retrain-r-1"]  # by reference: the id of the stored request
+    stored = metadata.get(TRAINING_REQUESTS, "retrain-r-1")
+    assert stored["request"]["trigger"] == {"reason": "drift", "report_id": "r-1"}
+    assert stored["request"]["data"]["window_start"] == "2026-01-01T00:00:00+00:00"  # the report's window
     again = handle_retrain_message(message(message_id="m-2"), metadata=metadata, launcher=launcher,
                                    settings=settings)
     assert again["status"] == "already_launched" and len(launcher.requests) == 1
 
 
-def test_a_launch_older_than_every_attempt_of_the_job_is_launched_again():
+def test_a_request_whose_job_stopped_beating_is_launched_again_then_given_up(mlops_log):
     metadata, launcher, settings = wiring.metadata_store(), RecordingLauncher(), wiring.settings()
-    handle_retrain_message(message(), metadata=metadata, launcher=launcher, settings=settings)
-    within = datetime.now(timezone.utc) + timedelta(seconds=2 * settings.training_job_timeout_seconds - 60)
-    assert handle_retrain_message(message(publish_time=within), metadata=metadata, launcher=launcher,
-                                  settings=settings, now=within)["status"] == "already_launched"
-    later = datetime.now(timezone.utc) + timedelta(seconds=2 * settings.training_job_timeout_seconds + 60)
-    assert handle_retrain_message(message(publish_time=later), metadata=metadata, launcher=launcher,
-                                  settings=settings, now=later)["status"] == "launched"
-    assert len(launcher.requests) == 2
+    store_report(metadata)
+    start = datetime.now(timezone.utc)
+
+    def deliver(at):
+        return handle_retrain_message(message(publish_time=at), metadata=metadata, launcher=launcher,
+                                      settings=settings, now=at)["status"]
+
+    assert deliver(start) == "launched"
+    # no beat yet: the job is given its start-up grace
+    assert deliver(start + timedelta(seconds=STARTUP_GRACE_SECONDS - 1)) == "already_launched"
+    # it beats: alive while the beats keep coming, stranded three beats after the last
+    beat = start + timedelta(seconds=STARTUP_GRACE_SECONDS - 1)
+    metadata.put(TRAINING_REQUESTS, "retrain-r-1", dict(metadata.get(TRAINING_REQUESTS, "retrain-r-1"),
+                                                        heartbeat_at=beat.isoformat()))
+    assert deliver(beat + timedelta(seconds=STALE_HEARTBEATS * HEARTBEAT_SECONDS - 1)) == "already_launched"
+    later = beat + timedelta(seconds=STALE_HEARTBEATS * HEARTBEAT_SECONDS + 1)
+    assert deliver(later) == "launched" and len(launcher.requests) == 2
+    for _ in range(3, MAX_LAUNCHES + 1):
+        later += timedelta(seconds=STARTUP_GRACE_SECONDS + 1)
+        assert deliver(later) == "launched"
+    later += timedelta(seconds=STARTUP_GRACE_SECONDS + 1)
+    assert deliver(later) == "failed" and len(launcher.requests) == MAX_LAUNCHES  # bounded, then surfaced
+    assert metadata.get(TRAINING_REQUESTS, "retrain-r-1")["status"] == "failed"
+    assert metadata.get(PROCESSED_EVENTS, "retrain-r-1")["status"] == "failed"
+    assert any(record.getMessage().startswith("training request failed") and record.levelname == "ERROR"
+               for record in mlops_log.records)
+    assert deliver(later + timedelta(seconds=1)) == "duplicate"
 
 
 def test_a_failed_launch_raises_so_pub_sub_redelivers():
@@ -76,9 +109,11 @@ def test_a_failed_launch_raises_so_pub_sub_redelivers():
             raise ServiceUnavailable("Cloud Run API unreachable")
 
     metadata = wiring.metadata_store()
+    store_report(metadata)
     with pytest.raises(ServiceUnavailable):
         handle_retrain_message(message(), metadata=metadata, launcher=Unreachable(), settings=wiring.settings())
-    assert metadata.get(TRAINING_REQUESTS, "retrain-r-1") is None  # the redelivery launches
+    # stored, not launched: the redelivery finds no heartbeat and, past the grace, launches
+    assert metadata.get(TRAINING_REQUESTS, "retrain-r-1")["status"] == "launching"
 
 
 @pytest.mark.slow
@@ -106,9 +141,10 @@ def test_the_hard_deadline_stops_the_whole_training_not_only_new_configurations(
 
 
 def test_a_job_started_with_a_bad_request_exits_without_retrying():
-    result = subprocess.run([sys.executable, "-m", JOB_MODULE, "--request", "[1, 2]"], cwd=ROOT,
-                            env=dict(os.environ), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "bad request" in result.stderr
+    for request_id in ("a/b/c", "r" * 1600, "no-such-request"):
+        result = subprocess.run([sys.executable, "-m", JOB_MODULE, "--request-id", request_id], cwd=ROOT,
+                                env=dict(os.environ), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "training job started" in result.stderr, result.stderr[-500:]
 
 
 def test_a_busy_lease_is_waited_for_then_the_request_goes_back_on_the_topic():
@@ -128,13 +164,13 @@ def test_a_busy_lease_is_waited_for_then_the_request_goes_back_on_the_topic():
     assert result["status"] == "requeued"
     waited = settings.training_job_timeout_seconds - settings.training_lease_seconds - 120
     assert sum(pauses) == pytest.approx(waited) and waited >= settings.training_lease_seconds
-    assert pauses[:3] == [1.0, 2.0, 4.0] and max(pauses) <= 30.0
+    assert pauses[:3] == [1.0, 2.0, 4.0] and max(pauses) <= HEARTBEAT_SECONDS / 4
     [(topic, republished)] = bus.published
-    assert topic == settings.retrain_topic and republished.data["report_id"] == "r-9"
+    assert topic == settings.retrain_topic and republished.data == {"request_id": "retrain-r-9", "source": "sweep"}
     assert metadata.get(TRAINING_REQUESTS, "retrain-r-9")["status"] == "requeued"
     launcher = RecordingLauncher()
     relaunch = handle_retrain_message(republished, metadata=metadata, launcher=launcher, settings=settings)
-    assert relaunch["status"] == "launched" and launcher.requests[0]["key"] == "retrain-r-9"
+    assert relaunch["status"] == "launched" and launcher.requests == ["retrain-r-9"]
 
 
 @pytest.mark.slow
@@ -162,7 +198,7 @@ def test_a_failed_model_promoted_publish_never_trains_again(pubsub_emulator, wea
     assert dependencies["metadata"].get(LEASES, "training") is None
 
 
-def test_the_cloud_run_launcher_runs_the_job_with_the_request_as_its_arguments():
+def test_the_cloud_run_launcher_runs_the_job_with_the_request_id_as_its_argument():
     from google.cloud import run_v2
 
     from shared.training.launcher.cloud_run import CloudRunTrainingLauncher
@@ -174,8 +210,7 @@ def test_the_cloud_run_launcher_runs_the_job_with_the_request_as_its_arguments()
 
     jobs = Jobs()
     launcher = CloudRunTrainingLauncher("projects/p/locations/europe-west1/jobs/training", client=jobs)
-    request = {"key": "retrain-r-1", "trigger": {"report_id": "r-1"}, "trace_id": "a" * 32}
-    assert launcher.launch(request) == "executions/abc"
+    assert launcher.launch("retrain-r-1") == "executions/abc"
     assert jobs.request.name == "projects/p/locations/europe-west1/jobs/training"
     [override] = jobs.request.overrides.container_overrides
-    assert list(override.args) == job_arguments(request) == ["--request", json.dumps(request, sort_keys=True)]
+    assert list(override.args) == job_arguments("retrain-r-1") == ["--request-id", "retrain-r-1"]

@@ -4,6 +4,7 @@ duplicate deliveries, a training run that crashes half-way."""
 import json
 import os
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -14,7 +15,13 @@ from shared.models import registry
 from shared.models.layout import model_path
 from shared.models.loading import ModelLoader
 from shared.stores.artifacts.local import LocalArtifactStore
-from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS
+from shared.stores.metadata.port import (
+    CHAMPION_HISTORY,
+    DRIFT_REPORTS,
+    EXPERIMENTS,
+    PROCESSED_EVENTS,
+    TRAINING_REQUESTS,
+)
 from shared.stores.metadata.sqlite import SqliteMetadataStore
 from shared.training.job import run_training_request
 from tests import emulators
@@ -104,11 +111,11 @@ def test_a_damaged_new_version_is_refused_and_the_old_one_serves(tmp_path, train
     loader = ModelLoader(store, refresh_seconds=1, clock=lambda: clock[0])
     assert loader.get().version == good["version"]
     bad = register_model(store, trained_candidate)
-    artifact = store.root / model_path(bad["version"], "model.joblib")
+    artifact = store.root / model_path(bad["version"], "model.onnx")  # what serving reads
     if damage == "missing_artifact":
         artifact.unlink()
     elif damage == "tampered":
-        artifact.write_bytes(artifact.read_bytes().replace(b"xgboost", b"xgbooot", 1) + b"\0")
+        artifact.write_bytes(artifact.read_bytes().replace(b"TreeEnsemble", b"TreeEnsembla", 1) + b"\0")
     else:
         artifact.write_bytes(artifact.read_bytes()[:200])
     clock[0] += 5
@@ -176,9 +183,12 @@ def test_two_different_requests_never_train_at_the_same_time(weak_candidate, qui
 
     dependencies = wiring.training_job_dependencies()
     register_model(dependencies["artifacts"], weak_candidate, metadata=dependencies["metadata"])
-    launcher = LocalTrainingLauncher(wait=False)
+    launcher = LocalTrainingLauncher(max_retries=0)
     for key in ("report-a", "report-b"):
-        launcher.launch({"key": f"retrain-{key}", "trigger": {"reason": key, "report_id": key}})
+        request = {"key": f"retrain-{key}", "trigger": {"reason": key, "report_id": key}}
+        dependencies["metadata"].put(TRAINING_REQUESTS, request["key"], {
+            "status": "launching", "request": request, "created_at": datetime.now(timezone.utc).isoformat()})
+        launcher.launch(request["key"])
     assert [process.wait(timeout=300) for process in launcher.processes] == [0, 0]
     runs = sorted(dependencies["metadata"].list(EXPERIMENTS), key=lambda run: run["created_at"])
     assert sorted(run["trigger"]["report_id"] for run in runs) == ["report-a", "report-b"]

@@ -10,7 +10,9 @@ from shared.training.synthetic_data import generate_reference_data
 from tests.conftest import register_model
 from tools.cli import main
 
-COMMANDS = {"bootstrap": [], "train": [], "models": ["list", "promote", "rollback", "history"],
+COMMANDS = {"bootstrap": [], "train": [], "models": ["list", "promote", "rollback", "history", "pending", "approve",
+                                                    "reject"],
+            "labellers": ["list", "quarantine", "lift", "agreement"], "trusted-set": ["show", "upload"],
             "experiments": ["list"], "drift-check": [], "drift-reports": ["list"], "drift-demo": [],
             "topics": ["create"], "ingest-clinical": [], "ingest-reference": []}
 
@@ -135,3 +137,46 @@ def test_drift_check_prints_a_report_page_a_person_can_open(trained_candidate, c
     assert main(["drift-reports", "list"]) == 0
     assert str(page) in capsys.readouterr().out
 
+
+
+def test_an_operators_retrain_is_sent_as_the_retrain_schema_wants(capsys):
+    from shared.stores.metadata.port import TRAINING_REQUESTS
+
+    class Recording:
+        launched = []
+
+        def launch(self, request_id):
+            self.launched.append(request_id)
+            return "recorded"
+
+    launcher = Recording()
+    wiring.override("training_launcher", launcher)
+    assert main(["retrain", "--requested-by", "ops.lead"]) == 0
+    [key] = launcher.launched
+    stored = wiring.metadata_store().get(TRAINING_REQUESTS, key)
+    assert stored["request"]["trigger"] == {"reason": "manual", "requested_by": "ops.lead"}
+    assert main(["retrain", "--requested-by", "Jane Roe, MRN 123"]) == 2
+    assert "requested_by" in capsys.readouterr().err and len(launcher.launched) == 1
+
+
+def test_governance_commands_answer_and_refuse_plainly(tmp_path, capsys):
+    assert main(["models", "pending"]) == 0
+    assert "no challenger waits for approval" in capsys.readouterr().out
+    assert main(["models", "approve", "20260101T000000Z-abcdef", "--by", "dr.lead"]) == 2
+    assert "no challenger 20260101T000000Z-abcdef waits for approval" in capsys.readouterr().err
+    assert main(["labellers", "quarantine", "Mallory@Example.com", "--from", "2026-01-01T00:00:00Z",
+                 "--by", "dr.lead"]) == 0
+    assert main(["labellers", "quarantine", "x@example.com", "--from", "yesterday", "--by", "dr.lead"]) == 2
+    assert "--from must be ISO 8601" in capsys.readouterr().err
+    assert main(["--json", "labellers", "list"]) == 0
+    [document] = json.loads(capsys.readouterr().out)
+    assert document["caller"] == "mallory@example.com" and document["status"] == "active"
+    assert main(["labellers", "lift", "mallory@example.com", "--by", "dr.lead"]) == 0
+    assert main(["labellers", "lift", "mallory@example.com", "--by", "dr.lead"]) == 2
+    X, y = generate_reference_data(50, seed=3)
+    write_csv(tmp_path / "trusted.csv", X, y)
+    assert main(["trusted-set", "upload", str(tmp_path / "trusted.csv"), "--by", "dr.lead"]) == 0
+    capsys.readouterr()
+    assert main(["--json", "trusted-set", "show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["source"] == "uploaded" and shown["rows"] == 50 and shown["uploaded_by"] == "dr.lead"

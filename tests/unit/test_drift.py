@@ -79,7 +79,9 @@ def chunks_of(X, size=5000):
 def test_a_fresh_sample_of_the_reference_is_not_drift(baseline, rows):
     X, _ = generate_reference_data(rows, seed=99)
     report = evaluate_window(WindowAggregator(baseline).consume(chunks_of(X)), None)
-    assert report["sample_size"] == rows
+    # vitals are rounded to 0.1: a few distinct patients share every value and count once
+    assert report["sample_size"] + report["rows_left_out"]["exact_repeats"] == rows
+    assert report["rows_left_out"]["exact_repeats"] <= 0.01 * rows
     assert report["decision"] == "ok", report["reasons"]
 
 
@@ -120,6 +122,11 @@ def test_chi_square_matches_scipy_and_pools_small_bins():
     reference, window = [5000, 3000, 10, 10], [100, 60, 1, 0]
     pooled = chi2_contingency([[5000, 3000, 20], [100, 60, 1]], correction=False)
     assert chi_square_homogeneity(reference, window) == pytest.approx((pooled.statistic, pooled.pvalue))
+    # ordered bins (a feature's quantile bins) are pooled with their neighbours instead
+    reference, window = [100, 100, 100, 100, 100, 100], [1, 2, 3, 4, 5, 6]  # the window expects 3.5 a bin
+    neighbours = chi2_contingency([[200, 200, 200], [3, 7, 11]], correction=False)
+    assert chi_square_homogeneity(reference, window, ordered=True) == pytest.approx(
+        (neighbours.statistic, neighbours.pvalue))
 
 
 def test_a_large_effect_on_too_few_rows_is_not_significant_so_not_drift():
@@ -188,7 +195,8 @@ def test_a_small_noisy_drop_is_not_degraded_but_a_clear_one_is(baseline):
     aggregate = WindowAggregator(baseline)
     aggregate.confusion = confusion
     report = evaluate_window(aggregate, metrics)["performance"]
-    assert report["macro_f1_drop"] >= 0.05 and report["macro_f1_upper_bound"] >= 1.0
+    # the 4 rare cases are too few for the macro-F1 comparison; their own exact test sees 2 misses, not enough
+    assert report["rare_class"]["missed"] == 2 and report["rare_class"]["p_value"] > 0.001
     assert report["status"] == "ok"
     aggregate.confusion = np.array([[20, 10, 0, 0, 0], [5, 5, 0, 0, 0], [0, 2, 3, 0, 0], [1, 0, 0, 2, 0],
                                     [0, 0, 1, 0, 1]])
@@ -259,10 +267,10 @@ def test_feature_drift_needs_significance_and_one_effect_size_over_its_threshold
     assert psi > 0.1 and wasserstein > 0.1 and measured["chi_square_p_value"] < DriftThresholds().alpha_per_test
     psi_only = judge(warm_window, psi_warning=psi / 4, psi_drift=psi / 2, wasserstein_drift=wasserstein * 2)
     wasserstein_only = judge(warm_window, psi_warning=psi * 2, psi_drift=psi * 3, wasserstein_drift=wasserstein / 2)
-    neither = judge(warm_window, psi_warning=psi * 2, psi_drift=psi * 3, wasserstein_drift=wasserstein * 2)
+    neither = judge(warm_window, psi_warning=psi / 2, psi_drift=psi * 3, wasserstein_drift=wasserstein * 2)
     for report in (psi_only, wasserstein_only):  # a real shift, large by either measure
         assert report["features"]["temperature"]["status"] == "drift" and report["decision"] == "drift"
-    # real but smaller than both thresholds: a warning, never a retrain
+    # real, PSI over its warning level but smaller than both drift thresholds: a warning, never a retrain
     assert neither["features"]["temperature"]["status"] == "warning" and neither["decision"] == "warning"
     for report in (psi_only, wasserstein_only, neither):
         assert report["features"]["heart_rate"]["status"] == report["features"]["blood_pressure"]["status"] == "ok"
@@ -274,13 +282,15 @@ def test_psi_between_the_warning_and_drift_thresholds_is_a_warning(warm_window):
     report = judge(warm_window, psi_warning=psi * 0.9, psi_drift=psi * 1.1, wasserstein_drift=10.0)
     assert report["features"]["temperature"]["status"] == "warning" and report["decision"] == "warning"
     assert len(report["reasons"]) == 1 and report["reasons"][0].startswith("temperature: warning")
-    # with 20,000 rows the shift is significant: a warning even below PSI's warning threshold
-    significant = judge(warm_window, psi_warning=psi * 1.1, psi_drift=psi * 2, wasserstein_drift=10.0)
-    assert significant["features"]["temperature"]["status"] == "warning"
+    # significant but below PSI's warning level: a real change too small to mention
+    small = judge(warm_window, psi_warning=psi * 1.1, psi_drift=psi * 2, wasserstein_drift=10.0)
+    assert small["features"]["temperature"]["status"] == "ok" and small["decision"] == "ok"
 
 
-def test_an_effect_size_over_its_threshold_without_significance_is_only_a_warning(baseline):
-    """At 200 rows W/std and PSI are noisy: the chi-square test must agree before a retrain."""
+def test_an_effect_size_over_its_threshold_without_significance_is_not_even_a_warning(baseline):
+    """At 200 rows W/std and PSI are noisy: the chi-square test must agree before
+    a retrain, and before a warning (which would otherwise fire on most
+    drift-free windows: 69 % at n = 200 before)."""
     X, _ = generate_reference_data(200, seed=31)
     X = X.copy()
     X[:, 1] += 0.15 * baseline["features"]["heart_rate"]["std"]
@@ -288,4 +298,4 @@ def test_an_effect_size_over_its_threshold_without_significance_is_only_a_warnin
     heart_rate = report["features"]["heart_rate"]
     assert heart_rate["wasserstein_normalised"] >= 0.1
     assert heart_rate["chi_square_p_value"] > DriftThresholds().alpha_per_test
-    assert heart_rate["status"] == "warning" and report["decision"] != "drift"
+    assert heart_rate["status"] == "ok" and report["decision"] == "ok"

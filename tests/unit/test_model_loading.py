@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from shared.errors import ModelUnavailable
+from shared.models.agreement import PROBABILITY_TOLERANCE
 from shared.models.layout import model_path
-from shared.models.loading import ModelLoader, probabilities_to_predictions, warn_on_library_mismatch
+from shared.models.loading import ModelLoader, load_version, probabilities_to_predictions, warn_on_library_mismatch
 from shared.schema import LABELS
 from shared.stores.artifacts.local import LocalArtifactStore
 from tests.conftest import register_model
@@ -42,13 +43,26 @@ def test_loads_and_caches_the_champion(store, trained_candidate):
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_a_loaded_model_answers_directly_with_the_pipelines_probabilities(store, trained_candidate):
-    register_model(store, trained_candidate)
+def test_the_champion_is_served_from_its_onnx_graph_with_the_pipelines_probabilities(store, trained_candidate):
+    manifest = register_model(store, trained_candidate)
     model = ModelLoader(store).get()
-    assert model.pipeline_proba is not None  # built and checked at load, not on the first request
-    assert model.pipeline_proba != model.pipeline.predict_proba  # XGBoost: straight to the booster
+    assert model.served_from == "onnx" and model.pipeline is None  # nothing unpickled
+    assert manifest["portable"]["agreement"]["decision_disagreements"] == 0
     rows = np.array([[36.6, 72, 118], [38.5, 140, 90], [34.9, 59, 89]])
-    np.testing.assert_allclose(model.pipeline_proba(rows), model.pipeline.predict_proba(rows), rtol=0, atol=1e-9)
+    pipeline = load_version(store, manifest["version"]).pipeline
+    np.testing.assert_allclose(model.pipeline_proba(rows), pipeline.predict_proba(rows), rtol=0,
+                               atol=PROBABILITY_TOLERANCE)
+
+
+def test_a_version_without_a_portable_graph_is_served_from_its_pipeline(store, trained_candidate):
+    manifest = register_model(store, trained_candidate)
+    manifest_path = store.root / model_path(manifest["version"], "manifest.json")
+    manifest["portable"] = {"served_from": "pipeline", "reason": "registered before ONNX export"}
+    manifest_path.write_text(json.dumps(manifest))
+    model = ModelLoader(store).get()
+    assert model.served_from == "pipeline" and model.pipeline is not None
+    label, _ = model.predict([[36.6, 72, 118]])[0]
+    assert label in LABELS
 
 
 def test_every_model_loaded_is_kept_out_of_full_garbage_collections(store, trained_candidate):
@@ -87,7 +101,7 @@ def test_tampered_artifact_is_refused_and_the_previous_model_keeps_serving(store
     loader = ModelLoader(store, refresh_seconds=1, clock=clock)
     assert loader.get().version == good["version"]
     bad = register_model(store, trained_candidate)
-    path = store.root / model_path(bad["version"], "model.joblib")
+    path = store.root / model_path(bad["version"], "model.onnx")  # what serving reads
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -134,26 +148,39 @@ def test_requests_keep_the_current_model_while_a_refresh_is_slow(tmp_path, train
     assert loader.get().version == second["version"]
 
 
-def test_tampered_first_model_is_never_served(store, trained_candidate):
+@pytest.mark.parametrize("artifact", ["model.onnx", "model.joblib"])
+def test_tampered_first_model_is_never_served(store, trained_candidate, artifact):
     bad = register_model(store, trained_candidate)
-    (store.root / model_path(bad["version"], "model.joblib")).write_bytes(b"not a pickle")
+    if artifact == "model.joblib":  # served from its pipeline: the pickle is what must be checked
+        _serve_from_pipeline(store, bad)
+    (store.root / model_path(bad["version"], artifact)).write_bytes(b"not a model")
     with pytest.raises(ModelUnavailable):
         ModelLoader(store).get()
 
 
-def test_truncated_artifact_with_matching_hash_is_refused(store, trained_candidate):
+@pytest.mark.parametrize("artifact", ["model.onnx", "model.joblib"])
+def test_truncated_artifact_with_matching_hash_is_refused(store, trained_candidate, artifact):
     bad = register_model(store, trained_candidate)
-    artifact = store.root / model_path(bad["version"], "model.joblib")
-    truncated = artifact.read_bytes()[:100]
-    artifact.write_bytes(truncated)
+    path = store.root / model_path(bad["version"], artifact)
+    truncated = path.read_bytes()[:100]
+    path.write_bytes(truncated)
     manifest_path = store.root / model_path(bad["version"], "manifest.json")
     manifest = json.loads(manifest_path.read_text())
     import hashlib
 
-    manifest["sha256"] = hashlib.sha256(truncated).hexdigest()
+    if artifact == "model.joblib":
+        manifest["portable"] = {"served_from": "pipeline"}
+        manifest["sha256"] = hashlib.sha256(truncated).hexdigest()
+    else:
+        manifest["portable"]["sha256"] = hashlib.sha256(truncated).hexdigest()
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ModelUnavailable):
         ModelLoader(store).get()
+
+
+def _serve_from_pipeline(store, manifest: dict) -> None:
+    path = store.root / model_path(manifest["version"], "manifest.json")
+    path.write_text(json.dumps(dict(manifest, portable={"served_from": "pipeline"})))
 
 
 def test_probabilities_cover_every_label_even_when_the_model_lacks_some():

@@ -9,18 +9,19 @@ import random
 import time
 import weakref
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
 from shared.errors import StoreUnavailable
-from shared.records import PredictionRecord, WindowChunk
+from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
 from shared.stores.firestore_errors import unavailable_on_failure
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
 
 COLLECTION = "predictions"
+RATES_COLLECTION = "outcome_rates"
 
 
 class FirestorePredictionStore:
@@ -133,6 +134,8 @@ class FirestorePredictionStore:
             outcome_label=data.get("outcome_label"),
             outcome_recorded_at=data.get("outcome_recorded_at"),
             outcome_updated_at=data.get("outcome_updated_at"),
+            outcome_caller=data.get("outcome_caller"),
+            outcome_history=list(data.get("outcome_history") or []),
         )
 
     def list_predictions(self, limit: int, cursor: str | None = None) -> tuple[list[PredictionRecord], str | None]:
@@ -159,7 +162,8 @@ class FirestorePredictionStore:
             raise prediction_not_found(prediction_id)
         return snapshot
 
-    def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord:
+    def record_outcome(self, prediction_id: str, label: str, now: datetime,
+                       caller: str | None = None) -> PredictionRecord:
         """Read, then update only if nobody wrote in between (the document's
         update time as precondition), retried with jittered backoff until
         `timeout`, then 503. Firestore's transactions lock the document and
@@ -172,7 +176,7 @@ class FirestorePredictionStore:
         while True:
             snapshot = self._existing_snapshot(prediction_id)
             data = snapshot.to_dict()
-            changes = outcome_changes(data, label, now)
+            changes = outcome_changes(data, label, now, caller)
             if not changes:
                 return self._record(snapshot, data)
             precondition = self.client.write_option(last_update_time=snapshot.update_time)
@@ -190,20 +194,30 @@ class FirestorePredictionStore:
     def _iter_query(self, query, chunk_size: int) -> Iterator[WindowChunk]:
         # Only the fields a chunk needs (and the ones the queries order by, for
         # paging): ~20 % faster on the emulator than whole documents.
-        query = query.select([*FEATURES, "prediction", "outcome_label", "created_at", "outcome_recorded_at"])
+        query = query.select([*FEATURES, "prediction", "outcome_label", "created_at", "outcome_recorded_at",
+                              "model_version", "probabilities", "outcome_updated_at", "outcome_caller",
+                              "outcome_history"])
         last = None
         while True:
             page = (query.start_after(last) if last is not None else query).limit(chunk_size)
             snapshots = self._call(lambda page=page: list(page.stream(timeout=60)))
             if not snapshots:
                 return
-            rows, predictions, outcomes = [], [], []
+            rows, predictions, outcomes, versions, probabilities = [], [], [], [], []
+            callers, times, histories = [], [], []
             for snapshot in snapshots:
                 data = snapshot.to_dict()
                 rows.append([data[name] for name in FEATURES])
                 predictions.append(data["prediction"])
                 outcomes.append(data.get("outcome_label"))
-            yield WindowChunk(np.asarray(rows, dtype=float), predictions, outcomes)
+                versions.append(data.get("model_version"))
+                probabilities.append(data.get("probabilities"))
+                callers.append(data.get("outcome_caller"))
+                times.append(data.get("outcome_updated_at") or data.get("outcome_recorded_at"))
+                histories.append(list(data.get("outcome_history") or []))
+            yield WindowChunk(np.asarray(rows, dtype=float), predictions, outcomes,
+                              model_versions=versions, probabilities=probability_rows(probabilities),
+                              outcome_callers=callers, outcome_times=times, outcome_histories=histories)
             if len(snapshots) < chunk_size:
                 return
             last = snapshots[-1]
@@ -236,17 +250,40 @@ class FirestorePredictionStore:
         )
         return self._iter_query(query, chunk_size)
 
+    def count_outcome_request(self, hour: str, caller: str) -> int:
+        """Add one to `caller`'s counter for `hour` (YYYYMMDDHH, UTC; collection
+        `outcome_rates`, expiring by TTL on `expire_at` after a day); returns the new count."""
+        import hashlib
+
+        from google.cloud import firestore
+
+        # a hash as the id: an email may hold characters a document id may not
+        reference = self.client.collection(RATES_COLLECTION).document(
+            f"{hour}-{hashlib.sha256(caller.encode()).hexdigest()[:32]}")
+        expire = datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=timezone.utc) + timedelta(days=1)
+        self._call(reference.set, {"count": firestore.Increment(1), "expire_at": expire}, merge=True,
+                   timeout=self.timeout)
+        return int(self._call(reference.get, timeout=self.timeout).get("count"))
+
     def count(self) -> int:
         result = self._call(lambda: self.collection.count().get(timeout=self.timeout))
         return int(result[0][0].value)
 
 
-def outcome_changes(data: dict, label: str, now: datetime) -> dict:
+def outcome_changes(data: dict, label: str, now: datetime, caller: str | None = None) -> dict:
     """The fields an outcome changes, as SQLite's UPDATE does: the first time
-    stays, and `updated_at` moves only forward, even for a request that read
-    the clock before another one committed."""
+    stays, `updated_at` moves only forward, even for a request that read
+    the clock before another one committed, and a new label or caller pushes
+    the current one onto `outcome_history` (who, which label, since when)."""
     recorded = data.get("outcome_recorded_at")
     changes = {}
+    current = data.get("outcome_label")
+    if current is not None and (current != label or data.get("outcome_caller") != caller):
+        changes["outcome_history"] = [*(data.get("outcome_history") or []), {
+            "label": current, "caller": data.get("outcome_caller"),
+            "at": data.get("outcome_updated_at") or recorded}]
+    if current is None or data.get("outcome_caller") != caller:
+        changes["outcome_caller"] = caller
     if recorded is None:
         changes["outcome_recorded_at"] = recorded = now
     if data.get("outcome_label") != label:

@@ -19,7 +19,11 @@ class PredictionStore(Protocol):
 
     def get_prediction(self, prediction_id: str) -> PredictionRecord: ...
 
-    def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord: ...
+    def record_outcome(self, prediction_id: str, label: str, now: datetime,
+                       caller: str | None = None) -> PredictionRecord:
+        """Set the label, attributed to `caller`; an earlier (label, caller, time)
+        is kept in `outcome_history`, never discarded."""
+        ...
 
     def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]: ...
 
@@ -29,6 +33,10 @@ class PredictionStore(Protocol):
                                chunk_size: int = 5000) -> Iterator[WindowChunk]:
         """Predictions whose outcome was first recorded in [start, end), whenever
         they were made: clinicians confirm days later, and a late outcome still counts."""
+        ...
+
+    def count_outcome_request(self, hour: str, caller: str) -> int:
+        """Count one more outcome request by `caller` in `hour` (YYYYMMDDHH, UTC); the new count."""
         ...
 
     def count(self) -> int: ...

@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 
 from shared.errors import StoreUnavailable
-from shared.records import PredictionRecord, WindowChunk
+from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
 from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
@@ -73,11 +73,12 @@ class SqlitePredictionStore:
             heart_rate=float(row[3]), blood_pressure=float(row[4]), prediction=row[5],
             probabilities=json.loads(row[6]), model_version=row[7],
             outcome_label=row[8], outcome_recorded_at=from_micros(row[9]), outcome_updated_at=from_micros(row[10]),
+            outcome_caller=row[11], outcome_history=_history(row[12]),
         )
 
     _COLUMNS = (
         "prediction_id, created_us, temperature, heart_rate, blood_pressure, prediction, probabilities,"
-        " model_version, outcome_label, outcome_recorded_us, outcome_updated_us"
+        " model_version, outcome_label, outcome_recorded_us, outcome_updated_us, outcome_caller, outcome_history"
     )
 
     def list_predictions(self, limit: int, cursor: str | None = None) -> tuple[list[PredictionRecord], str | None]:
@@ -105,19 +106,27 @@ class SqlitePredictionStore:
             raise prediction_not_found(prediction_id)
         return self._record(row)
 
-    def record_outcome(self, prediction_id: str, label: str, now: datetime) -> PredictionRecord:
+    def record_outcome(self, prediction_id: str, label: str, now: datetime,
+                       caller: str | None = None) -> PredictionRecord:
         """One atomic UPDATE (SET reads the old values): `updated_at` never goes
-        back, not even for a request that read the clock before another committed."""
+        back, not even for a request that read the clock before another committed.
+        A new label or a new caller pushes the current (label, caller, time) onto
+        `outcome_history`; the same label from the same caller changes nothing."""
         if not is_prediction_id(prediction_id):
             raise prediction_not_found(prediction_id)
         micros = to_micros(now)
         rows = self._execute(
             "UPDATE predictions SET"
+            " outcome_history = CASE WHEN outcome_label IS NULL OR (outcome_label IS ? AND outcome_caller IS ?)"
+            " THEN outcome_history ELSE json_insert(COALESCE(outcome_history, '[]'), '$[#]', json_object("
+            "'label', outcome_label, 'caller', outcome_caller,"
+            " 'at_us', COALESCE(outcome_updated_us, outcome_recorded_us))) END,"
+            " outcome_caller = ?,"
             " outcome_recorded_us = COALESCE(outcome_recorded_us, ?),"
             " outcome_updated_us = CASE WHEN outcome_label IS ? THEN outcome_updated_us"
             " ELSE MAX(?, COALESCE(outcome_updated_us, outcome_recorded_us, ?)) END,"
             f" outcome_label = ? WHERE prediction_id = ? RETURNING {self._COLUMNS}",
-            (micros, label, micros, micros, label, prediction_id),
+            (label, caller, caller, micros, label, micros, micros, label, prediction_id),
         ).fetchall()  # all rows: the statement, and its write lock, end here
         if not rows:
             raise prediction_not_found(prediction_id)
@@ -126,7 +135,8 @@ class SqlitePredictionStore:
     def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int,
                      order: str = "created_us") -> Iterator[WindowChunk]:
         cursor = self._execute(
-            "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label FROM predictions"
+            "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label, model_version, probabilities,"
+            " outcome_caller, COALESCE(outcome_updated_us, outcome_recorded_us), outcome_history FROM predictions"
             f" WHERE {where} ORDER BY {order}",
             parameters,
         )
@@ -136,6 +146,11 @@ class SqlitePredictionStore:
                 features=np.column_stack([np.asarray(columns[i], dtype=float) for i in range(len(FEATURES))]),
                 predictions=list(columns[3]),
                 outcomes=list(columns[4]),
+                model_versions=list(columns[5]),
+                probabilities=probability_rows(json.loads(text) for text in columns[6]),
+                outcome_callers=list(columns[7]),
+                outcome_times=[from_micros(micros) for micros in columns[8]],
+                outcome_histories=[_history(text) for text in columns[9]],
             )
 
     def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]:
@@ -149,5 +164,17 @@ class SqlitePredictionStore:
         return self._iter_chunks("outcome_recorded_us >= ? AND outcome_recorded_us < ?",
                                  (to_micros(start), to_micros(end)), chunk_size, order="outcome_recorded_us")
 
+    def count_outcome_request(self, hour: str, caller: str) -> int:
+        """Add one to `caller`'s counter for `hour` (YYYYMMDDHH, UTC); returns the new count.
+        Earlier hours' counters are deleted on the way (keys sort by hour first)."""
+        self._execute("DELETE FROM outcome_rates WHERE key < ?", (f"{hour}|",))
+        return self._execute("INSERT INTO outcome_rates (key, count) VALUES (?, 1) ON CONFLICT (key)"
+                             " DO UPDATE SET count = count + 1 RETURNING count", (f"{hour}|{caller}",)).fetchall()[0][0]
+
     def count(self) -> int:
         return self._execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+
+
+def _history(text: str | None) -> list[dict]:
+    return [{"label": entry["label"], "caller": entry.get("caller"), "at": from_micros(entry.get("at_us"))}
+            for entry in json.loads(text)] if text else []

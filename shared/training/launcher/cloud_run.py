@@ -1,5 +1,5 @@
-"""The training job as a Cloud Run job execution, with the request as its
-arguments (`RunJob` overrides); the call returns once the execution is
+"""The training job as a Cloud Run job execution, with the request's id as its
+argument (`RunJob` overrides); the call returns once the execution is
 created, not when it finishes."""
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ class CloudRunTrainingLauncher:
             self._client = run_v2.JobsClient()
         return self._client
 
-    def launch(self, request: dict) -> str:
+    def launch(self, request_id: str) -> str:
         from google.api_core import exceptions
         from google.cloud import run_v2
 
         overrides = run_v2.RunJobRequest.Overrides(
-            container_overrides=[run_v2.RunJobRequest.Overrides.ContainerOverride(args=job_arguments(request))])
+            container_overrides=[run_v2.RunJobRequest.Overrides.ContainerOverride(args=job_arguments(request_id))])
         try:
             operation = self.client.run_job(request=run_v2.RunJobRequest(name=self.job_name, overrides=overrides),
                                             timeout=self.timeout)

@@ -1,0 +1,41 @@
+"""Probabilities from a model's ONNX graph, through onnxruntime.
+
+The serving side of `models.portable`: it imports numpy and onnxruntime only
+(no scikit-learn, SciPy or XGBoost, ~0.1 s instead of ~0.7 s at a cold start)
+and reads a format that cannot run code. The graph's input type says what the
+pipeline compares: float32 for tree ensembles (rows are cast here exactly as
+XGBoost and scikit-learn's trees cast them), float64 for the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+PROBABILITIES_OUTPUT = "probabilities"
+_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+
+
+def onnx_predict_proba(graph: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """A function rows -> probabilities (float64, rows x classes) for one graph.
+
+    One intra-op thread: an instance serves many small requests at once, and
+    a thread pool per request would only contend for the same cores.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+    source = session.get_inputs()[0]
+    dtype = _DTYPES.get(source.type)
+    if dtype is None:
+        raise ValueError(f"the graph's input type {source.type} is not one this runtime feeds")
+    input_name, outputs, run = source.name, [PROBABILITIES_OUTPUT], session.run
+
+    def predict_proba(rows: np.ndarray) -> np.ndarray:
+        return run(outputs, {input_name: np.asarray(rows, dtype=dtype)})[0].astype(np.float64)
+
+    return predict_proba

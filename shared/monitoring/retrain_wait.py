@@ -1,0 +1,74 @@
+"""When a retrain can change the model: the waiting rule after input drift.
+
+A retrain requested the night the inputs drift trains on the few labels the
+changed region has by then (outcomes arrive hours or days late): the new
+model has not learnt the region, the region still drifts, and the loop
+retrains again night after night. So after input drift the request waits
+until the changed region has `RETRAIN_MIN_CHANGED_LABELS` labels, counted
+over the nights it waits, or until it has waited `RETRAIN_MAX_WAIT_NIGHTS`
+drift checks; each drift report says where it stands ("waiting for labels:
+225 of 600 in the changed region"). Degraded outcomes are labels already, so
+they request a retrain at once.
+
+The changed region: for each drifting feature, the baseline bins the window
+over-represents; its labels are the outcomes recorded in the window whose
+inputs fall in those bins (the feature with the most of them counts).
+State lives in one small document per champion (`retrain_waits`), keyed by
+report, so a re-run of a window counts its labels once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.schema import FEATURES
+
+RETRAIN_WAITS = "retrain_waits"
+
+
+def changed_region(features: dict, labelled_coarse: dict) -> dict | None:
+    """The drifting feature whose over-represented bins hold the most labels; None without feature drift."""
+    best = None
+    for name in FEATURES:
+        feature = features[name]
+        if feature["status"] != "drift":
+            continue
+        window = np.asarray(feature["window_counts"], dtype=float)
+        reference = np.asarray(feature["reference_counts"], dtype=float)
+        over = window / max(window.sum(), 1) > reference / max(reference.sum(), 1)
+        labels = int(np.asarray(labelled_coarse[name])[over].sum())
+        if best is None or labels > best["labels"]:
+            best = {"feature": name, "bins": np.flatnonzero(over).tolist(), "labels": labels}
+    return best
+
+
+def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int) -> tuple[bool, dict]:
+    """(publish now?, the champion's wait document after this report). Pure.
+
+    A champion whose retrain was already requested (and that still serves:
+    the candidate was not promoted) is asked again only when the changed
+    region's labels have doubled since: the same evidence would train the same
+    refused candidate."""
+    if wait is None or wait.get("status") not in ("waiting", "published"):
+        wait = {"status": "waiting", "labels_by_report": {}}
+    region = report.get("changed_region")
+    degraded = report["performance"]["status"] == "degraded"
+    labels_now = region["labels"] if region else report["performance"]["outcomes"]
+    labels_by_report = dict(wait["labels_by_report"], **{report["report_id"]: labels_now})
+    labels = sum(labels_by_report.values())
+    nights = len(labels_by_report)
+    requested_at = wait.get("requested_at_labels")
+    needed = min_labels if requested_at is None else max(min_labels, 2 * requested_at)
+    out_of_patience = requested_at is None and nights > max_nights
+    publish = degraded or labels >= needed or out_of_patience
+    reason = ("degraded outcomes" if degraded else f"{labels} labels in the changed region" if labels >= needed
+              else f"waited {nights - 1} of {max_nights} nights" if publish else None)
+    summary = {"status": "published" if publish else "waiting", "labels_by_report": labels_by_report,
+               "changed_region_labels": labels, "needed": needed, "nights": nights, "max_nights": max_nights,
+               "requested_at_labels": labels if publish else requested_at,
+               "feature": region["feature"] if region else None, "created_at": report["created_at"],
+               "message": f"retrain requested: {reason}" if publish else
+               f"waiting for labels: {labels} of {needed} in the changed region" + (
+                   f" (night {nights} of at most {max_nights + 1})" if requested_at is None else
+                   f" (a retrain was requested at {requested_at}; asked again when they double)")}
+    return publish, summary
