@@ -5,21 +5,12 @@ The policy (README, "What a retrain trains on"):
    recorded in the last TRAINING_WINDOW_DAYS, and the labelled rows of the
    clinical lake's partitions of those days. Each row belongs to the day it
    was labelled (the outcome's recording day, the partition's date).
-2. **Recent labels win -- where the labelling changed.** Days are taken
-   newest first; an older row is dropped only when its neighbourhood's
-   labelling has changed significantly between periods: among its
-   `NEIGHBOURS` nearest newer rows and its `NEIGHBOURS` nearest rows of its
-   own period (its day and older), all within `RADIUS` (in units of
-   `NEIGHBOURHOOD_SCALE`), at least `AGREEMENT` of the newer ones carry
-   another label, and its own label is rarer among the newer ones than among
-   its period's by a one-sided Fisher exact test at `CHANGE_SIGNIFICANCE`.
+2. **Recent labels win.** Days are taken newest first; an older row is dropped
+   when its neighbourhood is already covered by newer rows (its
+   `NEIGHBOURS` nearest newer rows lie within `RADIUS`, in units of
+   `NEIGHBOURHOOD_SCALE`) and at least `AGREEMENT` of them carry another label.
    That is how a changed labelling rule replaces the old one without waiting
-   for the old rows to leave the window; ordinary overlap at a class boundary
-   (the same mix of labels in both periods) is not a change, so stationary
-   data keeps its rows (the earlier rule -- 3 newer neighbours, 80 % of
-   them disagreeing -- dropped 0.8-5.3 % of each class of stationary data,
-   skewing the class mix calibration is fitted on). What was dropped is
-   recorded per class.
+   for the old rows to leave the window.
 3. **Recent rows weigh more**: a row labelled `age` days ago weighs
    0.5 ** (age / TRAINING_HALF_LIFE_DAYS) in the fit and in the holdout the
    promotion gate scores champion and challenger on; classes are balanced on
@@ -48,11 +39,9 @@ import numpy as np
 from shared.records import isoformat
 from shared.schema import FEATURES, LABELS
 
-NEIGHBOURS = 15
+NEIGHBOURS = 3
 RADIUS = 2.0
-AGREEMENT = 0.5  # most newer neighbours carry another label (and the test below says it changed)
-CHANGE_SIGNIFICANCE = 0.01
-MIN_NEIGHBOURS = 3  # fewer rows on either side: no evidence of a change, nothing dropped
+AGREEMENT = 0.8
 # Twice the reference data's measurement noise per feature: closer rows are
 # the same patient state, as far as the vitals can tell.
 NEIGHBOURHOOD_SCALE = np.array([0.3, 6.0, 8.0])
@@ -77,51 +66,30 @@ def per_class(labels) -> dict[str, int]:
     return {label: counts.get(label, 0) for label in LABELS}
 
 
-def _nearest(reference: np.ndarray, query: np.ndarray, neighbours: int, skip_self: bool):
+def without_contradictions(group: LabelledRows, newer: list[LabelledRows], neighbours: int = NEIGHBOURS,
+                           radius: float = RADIUS, agreement: float = AGREEMENT) -> LabelledRows:
+    """`group` minus the rows that newer rows contradict (see the module docstring)."""
     from sklearn.neighbors import NearestNeighbors
 
-    index = NearestNeighbors(n_neighbors=neighbours + skip_self).fit(reference / NEIGHBOURHOOD_SCALE)
-    distances, nearest = index.kneighbors(query / NEIGHBOURHOOD_SCALE)
-    return (distances[:, 1:], nearest[:, 1:]) if skip_self else (distances, nearest)
-
-
-def without_contradictions(group: LabelledRows, newer: list[LabelledRows], peers: list[LabelledRows] | None = None,
-                           neighbours: int = NEIGHBOURS, radius: float = RADIUS, agreement: float = AGREEMENT,
-                           significance: float = CHANGE_SIGNIFICANCE) -> LabelledRows:
-    """`group` minus the rows whose neighbourhood newer rows relabelled (see the
-    module docstring). `peers`: the rows of the group's period (its day and
-    older days); the group itself when not given. Its rows must be among them."""
-    from scipy.stats import hypergeom
-
     newer = [g for g in newer if len(g)]
-    peers = [g for g in (peers or [group]) if len(g)]
-    newer_rows, peer_rows = sum(len(g) for g in newer), sum(len(g) for g in peers)
-    k_newer, k_peers = min(neighbours, newer_rows), min(neighbours, peer_rows - 1)
-    if not len(group) or min(k_newer, k_peers) < MIN_NEIGHBOURS:
+    if not len(group) or sum(len(g) for g in newer) < neighbours:
         return group
-    newer_y, peer_y = np.concatenate([g.y for g in newer]), np.concatenate([g.y for g in peers])
-    new_distance, new_nearest = _nearest(np.vstack([g.X for g in newer]), group.X, k_newer, skip_self=False)
-    peer_distance, peer_nearest = _nearest(np.vstack([g.X for g in peers]), group.X, k_peers, skip_self=True)
-    covered = (new_distance[:, -1] <= radius) & (peer_distance[:, -1] <= radius)
-    same_newer = (newer_y[new_nearest] == group.y[:, None]).sum(axis=1)
-    same_peers = (peer_y[peer_nearest] == group.y[:, None]).sum(axis=1)
-    disagreeing = same_newer <= (1 - agreement) * k_newer
-    # Fisher's exact test, one-sided: this few of the row's label among the
-    # newer neighbours, given how many both neighbourhoods hold together.
-    p_value = hypergeom.cdf(same_newer, k_newer + k_peers, same_newer + same_peers, k_newer)
-    keep = ~(covered & disagreeing & (p_value < significance))
+    newer_y = np.concatenate([g.y for g in newer])
+    index = NearestNeighbors(n_neighbors=neighbours).fit(np.vstack([g.X for g in newer]) / NEIGHBOURHOOD_SCALE)
+    distances, nearest = index.kneighbors(group.X / NEIGHBOURHOOD_SCALE)
+    covered = distances[:, -1] <= radius
+    disagreeing = (newer_y[nearest] != group.y[:, None]).mean(axis=1) >= agreement
+    keep = ~(covered & disagreeing)
     return LabelledRows(group.source, group.age_days, group.X[keep], group.y[keep],
                         dict(group.detail, dropped=per_class(group.y[~keep])))
 
 
 def drop_contradicted(groups: list[LabelledRows]) -> list[LabelledRows]:
-    """Each group without the rows strictly newer groups relabelled (newest first;
-    a day's outcomes and lake rows are equals, and form its period with older days)."""
+    """Each group without the rows strictly newer groups contradict (newest first;
+    a day's outcomes and lake rows are equals)."""
     kept: list[LabelledRows] = []
     for group in sorted(groups, key=lambda g: g.age_days):
-        period = [g for g in groups if g.age_days >= group.age_days and g is not group]
-        kept.append(without_contradictions(group, [g for g in kept if g.age_days < group.age_days],
-                                           [group] + period))
+        kept.append(without_contradictions(group, [g for g in kept if g.age_days < group.age_days]))
     return kept
 
 
@@ -216,7 +184,6 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
                    "recent_labels_win": {
             "neighbours": NEIGHBOURS, "radius": RADIUS, "agreement": AGREEMENT,
-            "change_significance": CHANGE_SIGNIFICANCE, "test": "one-sided Fisher exact, newer vs own period",
             "scale": dict(zip(FEATURES, NEIGHBOURHOOD_SCALE.tolist()))}},
         "window": {"start": isoformat(start), "end": isoformat(now)},
         "weights": {"rule": f"0.5 ** (age in days / {half_life_days}); reference rows are {window_days} days old",
