@@ -9,18 +9,22 @@ import numpy as np
 from shared.training.holdout import PreparedData
 
 
-def fit_vector_scaling(probabilities: np.ndarray, y_encoded: np.ndarray) -> dict:
-    """Slope and intercept per class minimising the log-loss of softmax(slope * log p + intercept)."""
+def fit_vector_scaling(probabilities: np.ndarray, y_encoded: np.ndarray,
+                       sample_weight: np.ndarray | None = None) -> dict:
+    """Slope and intercept per class minimising the log-loss of softmax(slope * log p + intercept),
+    each row weighted by `sample_weight` (recency: calibrated for the recent mix of classes)."""
     from scipy.optimize import minimize
     from scipy.special import log_softmax
 
     log_p = np.log(np.clip(probabilities, 1e-12, 1.0))
     classes = probabilities.shape[1]
     rows = np.arange(len(y_encoded))
+    weights = np.ones(len(y_encoded)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    weights = weights / weights.sum()
 
     def loss(parameters):
         slope, intercept = parameters[:classes], parameters[classes:]
-        return -log_softmax(log_p * slope + intercept, axis=1)[rows, y_encoded].mean()
+        return -(log_softmax(log_p * slope + intercept, axis=1)[rows, y_encoded] * weights).sum()
 
     start = np.concatenate([np.ones(classes), np.zeros(classes)])
     fitted = minimize(loss, start, method="L-BFGS-B").x

@@ -52,6 +52,8 @@ from shared.training.holdout import (  # noqa: F401
     in_holdout,
     prepare_data,
 )
+from shared.training.paired_comparison import paired_macro_f1_difference
+from shared.training.promotion_gate import EvaluationRows
 from shared.training.search import (  # noqa: F401
     FAMILIES,
     SEARCH_SPACES,
@@ -78,8 +80,10 @@ class Candidate:
     decision_rule: dict = field(default_factory=dict)
     calibration_error: dict = field(default_factory=dict)
     artifact_bytes: bytes = b""
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # one row, as served (n_jobs=1, calibration and decision applied)
     training_seconds: float = 0.0
+    holdout_predictions: np.ndarray | None = None  # its served labels for the holdout rows, for paired ties
+    tie_comparison: dict | None = None  # its macro-F1 difference from the best candidate, with the interval
 
     def summary(self) -> dict:
         return {
@@ -94,6 +98,8 @@ class Candidate:
             "holdout_calibration": self.calibration_error,
             "artifact_size_bytes": len(self.artifact_bytes),
             "single_row_latency_ms": round(self.latency_ms, 4),
+            "rare_class_promise": self.decision_rule.get("rare_class_promise"),
+            "difference_from_best": self.tie_comparison,
             "training_seconds": round(self.training_seconds, 3),
         }
 
@@ -153,31 +159,47 @@ def train_candidates(
                                 data.w_train)
         candidate = Candidate(family, best_params, for_serving(pipeline), best_scores, searched,
                               training_seconds=time.perf_counter() - started)
-        candidate.decision_rule = fit_decision_rule(best_out_of_fold, y_train_encoded, data.labels.index(rare),
-                                                    rare_class_min_recall)
-        candidate.metrics = evaluate(data.y_holdout,
-                                     predict_labels(pipeline, data.X_holdout, data.labels, candidate.decision_rule),
-                                     data.w_holdout)
-        candidate.calibration_error = holdout_calibration(pipeline, data, candidate.decision_rule)
+        rule = fit_decision_rule(best_out_of_fold, y_train_encoded, data.labels.index(rare),
+                                 rare_class_min_recall, data.w_train, rare_label=rare)
+        candidate.decision_rule = rule
+        candidate.holdout_predictions = predict_labels(pipeline, data.X_holdout, data.labels, rule)
+        candidate.metrics = evaluate(data.y_holdout, candidate.holdout_predictions, data.w_holdout)
+        candidate.calibration_error = holdout_calibration(pipeline, data, rule)
         candidate.artifact_bytes = serialize(pipeline)
-        candidate.latency_ms = single_row_latency_ms(pipeline, data.X_holdout[:1])
+        candidate.latency_ms = single_row_latency_ms(
+            lambda row, pipeline=pipeline, rule=rule: predict_labels(pipeline, row, data.labels, rule),
+            data.X_holdout[:1])
         candidates.append(candidate)
         if progress:
             progress(f"{family}: holdout macro-F1 {candidate.metrics['macro_f1']:.4f}, "
                      f"{len(candidate.artifact_bytes) / 1e6:.2f} MB")
-    winner = select_winner(candidates, tie_tolerance, rare, rare_class_min_recall)
+    winner = select_winner(candidates, tie_tolerance, rare, rare_class_min_recall,
+                           EvaluationRows(data.y_holdout, data.w_holdout))
     return TrainingResult(data, candidates, winner, budget_exhausted, seed)
 
 
 def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label: str | None = None,
-                  rare_class_min_recall: float = RARE_CLASS_MIN_RECALL) -> Candidate:
-    """Best holdout macro-F1; among ties, those that keep the rarest class's
-    recall first, then the smaller artifact."""
-    best = max(candidate.metrics["macro_f1"] for candidate in candidates)
-    tied = [c for c in candidates if c.metrics["macro_f1"] >= best - tie_tolerance]
+                  rare_class_min_recall: float = RARE_CLASS_MIN_RECALL,
+                  rows: EvaluationRows | None = None) -> Candidate:
+    """Best holdout macro-F1; tied with it, every candidate not significantly
+    worse on the same rows (paired bootstrap; `tie_tolerance` only without
+    per-row predictions). Among ties: those whose rare-class promise holds
+    first, then the cheaper to serve (single-row time), then the smaller artifact."""
+    best = max(candidates, key=lambda candidate: candidate.metrics["macro_f1"])
+    paired = rows is not None and all(c.holdout_predictions is not None for c in candidates)
+    if paired:
+        for candidate in candidates:
+            candidate.tie_comparison = paired_macro_f1_difference(
+                rows.y_true, candidate.holdout_predictions, best.holdout_predictions, rows.weights)
+        tied = [c for c in candidates if not c.tie_comparison["significantly_worse"]]
+    else:
+        tied = [c for c in candidates if c.metrics["macro_f1"] >= best.metrics["macro_f1"] - tie_tolerance]
 
-    def misses_rare_class(candidate: Candidate) -> bool:
+    def breaks_rare_class_promise(candidate: Candidate) -> bool:
+        promise = candidate.decision_rule.get("rare_class_promise")
+        if promise is not None:
+            return not promise["met"]
         rare = candidate.metrics.get("per_class", {}).get(rare_label)
         return bool(rare and rare["support"] and rare["recall"] < rare_class_min_recall)
 
-    return min(tied, key=lambda c: (misses_rare_class(c), len(c.artifact_bytes), c.latency_ms))
+    return min(tied, key=lambda c: (breaks_rare_class_promise(c), c.latency_ms, len(c.artifact_bytes)))

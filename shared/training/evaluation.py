@@ -13,7 +13,7 @@ def evaluate(y_true, y_pred, sample_weight=None) -> dict:
     """Holdout metrics; per-class figures and the confusion matrix in LABELS order.
 
     With `sample_weight`, precision, recall and F1 weigh rows as training did;
-    supports and the confusion matrix stay row counts.
+    supports, rows recalled and the confusion matrix stay row counts.
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -31,9 +31,11 @@ def evaluate(y_true, y_pred, sample_weight=None) -> dict:
         y_true, y_pred, labels=list(LABELS), zero_division=0, sample_weight=sample_weight
     )
     support = [Counter(y_true).get(label, 0) for label in LABELS]
+    # Rows, not weights: the gate's recall rule counts rows recalled out of rows present.
+    recalled = Counter(t for t, p in zip(y_true, y_pred) if t == p)
     metrics["per_class"] = {
         label: {"precision": round(float(p), 6), "recall": round(float(r), 6), "f1": round(float(f), 6),
-                "support": int(s)}
+                "support": int(s), "recalled_rows": int(recalled.get(label, 0))}
         for label, p, r, f, s in zip(LABELS, precision, recall, f1, support)
     }
     metrics["confusion_matrix"] = {"labels": list(LABELS),

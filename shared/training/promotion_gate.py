@@ -1,22 +1,34 @@
 """The promotion gate: the rules a challenger must pass to replace the champion.
 
 Every figure is measured on the same evaluation rows -- rows that neither the
-challenger nor any champion trained on (see `holdout.in_holdout`) --
-and the decision records one number per model, the one its reasons quote.
+challenger nor any champion trained on (see `holdout.in_holdout`) -- and the
+decision records one number per model, the one its reasons quote.
 
 Rules (defaults configurable in `Settings`):
 1. Floor: macro-F1 of at least PROMOTION_MIN_MACRO_F1 (0.5), the first model
    included: a model trained on noise never serves.
-2. No slide: macro-F1 no more than PROMOTION_F1_TOLERANCE (0.01) below the
-   *best* of the recent champions, not only the current one, so a chain of
-   "slightly worse" promotions cannot walk quality down.
-3. Rare classes: no class's recall drops by more than PROMOTION_MAX_RECALL_DROP
-   (0.10) against the current champion (a rare class barely moves a macro
-   mean) -- unless that is a single row: with 8 rare rows one miss is 0.125,
-   and one row is not evidence.
+2. No slide, compared fairly: given each model's predictions on the rows
+   (`EvaluationRows`), the challenger must not be *significantly* worse than
+   any recent champion -- the best included, so a chain of "slightly worse"
+   promotions cannot walk quality down: a paired bootstrap of the macro-F1
+   difference on the same rows (`paired_comparison`), refused when the whole
+   95 % interval is below 0; each interval is reported with the decision.
+   A fixed tolerance (PROMOTION_F1_TOLERANCE, 0.01) is smaller than the
+   holdout's noise (0.017 at 4k rows), so it is only the fallback when no
+   per-row predictions are given.
+3. Rare classes, in rows: no class's recall drops by more than
+   PROMOTION_MAX_RECALL_DROP (0.10) against the current champion (a rare class
+   barely moves a macro mean), counted in actual rows of the evaluation set
+   recalled by each -- never recency weights multiplied by row counts --
+   unless the loss is not evidence: a single row (with 8 rare rows one miss is
+   0.125), or, given per-row predictions, not significant by an exact McNemar
+   test on the class's rows where the two disagree (2 of 10 rows lost: p =
+   0.25; 5 of 8: p = 0.03, refused).
 4. No silent shrink: every class the champion predicts, the challenger predicts.
 5. No no-op: a challenger trained on the champion's exact data must score
    strictly better; `registry.promote` refuses the version already serving.
+When the challenger's decision rule could not make its rare-class promise
+(see `decision_rule`), the decision says so.
 A champion that cannot be loaded is not "no champion": the caller raises
 `ChampionUnavailable` before anything is decided, and the request is retried.
 """
@@ -25,7 +37,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from shared.config import DEFAULTS
+from shared.training.paired_comparison import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, paired_macro_f1_difference
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,16 @@ class GateRules:
     min_macro_f1: float = DEFAULTS.promotion_min_macro_f1
     f1_tolerance: float = DEFAULTS.promotion_f1_tolerance
     max_recall_drop: float = DEFAULTS.promotion_max_recall_drop
+    confidence: float = DEFAULT_CONFIDENCE
+    resamples: int = DEFAULT_RESAMPLES
+
+
+@dataclass(frozen=True)
+class EvaluationRows:
+    """The evaluation rows' true labels and weights, for paired comparisons."""
+
+    y_true: np.ndarray
+    weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,8 @@ class Contender:
     metrics: dict
     labels: list[str]
     data_sha256: str | None = None
+    predictions: np.ndarray | None = None  # its labels for the evaluation rows, in their order
+    rare_class_promise: dict | None = None  # from its decision rule, if any
 
 
 @dataclass
@@ -55,16 +82,21 @@ class GateDecision:
     bar_macro_f1: float | None = None  # what the challenger had to reach (best recent minus tolerance)
     bar_version: str | None = None
     reasons: list[str] = field(default_factory=list)
+    paired_comparisons: dict = field(default_factory=dict)  # champion version -> difference and its interval
 
     def to_dict(self) -> dict:
         return {"promote": self.promote, "challenger_macro_f1": self.challenger_macro_f1,
                 "champion_macro_f1": self.champion_macro_f1, "bar_macro_f1": self.bar_macro_f1,
-                "bar_version": self.bar_version, "reasons": list(self.reasons)}
+                "bar_version": self.bar_version, "reasons": list(self.reasons),
+                "paired_comparisons": dict(self.paired_comparisons)}
 
 
-def decide_promotion(challenger: Contender, champions: list[Contender], rules: GateRules = GateRules()) -> GateDecision:
+def decide_promotion(challenger: Contender, champions: list[Contender], rules: GateRules = GateRules(),
+                     rows: EvaluationRows | None = None) -> GateDecision:
     """`champions`: the current champion first, then recent earlier ones, each
-    scored on the challenger's evaluation rows; empty only when none ever served."""
+    scored on the challenger's evaluation rows; empty only when none ever served.
+    With `rows` and every contender's `predictions`, macro-F1 is compared by a
+    paired bootstrap; otherwise by the fixed tolerance."""
     score = round(float(challenger.metrics["macro_f1"]), 6)
     decision = GateDecision(True, score)
 
@@ -74,6 +106,7 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
 
     if score < rules.min_macro_f1:
         refuse(f"macro-F1 {score:.6f} is below the floor {rules.min_macro_f1}")
+    _note_rare_class_promise(challenger, decision)
     if not champions:
         if decision.promote:
             decision.reasons.append(f"no champion yet; macro-F1 {score:.6f} clears the floor {rules.min_macro_f1}")
@@ -82,14 +115,12 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
     decision.champion_macro_f1 = round(float(current.metrics["macro_f1"]), 6)
     best = max(champions, key=lambda champion: champion.metrics["macro_f1"])
     decision.bar_version = best.version
-    decision.bar_macro_f1 = round(float(best.metrics["macro_f1"]) - rules.f1_tolerance, 6)
-    if score < decision.bar_macro_f1:
-        refuse(f"macro-F1 {score:.6f} is below {decision.bar_macro_f1:.6f}: the best recent champion "
-               f"{best.version} scores {best.metrics['macro_f1']:.6f} on the same rows, minus tolerance "
-               f"{rules.f1_tolerance}")
+    paired = rows is not None and challenger.predictions is not None \
+        and all(champion.predictions is not None for champion in champions)
+    if paired:
+        _compare_paired(challenger, champions, rules, rows, decision, refuse)
     else:
-        decision.reasons.append(f"macro-F1 {score:.6f} vs champion {decision.champion_macro_f1:.6f} "
-                                f"(bar {decision.bar_macro_f1:.6f} from {best.version})")
+        _compare_with_tolerance(score, best, rules, decision, refuse)
     if challenger.data_sha256 and challenger.data_sha256 == current.data_sha256 \
             and score <= decision.champion_macro_f1:
         refuse("trained on the champion's exact data and no better: nothing to promote")
@@ -100,9 +131,83 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
         if champion_class["support"] == 0 or label in dropped:
             continue
         support = champion_class["support"]
-        drop = champion_class["recall"] - challenger.metrics["per_class"][label]["recall"]
-        rows_lost = round(drop * support)
-        if drop > rules.max_recall_drop and rows_lost > 1:
-            refuse(f"recall of {label!r} drops by {drop:.3f} (more than {rules.max_recall_drop}; "
-                   f"{rows_lost} of {support} rows)")
+        champion_rows = recalled_rows(current, label, support, rows)
+        challenger_rows = recalled_rows(challenger, label, support, rows)
+        rows_lost = champion_rows - challenger_rows
+        drop = rows_lost / support
+        if drop <= rules.max_recall_drop or rows_lost <= 1:
+            continue
+        evidence = ""
+        if paired:
+            p_value = recall_loss_p_value(current, challenger, label, rows)
+            if p_value >= 1 - rules.confidence:
+                decision.reasons.append(f"recall of {label!r}: {challenger_rows} vs {champion_rows} of {support} "
+                                        f"rows, not a significant loss (McNemar exact p = {p_value:.3f})")
+                continue
+            evidence = f"; McNemar exact p = {p_value:.3f}"
+        refuse(f"recall of {label!r} drops by {drop:.3f} (more than {rules.max_recall_drop}): the challenger "
+               f"recalls {challenger_rows} of {support} rows, the champion {champion_rows}{evidence}")
     return decision
+
+
+def recall_loss_p_value(champion: Contender, challenger: Contender, label: str, rows: EvaluationRows) -> float:
+    """One-sided exact McNemar test on the class's rows where the two disagree:
+    how likely this many rows only the champion recalls, were both equally good."""
+    from scipy.stats import binom
+
+    truth = np.asarray(rows.y_true, dtype=object) == label
+    champion_hit = truth & (np.asarray(champion.predictions, dtype=object) == label)
+    challenger_hit = truth & (np.asarray(challenger.predictions, dtype=object) == label)
+    only_champion = int(np.sum(champion_hit & ~challenger_hit))
+    only_challenger = int(np.sum(challenger_hit & ~champion_hit))
+    if only_champion == 0:
+        return 1.0
+    return float(binom.sf(only_champion - 1, only_champion + only_challenger, 0.5))
+
+
+def recalled_rows(contender: Contender, label: str, support: int, rows: EvaluationRows | None) -> int:
+    """Rows of `label` the contender recalls, counted as rows whatever the metrics' weights."""
+    if rows is not None and contender.predictions is not None:
+        truth = np.asarray(rows.y_true, dtype=object) == label
+        return int(np.sum(truth & (np.asarray(contender.predictions, dtype=object) == label)))
+    per_class = contender.metrics["per_class"][label]
+    if "recalled_rows" in per_class:
+        return int(per_class["recalled_rows"])
+    return int(round(per_class["recall"] * support))  # unweighted metrics: recall is a share of rows
+
+
+def _compare_paired(challenger, champions, rules, rows, decision, refuse) -> None:
+    best = max(champions, key=lambda champion: champion.metrics["macro_f1"])
+    decision.bar_macro_f1 = round(float(best.metrics["macro_f1"]), 6)
+    for champion in champions:
+        interval = paired_macro_f1_difference(rows.y_true, challenger.predictions, champion.predictions,
+                                              rows.weights, rules.resamples, rules.confidence)
+        decision.paired_comparisons[str(champion.version)] = interval
+        text = (f"macro-F1 {decision.challenger_macro_f1:.6f} vs {champion.version} "
+                f"{float(champion.metrics['macro_f1']):.6f}: difference {interval['difference']:+.4f}, "
+                f"{rules.confidence:.0%} interval [{interval['low']:+.4f}, {interval['high']:+.4f}] on "
+                f"{interval['rows']} rows (effective {interval['effective_rows']:g})")
+        if interval["significantly_worse"]:
+            refuse(f"{text}: significantly worse")
+        else:
+            decision.reasons.append(f"{text}: not significantly worse")
+
+
+def _compare_with_tolerance(score, best, rules, decision, refuse) -> None:
+    decision.bar_macro_f1 = round(float(best.metrics["macro_f1"]) - rules.f1_tolerance, 6)
+    if score < decision.bar_macro_f1:
+        refuse(f"macro-F1 {score:.6f} is below {decision.bar_macro_f1:.6f}: the best recent champion "
+               f"{best.version} scores {best.metrics['macro_f1']:.6f} on the same rows, minus tolerance "
+               f"{rules.f1_tolerance}")
+    else:
+        decision.reasons.append(f"macro-F1 {score:.6f} vs champion {decision.champion_macro_f1:.6f} "
+                                f"(bar {decision.bar_macro_f1:.6f} from {best.version})")
+
+
+def _note_rare_class_promise(challenger: Contender, decision: GateDecision) -> None:
+    promise = challenger.rare_class_promise
+    if promise and not promise.get("met", True):
+        decision.reasons.append(
+            f"note: no decision rule could promise {promise.get('label')!r} recall >= {promise.get('min_recall')} "
+            f"with 95 % confidence (lower bound {promise.get('recall_lower_bound')} on "
+            f"{promise.get('rare_rows')} out-of-fold rows)")

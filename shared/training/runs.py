@@ -37,7 +37,7 @@ from shared.training.candidates import (
     train_candidates,
 )
 from shared.training.promotion import Publish, complete_promotion, open_intent
-from shared.training.promotion_gate import Contender, GateRules, decide_promotion
+from shared.training.promotion_gate import Contender, EvaluationRows, GateRules, decide_promotion
 
 log = get_logger("training_runs")
 
@@ -217,14 +217,17 @@ def _review_change(record: dict, promote: bool, champions, store, recent_inputs,
 def _score_and_decide(winner, champions, data, options: TrainingOptions):
     """Score every recent champion on the evaluation rows the challenger was scored
     on (none of them trained on those), then let the gate decide."""
-    champion_metrics = {
-        model.version: evaluate(data.y_holdout, model.predict_labels(data.X_holdout), data.w_holdout)
-        for model in champions}
+    predictions = {model.version: model.predict_labels(data.X_holdout) for model in champions}
+    champion_metrics = {model.version: evaluate(data.y_holdout, predictions[model.version], data.w_holdout)
+                        for model in champions}
     decision = decide_promotion(
-        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"]),
+        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"],
+                  predict_labels(winner.pipeline, data.X_holdout, data.labels, winner.decision_rule),
+                  winner.decision_rule.get("rare_class_promise")),
         [Contender(model.version, champion_metrics[model.version], model.labels,
-                   model.manifest.get("data_fingerprint", {}).get("sha256")) for model in champions],
-        options.gate)
+                   model.manifest.get("data_fingerprint", {}).get("sha256"), predictions[model.version])
+         for model in champions],
+        options.gate, EvaluationRows(data.y_holdout, data.w_holdout))
     return champion_metrics, decision
 
 

@@ -1,9 +1,8 @@
 """The model families, their small search spaces, and how one configuration is
 fitted and cross-validated. No cloud code.
 
-Rare classes: every family but HistGradientBoosting is trained with balanced
-class weights (HistGradientBoosting keeps the data's probabilities and relies
-on the decision weights alone). Each configuration is scored by stratified
+Rare classes: every family is trained with balanced weighted class totals
+(`fit_pipeline`); calibration then restores the data's probabilities. Each configuration is scored by stratified
 k-fold CV (macro-F1) on the training part, and its out-of-fold probabilities
 are what the decision rule is fitted on.
 """
@@ -46,6 +45,7 @@ SEARCH_SPACES: dict[str, list[dict]] = {
     ],
 }
 
+
 def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
     """Scaling + classifier. Class weights handle the rare classes in every family."""
     from sklearn.pipeline import Pipeline
@@ -54,8 +54,7 @@ def build_pipeline(family: str, params: dict, seed: int, n_jobs: int = 2):
     if family == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
-        classifier = RandomForestClassifier(class_weight="balanced_subsample", random_state=seed,
-                                            n_jobs=n_jobs, **params)
+        classifier = RandomForestClassifier(random_state=seed, n_jobs=n_jobs, **params)
     elif family == "xgboost":
         from xgboost import XGBClassifier
 
@@ -93,11 +92,14 @@ def mean_one(weights: np.ndarray) -> np.ndarray:
 
 
 def fit_pipeline(pipeline, family: str, X: np.ndarray, y_encoded: np.ndarray, weights: np.ndarray | None = None):
-    """Fit with balanced sample weights where the family takes them (times the row weights)."""
-    if family in ("random_forest", "hist_gradient_boosting"):  # class weights on the estimator, or none
-        if weights is None:
-            return pipeline.fit(X, y_encoded)
-        return pipeline.fit(X, y_encoded, classifier__sample_weight=mean_one(weights))
+    """Fit every family with balanced weighted class totals (row weights times class weights).
+
+    One rule for all: a class present only as old fill rows (weight 0.5 ** 14)
+    still weighs as much in total as any other, so every family learns it.
+    The forest's own `balanced_subsample` balanced row counts, not weighted
+    totals, and HistGradientBoosting had no balancing: both left such a class
+    at recall 0 in the issue-21 fill-only case.
+    """
     return pipeline.fit(X, y_encoded, classifier__sample_weight=balanced_weights(y_encoded, weights))
 
 
@@ -140,11 +142,15 @@ def serialize(pipeline) -> bytes:
     return buffer.getvalue()
 
 
-def single_row_latency_ms(pipeline, row: np.ndarray, repeats: int = 30) -> float:
+def single_row_latency_ms(predict, row: np.ndarray, repeats: int = 30) -> float:
+    """Median time of `predict(row)` for one row: the candidate's serving cost.
+    `predict` is the label as served (probabilities, calibration, decision)."""
+    predict = predict.predict_proba if hasattr(predict, "predict_proba") else predict
+    predict(row)  # warm: the first call pays one-off costs a warm instance does not
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
-        pipeline.predict_proba(row)
+        predict(row)
         timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
 

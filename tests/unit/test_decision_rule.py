@@ -118,3 +118,127 @@ def test_ties_go_first_to_the_candidate_that_keeps_the_rarest_class():
     big_keeps = candidate("big", 0.948, 1000, 0.95)
     assert select_winner([small_misses, big_keeps], 0.005, "ENFERMEDAD TERMINAL", 0.9).family == "big"
     assert select_winner([small_misses, big_keeps], 0.001, "ENFERMEDAD TERMINAL", 0.9).family == "small"
+
+
+# --- The rare-class promise with a margin, and recency weights (issue 21). ---
+
+def test_the_promise_is_a_lower_bound_not_the_recall_itself():
+    """Tuned to recall 0.9 on ~80 rare rows, the bound would be ~0.83: the rule
+    must recall enough rows that the one-sided 95 % bound reaches 0.9."""
+    from shared.training.decision_rule import recall_lower_bound
+
+    probabilities, y = rare_class_problem(rows=4000, seed=2)
+    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    promise = tuning["rare_class_promise"]
+    _, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
+    rare_rows = int(np.sum(y == 2))
+    assert promise["met"] and promise["rare_rows"] == rare_rows
+    assert promise["recall_lower_bound"] >= 0.9
+    assert promise["recall_lower_bound"] == pytest.approx(recall_lower_bound(recall * rare_rows, rare_rows), abs=1e-6)
+    assert recall > 0.93  # the margin: about 0.94 is needed on this many rows
+    assert 0 < promise["expected_precision"] < 1
+
+
+def test_clopper_pearson_bound_against_the_closed_form():
+    from shared.training.decision_rule import recall_lower_bound
+
+    # all n recalled: the one-sided bound solves p ** n = 0.05
+    assert recall_lower_bound(50, 50) == pytest.approx(0.05 ** (1 / 50))
+    assert recall_lower_bound(0, 50) == 0.0
+    assert recall_lower_bound(46, 50) < 0.9 < 46 / 50
+    # the two-sided 90 % exact interval's lower end is the one-sided 95 % bound
+    from scipy.stats import binomtest
+
+    for recalled, rows in ((46, 50), (51, 53), (7, 8)):
+        exact = binomtest(recalled, rows).proportion_ci(confidence_level=0.90, method="exact").low
+        assert recall_lower_bound(recalled, rows) == pytest.approx(exact)
+
+
+def test_a_promise_no_rule_can_keep_is_said_not_made():
+    """10 rare rows: even 10 of 10 bounds recall at 0.74; the record says so."""
+    rng = np.random.default_rng(7)
+    y = np.array([0] * 990 + [2] * 10 + [1] * 1000)
+    probabilities = rng.dirichlet([1, 1, 1], size=len(y))
+    _, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    promise = tuning["rare_class_promise"]
+    assert not promise["met"] and not tuning["feasible"]
+    assert promise["recall_lower_bound"] == pytest.approx(0.05 ** (1 / 10), abs=1e-6)  # best it can do
+
+
+def test_the_promise_counts_rows_even_when_most_rare_rows_are_old_fill():
+    """Most rare rows weigh 0.5 ** 14 (old fill) and 3 weigh 1: weighted, the
+    evidence would be ~3 rows and no promise could ever be made; in rows, as
+    the gate counts, it is kept, and the bound is the rows' bound."""
+    from shared.training.decision_rule import recall_lower_bound
+
+    probabilities, y = rare_class_problem(rows=4000, seed=2)
+    weights = np.ones(len(y))
+    weights[np.flatnonzero(y == 2)[3:]] = 0.5 ** 14
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights)
+    promise = tuning["rare_class_promise"]
+    recalled = int(np.sum(decide(probabilities, chosen)[y == 2] == 2))
+    assert promise["met"] and promise["rare_rows"] == int(np.sum(y == 2))
+    assert promise["recall_lower_bound"] == pytest.approx(recall_lower_bound(recalled, promise["rare_rows"]), abs=1e-6)
+
+
+def test_weighted_calibration_equals_calibration_on_duplicated_rows():
+    rng = np.random.default_rng(1)
+    y = rng.choice(3, size=1500, p=[0.6, 0.3, 0.1])
+    logits = rng.normal(0, 1, size=(1500, 3))
+    logits[np.arange(1500), y] += 1.0
+    probabilities = np.exp(3 * logits) / np.exp(3 * logits).sum(axis=1, keepdims=True)
+    counts = rng.integers(1, 4, size=1500)
+    weighted = fit_vector_scaling(probabilities, y, counts.astype(float))
+    duplicated = fit_vector_scaling(np.repeat(probabilities, counts, axis=0), np.repeat(y, counts))
+    assert weighted["slope"] == pytest.approx(duplicated["slope"], abs=2e-3)
+    assert weighted["intercept"] == pytest.approx(duplicated["intercept"], abs=2e-3)
+    assert weighted != fit_vector_scaling(probabilities, y)
+
+
+def test_ties_go_to_the_cheaper_to_serve_then_the_smaller():
+    def candidate(name, latency, size):
+        made = Candidate(name, {}, None, [0.9], [])
+        made.metrics = {"macro_f1": 0.9, "per_class": {}}
+        made.latency_ms, made.artifact_bytes = latency, b"x" * size
+        return made
+
+    assert select_winner([candidate("slow small", 2.0, 10), candidate("fast big", 0.5, 1000)], 0.005).family \
+        == "fast big"
+    assert select_winner([candidate("a", 0.5, 1000), candidate("b", 0.5, 10)], 0.005).family == "b"
+
+
+def test_ties_are_decided_by_a_paired_comparison_when_predictions_are_given():
+    """0.004 worse on 20,000 rows, every disagreement against it: not a tie,
+    though within the 0.005 tolerance."""
+    from shared.training.promotion_gate import EvaluationRows
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(np.array(LABELS, dtype=object), size=20_000, p=[0.4, 0.3, 0.2, 0.09, 0.01])
+    worse = y.copy()
+    worse[np.flatnonzero(y == LABELS[0])[:150]] = LABELS[1]
+
+    def candidate(name, predictions, latency):
+        from shared.training.evaluation import evaluate
+
+        made = Candidate(name, {}, None, [0.9], [], metrics=evaluate(y, predictions))
+        made.holdout_predictions, made.latency_ms = predictions, latency
+        return made
+
+    best, cheap_worse = candidate("best", y.copy(), 5.0), candidate("cheap", worse, 0.1)
+    assert best.metrics["macro_f1"] - cheap_worse.metrics["macro_f1"] < 0.005
+    assert select_winner([best, cheap_worse], 0.005).family == "cheap"  # the fixed tolerance: a tie
+    assert select_winner([best, cheap_worse], 0.005, rows=EvaluationRows(y)).family == "best"
+    assert cheap_worse.tie_comparison["significantly_worse"]
+
+
+def test_a_class_seen_only_in_old_fill_rows_can_still_be_recalled():
+    """Calibrated with recency weights, a fill-only class (weight 0.5 ** 14)
+    gets ~1e-4 of its probability; its decision weight must reach past the grid."""
+    probabilities, y = rare_class_problem(rows=4000, seed=2)
+    weights = np.where(y == 2, 0.5 ** 14, 1.0)
+    squashed = probabilities.copy()
+    squashed[:, 2] *= 0.5 ** 14
+    squashed /= squashed.sum(axis=1, keepdims=True)
+    chosen, tuning = tune_decision_weights(squashed, y, rare=2, min_recall=0.9, sample_weight=weights)
+    assert tuning["rare_class_promise"]["met"], tuning
+    assert chosen[2] > 1e4

@@ -1,7 +1,10 @@
 """Each rule of the promotion gate, on hand-made metrics: each test fails when its rule is removed."""
 
+import numpy as np
+
 from shared.schema import LABELS
-from shared.training.promotion_gate import Contender, GateRules, decide_promotion
+from shared.training.evaluation import evaluate
+from shared.training.promotion_gate import Contender, EvaluationRows, GateRules, decide_promotion
 
 ALL = list(LABELS)
 
@@ -88,3 +91,118 @@ def test_one_number_per_model_in_the_decision_and_its_reasons():
     text = " ".join(decision["reasons"])
     assert decision["challenger_macro_f1"] == 0.912346 and f"{0.912346:.6f}" in text
     assert decision["champion_macro_f1"] == 0.901234 and f"{0.901234:.6f}" in text
+
+
+# --- Paired comparison and the recall rule in rows: contenders with per-row predictions. ---
+
+RARE = "ENFERMEDAD TERMINAL"
+
+
+def rows_and_truth(seed=0, rows=400):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(np.array(LABELS, dtype=object), size=rows, p=[0.4, 0.3, 0.2, 0.09, 0.01])
+    return y
+
+
+def scored(version, y, predictions, weights=None, data=None) -> Contender:
+    return Contender(version, evaluate(y, predictions, weights), ALL, data, predictions)
+
+
+def with_errors(y, start, count):
+    """A copy of the truth with `count` of the two common classes' rows, from `start`, called wrong."""
+    predictions = y.copy()
+    common = np.flatnonzero(np.isin(y, ALL[:2]))
+    predictions[common[start:start + count]] = ALL[2]
+    return predictions
+
+
+def test_within_the_noise_is_promoted_though_below_a_fixed_tolerance():
+    """10 vs 16 errors on 400 rows: 0.014 worse, more than the 0.01 tolerance, not significant."""
+    y = rows_and_truth()
+    champion, challenger = scored("champion", y, with_errors(y, 0, 10)), scored(None, y, with_errors(y, 10, 16))
+    assert challenger.metrics["macro_f1"] < champion.metrics["macro_f1"] - 0.01
+    decision = decide_promotion(challenger, [champion], GateRules(f1_tolerance=0.01), EvaluationRows(y))
+    assert decision.promote, decision.reasons
+    interval = decision.paired_comparisons["champion"]
+    assert interval["low"] < 0 < interval["high"]
+    assert f"[{interval['low']:+.4f}, {interval['high']:+.4f}]" in " ".join(decision.reasons)
+
+
+def test_significantly_worse_is_refused_though_within_a_fixed_tolerance():
+    """120 of 20,000 rows newly wrong: 0.0035 worse, inside the 0.01 tolerance, and certain."""
+    y = rows_and_truth(rows=20_000)
+    champion, challenger = scored("champion", y, y.copy()), scored(None, y, with_errors(y, 0, 120))
+    assert challenger.metrics["macro_f1"] > champion.metrics["macro_f1"] - 0.01
+    decision = decide_promotion(challenger, [champion], GateRules(f1_tolerance=0.01), EvaluationRows(y))
+    assert not decision.promote
+    assert "significantly worse" in " ".join(decision.reasons)
+    assert decision.paired_comparisons["champion"]["high"] < 0
+
+
+def test_the_paired_bar_includes_the_best_recent_champion():
+    y = rows_and_truth(rows=20_000)
+    best, current = scored("best", y, y.copy()), scored("current", y, with_errors(y, 0, 100))
+    challenger = scored(None, y, with_errors(y, 0, 140))  # same as current plus 40 rows: worse than both
+    decision = decide_promotion(challenger, [current, best], rows=EvaluationRows(y))
+    assert not decision.promote and set(decision.paired_comparisons) == {"current", "best"}
+    assert decision.bar_version == "best"
+
+
+def mixed_age_case():
+    """The issue's case: 8 TERMINAL rows in the evaluation set, 1 labelled today
+    (weight 1) and 7 ten days ago (weight 0.5 ** (10 / 2)); the champion recalls all 8."""
+    y = rows_and_truth(rows=2000)
+    y[y == RARE] = ALL[0]
+    rare_rows = np.arange(8) * 50
+    y[rare_rows] = RARE
+    weights = np.ones(len(y))
+    weights[rare_rows[1:]] = 0.5 ** (10 / 2)
+    return y, weights, rare_rows
+
+
+def test_mixed_age_a_challenger_recalling_3_of_8_rows_is_refused():
+    y, weights, rare_rows = mixed_age_case()
+    misses_five_old = y.copy()
+    misses_five_old[rare_rows[1:6]] = ALL[0]
+    champion = scored("champion", y, y.copy(), weights)
+    challenger = scored(None, y, misses_five_old, weights)
+    # Weighted, its recall looks like 0.88 of 1.0: under the old rule, "1 row" lost.
+    assert challenger.metrics["per_class"][RARE]["recall"] > 0.85
+    for rows in (EvaluationRows(y, weights), None):  # from predictions, and from the metrics alone
+        decision = decide_promotion(challenger, [champion], rows=rows)
+        assert not decision.promote
+        assert "recalls 3 of 8 rows, the champion 8" in " ".join(decision.reasons)
+
+
+def test_mixed_age_missing_only_the_recent_row_is_one_row_not_seven():
+    y, weights, rare_rows = mixed_age_case()
+    misses_recent = y.copy()
+    misses_recent[rare_rows[0]] = ALL[0]
+    champion = scored("champion", y, y.copy(), weights)
+    challenger = scored(None, y, misses_recent, weights)
+    assert challenger.metrics["per_class"][RARE]["recall"] < 0.2  # weighted: most of the weight is lost
+    for rows in (EvaluationRows(y, weights), None):
+        decision = decide_promotion(challenger, [champion], rows=rows)
+        assert not any(RARE in reason for reason in decision.reasons), decision.reasons
+
+
+def test_a_rare_class_promise_not_met_is_said_in_the_decision():
+    promise = {"label": RARE, "met": False, "min_recall": 0.9, "recall_lower_bound": 0.71, "rare_rows": 12}
+    challenger = Contender(None, model(0.9).metrics, ALL, rare_class_promise=promise)
+    text = " ".join(decide_promotion(challenger, []).reasons)
+    assert "no decision rule could promise" in text and "0.71" in text
+
+
+def test_two_rare_rows_of_ten_are_not_evidence_of_a_loss_given_predictions():
+    """2 of 10 rows only the champion recalls: exact McNemar p = 0.25, promoted
+    and said; from the metrics alone (no pairing) the row rule still refuses."""
+    y, _, _ = mixed_age_case()
+    y[np.arange(1, 3) * 50 + 25] = RARE  # 10 rare rows
+    rare_rows = np.flatnonzero(y == RARE)
+    misses_two = y.copy()
+    misses_two[rare_rows[:2]] = ALL[0]
+    champion, challenger = scored("champion", y, y.copy()), scored(None, y, misses_two)
+    paired = decide_promotion(challenger, [champion], rows=EvaluationRows(y))
+    assert paired.promote, paired.reasons
+    assert "not a significant loss (McNemar exact p = 0.250)" in " ".join(paired.reasons)
+    assert not decide_promotion(challenger, [champion]).promote

@@ -199,3 +199,21 @@ def test_uniformly_small_weights_train_the_same_model_as_none(data):
                            sample_weight=np.full(len(y), 0.5 ** 14))
     assert old.winner.metrics["macro_f1"] == pytest.approx(plain.winner.metrics["macro_f1"], abs=1e-6)
     assert old.winner.metrics["macro_f1"] > 0.8
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_class_present_only_as_old_fill_rows_is_learned_by_every_family(family):
+    """Issue 21: a week of production without TERMINAL, its rows only from the
+    reference fill weighing 0.5 ** 14; balanced weighted class totals let
+    every family learn it (HistGradientBoosting recalled none of it before)."""
+    from shared.training.candidates import build_pipeline, fit_pipeline
+
+    X, y = generate_reference_data(3000, seed=5)
+    weights = np.where(y == "ENFERMEDAD TERMINAL", 0.5 ** 14, 0.5 ** (np.arange(len(y)) % 7 / 2))
+    labels = [label for label in LABELS if label in set(y)]
+    pipeline = fit_pipeline(build_pipeline(family, SEARCH_SPACES[family][0], seed=0, n_jobs=1), family,
+                            X, encode(y, labels), weights)
+    X_fresh, y_fresh = generate_reference_data(3000, seed=6)
+    called = np.asarray(labels, dtype=object)[pipeline.predict(X_fresh)]
+    terminal = y_fresh == "ENFERMEDAD TERMINAL"
+    assert np.mean(called[terminal] == "ENFERMEDAD TERMINAL") >= 0.9

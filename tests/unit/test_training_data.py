@@ -126,3 +126,4 @@ def test_the_baseline_population_is_every_input_of_the_triggering_window(store):
     assert described["labelled_share_by_prediction"] == {HEALTHY: 1.0, ACUTE: 0.0}  # how clinicians choose
     X, described = baseline_population({}, predictions=store, artifacts=None, default_hours=72, now=NOW)
     assert len(X) == 81  # no window in the request: the last DRIFT_WINDOW_HOURS
+
