@@ -11,6 +11,7 @@ there are some; the retrain request follows.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -112,6 +113,13 @@ def test_mass_relabel_by_one_caller_is_held_for_approval_and_listed_with_its_cal
     X, _, ids = honest_day(predictions)
     target = np.asarray(ids)[febrile(X)]
     label(predictions, target, ["NO ENFERMO"] * len(target), [ATTACKER])
+    # First line of defence: the paired gate refuses a challenger that loses the acute rows it relabelled.
+    refused = held_and_unchanged(store, metadata, retrain(store, metadata, "retrain-attack-gate"), champion, before)
+    assert any("ENFERMEDAD AGUDA" in reason for reason in refused["promotion"]["reasons"]), refused["promotion"]
+    assert not refused["promotion"].get("held_for_approval") and approvals.list_pending(metadata) == []
+    # Second line, as in the attack reported: a gate that lets the change through (no recall rule)
+    # still cannot promote it: change control holds it for a person.
+    os.environ["PROMOTION_MAX_RECALL_DROP"] = "1"
     record = held_and_unchanged(store, metadata, retrain(store, metadata, "retrain-attack"), champion, before)
     assert record["promotion"]["held_for_approval"], record["promotion"]
     [pending] = approvals.list_pending(metadata)
