@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from functions.http_adapter import store_fault
 from shared import wiring
@@ -126,6 +127,19 @@ def handle_event(cloud_event, handler: Callable[[BusMessage], object]) -> None:
             log.error("message dropped: retrying cannot fix it", extra={"fields": fields})
         else:  # not raised on purpose: keep the stack trace for whoever reads the log
             log.exception("message dropped: retrying cannot fix it", extra={"fields": fields})
+
+
+@contextmanager
+def faults_answered_for_a_retry():
+    """For handlers that keep their own error handling (ingestion): a fault a retry
+    can get past -- a store down, read-only or full -- answered 503/409 like every
+    other event function instead of a 500; anything else propagates unchanged."""
+    try:
+        yield
+    except Exception as error:
+        if retry_can_help(error):
+            answer_for_a_retry(error)
+        raise
 
 
 def retry_can_help(error: Exception) -> bool:

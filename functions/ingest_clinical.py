@@ -4,7 +4,7 @@ from datetime import date
 
 import functions_framework
 
-from functions.event_adapter import decode, traced
+from functions.event_adapter import decode, faults_answered_for_a_retry, traced
 from shared import wiring
 
 wiring.settings("ingest_clinical")  # a bad value fails the start, naming the variable
@@ -23,5 +23,6 @@ def ingest_clinical(cloud_event):
         return
     settings = wiring.settings("ingest_clinical")
     day = date.fromisoformat(message.data["date"]) if message.data.get("date") else None
-    ingest_clinical_configured(settings, artifacts=wiring.artifact_store(settings),
-                               metadata=wiring.metadata_store(settings), ingestion_date=day)
+    with faults_answered_for_a_retry():
+        ingest_clinical_configured(settings, artifacts=wiring.artifact_store(settings),
+                                   metadata=wiring.metadata_store(settings), ingestion_date=day)

@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from functions.event_adapter import decode, log, traced
+from functions.event_adapter import decode, faults_answered_for_a_retry, log, traced
 from shared import wiring
 
 wiring.settings("ingest_reference")  # a bad value fails the start, naming the variable
@@ -19,7 +19,8 @@ def ingest_reference(cloud_event):
         return
     settings = wiring.settings("ingest_reference")
     try:
-        run_ingestion(url=settings.reference_data_url, name=settings.reference_data_name,
-                      artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings))
+        with faults_answered_for_a_retry():
+            run_ingestion(url=settings.reference_data_url, name=settings.reference_data_name,
+                          artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings))
     except ReferenceDataInvalid as error:  # retrying cannot fix a bad payload; the previous copy stays
         log.error("reference data refused", extra={"fields": {"reason": error.message}})

@@ -372,3 +372,29 @@ def test_ingest_reference_entry_point_stores_a_valid_download_only(gho_server):
     queue.append((200, json.dumps({"value": [{"IndicatorCode": "X"}]}).encode()))
     assert post_event(function, pubsub_cloud_event({})).status_code == 200  # refused, acknowledged
     assert wiring.artifact_store().read_bytes("lake/reference/who/data.parquet") == stored
+
+
+def test_ingest_reference_on_a_read_only_lake_answers_503_for_a_redelivery(gho_server):
+    """A store that cannot be written (read-only or full) is a fault a retry can get past: 503, never 500."""
+    import errno
+    import os
+
+    from functions_framework import create_app
+
+    from functions.http_adapter import answer_framework_errors_as_json
+    from shared.stores.artifacts.local import LocalArtifactStore
+    from tests.integration.events import post_event, pubsub_cloud_event
+    from tests.integration.functions_client import SOURCE
+
+    class ReadOnlyLake(LocalArtifactStore):
+        def write_bytes(self, path, data, content_type="application/octet-stream"):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+    queue, url = gho_server
+    os.environ.update({"REFERENCE_DATA_URL": url, "REFERENCE_DATA_NAME": "who"})
+    wiring.reset()
+    wiring.override("artifact_store", ReadOnlyLake(wiring.settings().local_path / "artifacts"))
+    queue.append((200, GHO))
+    function = answer_framework_errors_as_json(create_app("ingest_reference", SOURCE, "cloudevent")).test_client()
+    response = post_event(function, pubsub_cloud_event({}))
+    assert response.status_code == 503 and response.is_json and "retry later" in response.get_json()["error"]["message"]
