@@ -175,7 +175,7 @@ resource "google_monitoring_alert_policy" "training_executions" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "The training job could not settle a retrain request. Its `processed_events` and `training_requests` documents in Firestore say which and why; `experiments` holds the failed run. A request whose job died is launched again by the next delivery of the same request once every attempt's time limit has passed."
+    content   = "The training job could not settle a retrain request. Its `processed_events` and `training_requests` documents in Firestore say which and why; `experiments` holds the failed run. A request whose job died is taken over once its lease misses two heartbeats; the hourly sweep sends it back to retrain, which relaunches it (at most retrain_handler.MAX_LAUNCHES launches) before settling it as failed."
   }
 
   notification_channels = var.alert_notification_channels
