@@ -111,9 +111,9 @@ def _charts(page: str, data: dict) -> list:
     if page != "overview":
         return []
     daily = data["daily"]
-    performance = {"realised macro-F1 (outcomes)": daily["realised"]}
+    performance = {"realised (outcomes)": daily["realised"]}  # short: legends sit side by side
     if daily["estimated"]:
-        performance["estimated macro-F1 (CBPE)"] = daily["estimated"]
+        performance["estimated (CBPE)"] = daily["estimated"]
     return [
         charts.bar_chart("Predictions per day", daily["days"], daily["traffic"], "predictions"),
         charts.line_chart("Share of predictions with an outcome, per day", daily["days"],
