@@ -130,7 +130,8 @@ _TRAINING = {"training_seed", "training_rows", "training_families", "search_budg
              "promotion_min_macro_f1", "promotion_f1_tolerance", "promotion_max_recall_drop", "rare_class_min_recall",
              "training_lease_seconds", "training_deadline_seconds", "training_job_timeout_seconds",
              "training_window_days", "training_min_rows", "training_half_life_days", "model_promoted_topic",
-             "retrain_topic", "training_max_caller_share", "promotion_max_answer_change", "promotion_max_trusted_recall_drop"}
+             "retrain_topic", "training_max_caller_share", "promotion_max_answer_change",
+             "promotion_max_trusted_recall_drop"}
 _CLINICAL = {"clinical_database_url", "ingest_table", "ingest_column_map", "ingest_chunk_rows", "pseudonym_key"}
 
 FUNCTION_SETTINGS: dict[str, frozenset[str]] = {
