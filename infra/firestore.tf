@@ -68,6 +68,17 @@ resource "google_firestore_field" "prediction_ttl" {
   index_config {}
 }
 
+# Per-caller hourly outcome counters (record_outcome's limit) carry `expire_at`,
+# a day after their hour: this TTL policy deletes them.
+resource "google_firestore_field" "outcome_rates_ttl" {
+  database   = google_firestore_database.main.name
+  collection = "outcome_rates"
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+}
+
 # Backups beyond PITR's 7 days: a daily one kept 7 days (the longest a daily
 # schedule allows) and a weekly one kept 14 weeks (the longest a weekly one
 # allows), for both databases. A backup is restored into a new database

@@ -18,6 +18,7 @@ locals {
     TRAINING_WINDOW_DAYS      = tostring(var.training_window_days)
     TRAINING_MIN_ROWS         = tostring(var.training_min_rows)
     TRAINING_HALF_LIFE_DAYS   = tostring(var.training_half_life_days)
+    TRAINING_MAX_CALLER_SHARE = tostring(var.training_max_caller_share)
     INGEST_TABLE              = var.ingest_table
     INGEST_COLUMN_MAP         = var.ingest_column_map
     REFERENCE_DATA_URL        = var.reference_data_url

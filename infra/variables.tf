@@ -179,6 +179,16 @@ variable "training_half_life_days" {
   default     = 2
 }
 
+variable "training_max_caller_share" {
+  description = "At most this share of a window's outcome labels from one caller is trained on (its newest); a window with a single labeller is kept whole."
+  type        = number
+  default     = 0.5
+  validation {
+    condition     = var.training_max_caller_share > 0 && var.training_max_caller_share <= 1
+    error_message = "training_max_caller_share must be greater than 0 and at most 1."
+  }
+}
+
 variable "ingest_table" {
   description = "Source table of clinical records in PostgreSQL (schema.table allowed)."
   type        = string

@@ -74,7 +74,7 @@ def load_training_data(predictions, settings: Settings, artifacts=None,
         predictions=predictions, artifacts=artifacts, window_days=settings.training_window_days,
         min_rows=settings.training_min_rows, half_life_days=settings.training_half_life_days,
         reference_rows=settings.training_rows, seed=settings.training_seed,
-        now=now or datetime.now(timezone.utc))
+        max_caller_share=settings.training_max_caller_share, now=now or datetime.now(timezone.utc))
 
 
 def handle_retrain_message(message: BusMessage, *, metadata, launcher, settings: Settings,

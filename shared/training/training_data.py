@@ -119,17 +119,44 @@ def bootstrap_fill(production: list[LabelledRows], reference: LabelledRows, quot
 
 
 def outcome_groups(predictions, start: datetime, days: int) -> list[LabelledRows]:
-    """Clinicians' outcomes recorded in each day of the window, newest first."""
+    """Clinicians' outcomes recorded in each day of the window, newest first;
+    each group's `detail["callers"]` says who sent each label (None: not kept)."""
     groups = []
     for age in range(days):
         day_end = start + timedelta(days=days - age)
-        features, labels = [], []
+        features, labels, callers = [], [], []
         for chunk in predictions.iter_outcomes_recorded(day_end - timedelta(days=1), day_end):
             features.append(chunk.features)
             labels.extend(chunk.outcomes)
+            callers.extend(chunk.outcome_callers or [None] * len(chunk))
         X = np.vstack(features) if features else np.empty((0, len(FEATURES)))
-        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object)))
+        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object), {"callers": callers}))
     return groups
+
+
+def cap_caller_share(groups: list[LabelledRows], max_share: float) -> tuple[list[LabelledRows], dict]:
+    """No caller contributes more than `max_share` of the window's outcome labels:
+    beyond it, its oldest labels are left out (kept in the store, for audit).
+    A window labelled by one caller only (one clinical app) is left whole."""
+    callers = [c if c is not None else "anonymous" for g in groups for c in g.detail.get("callers", [])]
+    counts = Counter(callers)
+    record = {"max_share": max_share, "labels_per_caller": dict(counts), "left_out_per_caller": {}}
+    if len(counts) < 2 or max_share >= 1:
+        return groups, record
+    allowed = {caller: int(max_share * len(callers)) for caller in counts}
+    kept_so_far: Counter = Counter()
+    capped = []
+    for group in sorted(groups, key=lambda g: g.age_days):  # newest first: the newest labels are kept
+        names = [c if c is not None else "anonymous" for c in group.detail.get("callers", [])]
+        keep = np.ones(len(group), dtype=bool)
+        for row, caller in enumerate(names):
+            kept_so_far[caller] += 1
+            keep[row] = kept_so_far[caller] <= allowed[caller]
+        capped.append(LabelledRows(group.source, group.age_days, group.X[keep], group.y[keep],
+                                   dict(group.detail, callers=[n for n, k in zip(names, keep) if k])))
+    record["left_out_per_caller"] = {caller: count - allowed[caller] for caller, count in counts.items()
+                                     if count > allowed[caller]}
+    return capped, record
 
 
 def lake_groups(artifacts, first: date, last: date) -> list[LabelledRows]:
@@ -163,12 +190,13 @@ class TrainingData:
 
 
 def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows: int, half_life_days: float,
-                           reference_rows: int, seed: int, now: datetime) -> TrainingData:
+                           reference_rows: int, seed: int, now: datetime,
+                           max_caller_share: float = 1.0) -> TrainingData:
     """The training rows under the policy above, their weights and their record."""
     from shared.training.synthetic_data import generate_reference_data
 
     start = now - timedelta(days=window_days)
-    groups = outcome_groups(predictions, start, window_days)
+    groups, caller_share = cap_caller_share(outcome_groups(predictions, start, window_days), max_caller_share)
     if artifacts is not None:
         groups += lake_groups(artifacts, (now - timedelta(days=window_days - 1)).date(), now.date())
     production = drop_contradicted(groups)
@@ -190,7 +218,7 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
                     "by_age_days": {str(age): round(float(recency_weight(age, half_life_days)), 6)
                                     for age in sorted({g.age_days for g in used})},
                     "total": round(float(weights.sum()), 3)},
-        "outcomes": _summary([g for g in production if g.source == "outcomes"]),
+        "outcomes": dict(_summary([g for g in production if g.source == "outcomes"]), callers=caller_share),
         "lake": dict(_summary([g for g in production if g.source == "lake"]),
                      partitions=sorted(g.detail["partition"] for g in production if g.source == "lake")),
         "reference": {"generator": {"rows": reference_rows, "seed": seed}, "rows": int(len(fill)),

@@ -96,6 +96,8 @@ def test_a_function_view_keeps_the_one_default():
     ({"STORE_TIMEOUT_SECONDS": "0"}, "STORE_TIMEOUT_SECONDS"),
     ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
     ({"DRIFT_WINDOW_HOURS": "inf"}, "DRIFT_WINDOW_HOURS"),
+    ({"TRAINING_MAX_CALLER_SHARE": "0"}, "TRAINING_MAX_CALLER_SHARE"),
+    ({"TRAINING_MAX_CALLER_SHARE": "1.5"}, "TRAINING_MAX_CALLER_SHARE"),
 ])
 def test_values_out_of_range_name_the_variable(environ, field):
     with pytest.raises(ConfigError) as caught:

@@ -116,3 +116,17 @@ def test_the_baseline_is_named_for_what_it_is(report):
     assert first["label"] == "baseline (training data)" and first["holdout_macro_f1"] is None
     page_text = render_report_html(dict(report, baseline_source=described), {})
     assert "the production window it was retrained on" in page_text and "training data" not in page_text
+
+
+def test_the_page_lists_each_labeller_and_flags_the_one_far_below_its_peers(report):
+    labellers = {"callers": {
+        "ana@clinic.example": {"labels": 40, "agreement_with_champion": 0.95, "agreement_with_peers": 0.97,
+                               "flagged": False},
+        "<b>mallory@attacker.example</b>": {"labels": 113, "agreement_with_champion": 0.0,
+                                           "agreement_with_peers": 0.02, "flagged": True}}}
+    page = render_report_html(dict(report, labellers=labellers), {})
+    assert "<h2>Labellers</h2>" in page
+    assert "<td>ana@clinic.example</td><td>40</td>" in page
+    assert "&lt;b&gt;mallory@attacker.example&lt;/b&gt;" in page and "<b>mallory" not in page  # escaped
+    assert page.count('class="drift">yes</td>') == 1 and page.count('class="ok">no</td>') == 1
+    assert "<h2>Labellers</h2>" not in render_report_html(report, {})

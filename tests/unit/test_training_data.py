@@ -127,3 +127,32 @@ def test_the_baseline_population_is_every_input_of_the_triggering_window(store):
     X, described = baseline_population({}, predictions=store, artifacts=None, default_hours=72, now=NOW)
     assert len(X) == 81  # no window in the request: the last DRIFT_WINDOW_HOURS
 
+
+
+def labelled_by(store, rows, label: str, recorded: datetime, caller: str) -> None:
+    records = [PredictionRecord(uuid.uuid4().hex, recorded - timedelta(hours=1), *map(float, row), HEALTHY,
+                                {HEALTHY: 1.0}, "v1") for row in rows]
+    store.save_predictions(records)
+    for record in records:
+        store.record_outcome(record.prediction_id, label, recorded, caller=caller)
+
+
+def test_one_caller_trains_on_at_most_its_share_of_the_window_newest_labels_first(store):
+    labelled_by(store, vitals(10, seed=1), HEALTHY, NOW - timedelta(days=1.5), "ana@clinic.example")
+    labelled_by(store, vitals(10, seed=2), HEALTHY, NOW - timedelta(days=1.5), "ben@clinic.example")
+    labelled_by(store, vitals(20, temperature=39.0, seed=3), MILD, NOW - timedelta(days=2.5), "flood@attacker.example")
+    labelled_by(store, vitals(20, temperature=39.0, seed=4), MILD, NOW - timedelta(days=0.5), "flood@attacker.example")
+    data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=0, half_life_days=2.0,
+                                  reference_rows=5000, seed=3, now=NOW, max_caller_share=0.25)
+    callers = data.record["outcomes"]["callers"]
+    assert callers["labels_per_caller"]["flood@attacker.example"] == 40
+    assert callers["left_out_per_caller"] == {"flood@attacker.example": 25}  # 0.25 x 60 = 15 kept
+    assert len(data.y) == 35 and list(data.y).count(MILD) == 15
+    assert data.record["outcomes"]["days"] == [0, 1]  # the flood's older day is the one left out
+
+
+def test_a_window_labelled_by_one_caller_only_is_trained_on_whole(store):
+    labelled_by(store, vitals(30, seed=5), HEALTHY, NOW - timedelta(days=1.5), "clinical-app@clinic.example")
+    data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=0, half_life_days=2.0,
+                                  reference_rows=5000, seed=3, now=NOW, max_caller_share=0.25)
+    assert len(data.y) == 30 and data.record["outcomes"]["callers"]["left_out_per_caller"] == {}
