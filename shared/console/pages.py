@@ -9,13 +9,13 @@ the template gets.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from shared.console import charts, queries
 from shared.errors import NotFound, ValidationError
+from shared.monitoring.report_html import when  # one time format on every page
 
 _environment: Environment | None = None
 
@@ -31,17 +31,6 @@ def environment() -> Environment:
         built.filters["percent"] = percent
         _environment = built
     return _environment
-
-
-def when(text) -> str:
-    """An ISO time to the second, in UTC: `2026-12-05 03:19:42 UTC`."""
-    if not text:
-        return "n/a"
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return str(text)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if moment.tzinfo else "")
 
 
 def number(value, digits: int = 4) -> str:
