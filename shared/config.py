@@ -93,9 +93,7 @@ class Settings:
     training_window_days: int = 28         # TRAINING_WINDOW_DAYS
     training_min_rows: int = 2000          # TRAINING_MIN_ROWS
     training_half_life_days: float = 2.0   # TRAINING_HALF_LIFE_DAYS
-    # At most this share of a window's outcome labels from one caller is trained on
-    # (its newest); applied only where two or more callers labelled the window.
-    training_max_caller_share: float = 0.5  # TRAINING_MAX_CALLER_SHARE
+    training_max_caller_share: float = 0.5  # TRAINING_MAX_CALLER_SHARE: one caller's most of a window's labels
     # Ingestion
     clinical_database_url: str = field(default="", repr=False)  # CLINICAL_DATABASE_URL (a secret)
     ingest_table: str = "clinical_records" # INGEST_TABLE
@@ -251,8 +249,7 @@ def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
     if "drift_design_effect" in names and not settings.drift_design_effect >= 1:
         raise ConfigError("DRIFT_DESIGN_EFFECT must be at least 1", field="DRIFT_DESIGN_EFFECT")
     if "training_max_caller_share" in names and not 0 < settings.training_max_caller_share <= 1:
-        raise ConfigError("TRAINING_MAX_CALLER_SHARE must be greater than 0 and at most 1",
-                          field="TRAINING_MAX_CALLER_SHARE")
+        raise ConfigError("TRAINING_MAX_CALLER_SHARE must be in (0, 1]", field="TRAINING_MAX_CALLER_SHARE")
     for name in ("promotion_max_answer_change", "promotion_max_trusted_recall_drop"):
         if name in names and not 0 <= getattr(settings, name) <= 1:
             raise ConfigError(f"{env_name(name)} must be between 0 and 1", field=env_name(name))

@@ -19,7 +19,6 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +26,15 @@ import numpy as np
 from shared import wiring
 from shared.errors import ServiceError, TrainingDataError
 from shared.models import registry
+from shared.monitoring.report_html import when
 from shared.schema import FEATURES
 from shared.stores.metadata.port import EXPERIMENTS
 from shared.training.candidates import FAMILIES
-from tools import governance_cli
+from tools import drift_cli, governance_cli
+from tools.output import Output
 
 PROG = ".venv/bin/python -m tools.cli"
 MAX_LIMIT = 1000
-
-
-@dataclass
-class Output:
-    """What a command answers: `document` for --json, `text` for people."""
-
-    document: object
-    text: list[str]
 
 
 def load_training_file(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +160,7 @@ def command_models(args) -> Output:
         document = registry.rollback(store, metadata, actor="cli", to_version=args.to)
         return Output(document, _switch_text(document))
     history = registry.champion_history(metadata, args.limit)
-    text = [f"{_seconds(item['created_at'])}  {item['from_version'] or 'none'} → {item['to_version']}  "
+    text = [f"{when(item['created_at'])}  {item['from_version'] or 'none'} → {item['to_version']}  "
             f"by {item['actor']}: {item['reason']}" for item in history]
     return Output(history, text or ["no champion switch yet"])
 
@@ -177,125 +170,11 @@ def command_experiments(args) -> Output:
     text = []
     for record in records:
         promotion = record.get("promotion") or {}
-        text.append(f"{_seconds(record['created_at'])}  {record['run_id']}  winner={record['winner']['family']}  "
+        text.append(f"{when(record['created_at'])}  {record['run_id']}  winner={record['winner']['family']}  "
                     f"version={record['winner']['version']}  promoted={'yes' if promotion.get('promoted') else 'no'}")
         text += [f"    gate: {reason}" for reason in promotion.get("reasons") or []]
         text += [f"    note: {note}" for note in promotion.get("notes") or []]
     return Output(records, text or ["no training runs yet"])
-
-
-def _seconds(text) -> str:
-    """An ISO time as people read it: to the second, in UTC."""
-    from datetime import datetime
-
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return str(text)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if moment.tzinfo else "")
-
-
-def _report_output(report: dict, keys: tuple[str, ...]) -> Output:
-    """A drift report's summary, with locations a person can open."""
-    artifacts = wiring.artifact_store()
-    summary = {key: report.get(key) for key in keys}
-    summary["plots"] = {name: artifacts.location(path) for name, path in report["plots"].items()}
-    summary["html"] = artifacts.location(report["html"]) if report.get("html") else None
-    scope = report.get("partition") or f"{_seconds(report['window_start'])} → {_seconds(report['window_end'])}"
-    text = [f"drift report {report['report_id']} ({scope}, {report['sample_size']} rows): {report['decision']}"]
-    text += [f"  {reason}" for reason in report["reasons"]]
-    if report.get("retrain_request_id"):
-        text.append(f"retrain requested: message {report['retrain_request_id']}")
-    if summary["html"]:
-        text.append(f"open the report: {summary['html']}")
-        text.append(f"or in the console: {console_url(report['report_id'])}")
-    return Output(summary, text)
-
-
-def console_url(report_id: str) -> str:
-    """The report's page in the console of `make run` (PORT): it reads the report
-    from whichever artifact store is configured, so this opens in emulator mode too."""
-    import os
-
-    return f"http://127.0.0.1:{os.environ.get('PORT') or 8080}/console/drift-reports/{report_id}/report.html"
-
-
-def command_drift_check(args) -> Output:
-    from datetime import datetime, timezone
-
-    from shared.monitoring.drift_check import run_drift_check, run_partition_drift_check, window_from_request
-
-    settings = wiring.settings()
-    if args.lake_partition:
-        from shared.monitoring.drift_check import _requested_day
-
-        day = None if args.lake_partition == "latest" else _requested_day(args.lake_partition)
-        report = run_partition_drift_check(
-            day=day, trigger={"source": "cli"}, artifacts=wiring.artifact_store(settings),
-            metadata=wiring.metadata_store(settings), bus=wiring.event_bus(settings), settings=settings)
-        return _report_output(report, ("report_id", "partition", "sample_size", "decision", "reasons",
-                                       "retrain_request_id"))
-    request = {"window_hours": args.hours, "window_start": args.start, "window_end": args.end}
-    start, end = window_from_request({k: v for k, v in request.items() if v}, datetime.now(timezone.utc),
-                                     settings.drift_window_hours)
-    report = run_drift_check(
-        start=start, end=end, trigger={"source": "cli"}, predictions=wiring.prediction_store(settings),
-        artifacts=wiring.artifact_store(settings), metadata=wiring.metadata_store(settings),
-        bus=wiring.event_bus(settings), settings=settings)
-    bus = wiring.event_bus()
-    if hasattr(bus, "join") and report.get("retrain_request_id"):
-        print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
-        bus.join()
-        launcher = wiring.training_launcher()
-        if hasattr(launcher, "wait_all"):  # the launch returns once the job has started: wait for its end
-            launcher.wait_all()
-    return _report_output(report, ("report_id", "window_start", "window_end", "sample_size", "decision", "reasons",
-                                   "retrain_request_id"))
-
-
-def command_drift_reports(args) -> Output:
-    from shared.stores.metadata.port import DRIFT_REPORTS
-
-    artifacts = wiring.artifact_store()
-    reports = wiring.metadata_store().list(DRIFT_REPORTS, args.limit)
-    documents = [{key: report.get(key) for key in ("report_id", "window_start", "window_end", "sample_size",
-                                                   "decision")}
-                 | {"html": artifacts.location(report["html"]) if report.get("html") else None}
-                 for report in reports]
-    text = [f"{d['report_id']}  {_seconds(d['window_start'])} → {_seconds(d['window_end'])}  n={d['sample_size']}  "
-            f"{d['decision']}" + (f"\n    {d['html']}\n    {console_url(d['report_id'])}" if d["html"] else "")
-            for d in documents]
-    return Output(documents, text or ["no drift reports yet"])
-
-
-def command_drift_demo(args) -> Output:
-    from tools.drift_demo import run_demo
-
-    status = run_demo(args.url.rstrip("/"), rows=args.rows, out=sys.stderr)
-    return Output({"exit_status": status}, [] if status == 0 else ["the demo did not complete: see above"])
-
-
-def command_retrain(args) -> Output:
-    """An operator's retrain request, on the retrain topic like the loop's own:
-    `reason: manual` and who asked (the retrain schema refuses a request that
-    names neither a drift report nor an operator)."""
-    import getpass
-
-    from shared.event_bus.schemas import RETRAIN, validate_data
-
-    settings = wiring.settings()
-    data = validate_data({"reason": "manual", "requested_by": args.requested_by or getpass.getuser(),
-                          "source": "cli"}, RETRAIN)
-    bus = wiring.event_bus(settings)
-    message_id = bus.publish(settings.retrain_topic, data, {"source": "cli"})
-    if hasattr(bus, "join"):  # the local bus: the job runs as a subprocess here; wait for it
-        print("retraining: the training job runs as a subprocess (local event bus)…", file=sys.stderr)
-        bus.join()
-        launcher = wiring.training_launcher()
-        if hasattr(launcher, "wait_all"):
-            launcher.wait_all()
-    return Output({"message_id": message_id, **data},
-                  [f"retrain requested by {data['requested_by']}: message {message_id}"])
 
 
 def command_topics(args) -> Output:
@@ -394,21 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     experiment_list = action(experiments, "list", "training runs, newest first")
     experiment_list.add_argument("--limit", type=limit, default=50, help=f"how many (1 to {MAX_LIMIT}, default 50)")
     drift = command("drift-check", "check a window of logged predictions (or a lake partition) now; "
-                    "prints where to open the report", command_drift_check)
+                    "prints where to open the report", drift_cli.command_drift_check)
     drift.add_argument("--hours", type=float, help="window length ending now (default DRIFT_WINDOW_HOURS)")
     drift.add_argument("--start", help="window start, ISO 8601 (e.g. 2026-01-01T00:00:00Z)")
     drift.add_argument("--end", help="window end, ISO 8601 (default now)")
     drift.add_argument("--lake-partition", metavar="DATE",
                        help="check a clinical partition of the lake instead: YYYY-MM-DD or latest")
-    reports = actions(command("drift-reports", "drift reports and where to open them", command_drift_reports))
+    reports = actions(command("drift-reports", "drift reports and where to open them", drift_cli.command_drift_reports))
     report_list = action(reports, "list", "drift reports, newest first, with the page to open")
     report_list.add_argument("--limit", type=limit, default=20, help=f"how many (1 to {MAX_LIMIT}, default 20)")
     demo = command("drift-demo", "normal, then shifted traffic against a running server: drift, retrain, "
-                   "new champion, then no drift on the shifted population", command_drift_demo)
+                   "new champion, then no drift on the shifted population", drift_cli.command_drift_demo)
     demo.add_argument("--url", default="http://127.0.0.1:8080", help="the server (default %(default)s)")
     demo.add_argument("--rows", type=int, default=600, help="predictions per simulated day (default %(default)s)")
     retrain = command("retrain", "ask for a retrain now (an operator's request: reason manual, who asked)",
-                      command_retrain)
+                      drift_cli.command_retrain)
     retrain.add_argument("--requested-by", metavar="NAME", help="who asks, recorded with the run (default: $USER)")
     topics = actions(command("topics", "Pub/Sub topics (for the emulator; Terraform creates them in the cloud)",
                              command_topics))
