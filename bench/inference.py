@@ -1,6 +1,5 @@
 """Inference as served, per family: what serving runs (the ONNX graph through
-onnxruntime, or for HistGradientBoosting the direct walker of
-`shared/models/inference.py`) against `Pipeline.predict_proba` (microseconds
+onnxruntime) against `Pipeline.predict_proba` (microseconds
 for one row, as `/predict` asks, and per row in a batch of 1,000), the
 threshold fuzz of `models.agreement` at its registration size (every split
 threshold and its float32/float64 neighbours, the range ends, 200,000 random
@@ -30,7 +29,6 @@ import numpy as np  # noqa: E402
 from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
 from shared.models.agreement import RANDOM_ROWS, check_agreement  # noqa: E402
-from shared.models.inference import direct_predict_proba  # noqa: E402
 from shared.models.portable import PortableUnsupported, export_onnx  # noqa: E402
 from shared.models.runtime import onnx_predict_proba  # noqa: E402
 from shared.training.candidates import SEARCH_SPACES, build_pipeline, for_serving, serialize  # noqa: E402
@@ -84,7 +82,7 @@ def serving_function(pipeline):
     try:
         graph = export_onnx(pipeline)
     except PortableUnsupported:
-        return direct_predict_proba(pipeline), "direct walker (pipeline)", None
+        return pipeline.predict_proba, "pipeline", None
     return onnx_predict_proba(graph), "onnx", graph
 
 

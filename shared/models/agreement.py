@@ -73,6 +73,11 @@ def split_thresholds(pipeline) -> list[tuple[int, np.ndarray]]:
             split = np.asarray(tree["left_children"]) >= 0
             pairs += _by_feature(np.asarray(tree["split_indices"])[split],
                                  np.asarray(tree["split_conditions"], dtype=np.float32)[split].astype(np.float64))
+    elif name == "HistGradientBoostingClassifier":
+        for predictors in classifier._predictors:
+            for predictor in predictors:
+                split = ~predictor.nodes["is_leaf"].astype(bool)
+                pairs += _by_feature(predictor.nodes["feature_idx"][split], predictor.nodes["num_threshold"][split])
     scaler = _scaler(pipeline)
     if scaler is not None:  # thresholds on scaled values: where raw inputs cross them
         pairs = [(feature, values * scaler.scale_[feature] + scaler.mean_[feature]) for feature, values in pairs]

@@ -46,8 +46,8 @@ class LoadedModel:
     # The scikit-learn pipeline; None when the model is served from its ONNX graph.
     pipeline: Any
     manifest: dict
-    # The model's probabilities: the ONNX graph through onnxruntime, or computed
-    # from the pipeline's fitted parameters (`models.inference`, checked at load).
+    # The model's probabilities: the ONNX graph through onnxruntime, or the
+    # pipeline's own `predict_proba` (training, drift, a version without a graph).
     pipeline_proba: Callable[[Any], Any] = field(compare=False, repr=False)
     served_from: str = "pipeline"  # "onnx" | "pipeline"
 
@@ -145,8 +145,6 @@ def load_version(store: ArtifactStore, version: str, manifest: dict | None = Non
     """Download, verify and unpickle one registered version's pipeline (training, drift)."""
     import joblib
 
-    from shared.models.inference import direct_predict_proba
-
     manifest = manifest or read_manifest(store, version)
     if manifest.get("features") != list(FEATURES):
         raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
@@ -157,7 +155,7 @@ def load_version(store: ArtifactStore, version: str, manifest: dict | None = Non
         raise ArtifactIntegrityError(f"model {version} could not be unpickled: {type(error).__name__}") from None
     warn_on_library_mismatch(version, manifest.get("library_versions", {}))
     return LoadedModel(version=version, pipeline=pipeline, manifest=manifest,
-                       pipeline_proba=direct_predict_proba(pipeline))
+                       pipeline_proba=pipeline.predict_proba)
 
 
 def warn_on_library_mismatch(model_version: str, trained_with: dict[str, str]) -> list[str]:

@@ -11,11 +11,14 @@ compares:
   cast their input to float32 before splitting, and the trees are trained
   without a scaler in front (`candidates.build_pipeline`), so the graph sees
   the same float32 values the pipeline's trees see;
+- HistGradientBoosting compares float64 rows with float64 thresholds: its
+  graph takes float64 rows and carries double thresholds
+  (`models.boosting_graph`, since skl2onnx 1.20 cannot convert scikit-learn
+  1.9's and would round the thresholds to float32);
 - the network takes float64 rows, with its scaler in the graph: scikit-learn
   computes it in float64, and so does the graph (probabilities agree to 1e-15).
-Anything else (HistGradientBoosting: skl2onnx 1.20 cannot convert scikit-learn
-1.9's, and its float64 splits have no float32 graph) raises
-`PortableUnsupported`; such a version is served from its pipeline.
+Anything else raises `PortableUnsupported`; such a version is served from its
+pipeline.
 
 Whether the graph decides as the pipeline does is not assumed: `models.agreement`
 checks it on a fuzz before the version is registered as portable.
@@ -29,7 +32,8 @@ from importlib.metadata import PackageNotFoundError, version
 # pinned onnxruntime (requirements.txt) reads differently.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 INPUT_NAME = "vitals"
-TREE_FAMILIES = {"XGBClassifier": "xgboost", "RandomForestClassifier": "random_forest"}
+TREE_FAMILIES = {"XGBClassifier": "xgboost", "RandomForestClassifier": "random_forest",
+                 "HistGradientBoostingClassifier": "hist_gradient_boosting"}
 NETWORK_FAMILIES = {"MLPClassifier": "mlp"}
 
 
@@ -65,6 +69,8 @@ def export_onnx(pipeline) -> bytes:
             # (the scaled value rounds, the raw one does not): no exact float32 graph.
             raise PortableUnsupported(f"{name} has {len(transforms)} step(s) in front of its trees; "
                                       "trees are exported only as they are trained, on the raw features")
+        if name == "HistGradientBoostingClassifier":
+            return _hist_gradient_boosting(classifier)
         return _convert(classifier, classifier, float32=True)
     if name in NETWORK_FAMILIES:
         if any(type(step).__name__ != "StandardScaler" for step in transforms):
@@ -87,6 +93,15 @@ def _convert(model, classifier, float32: bool) -> bytes:
                             target_opset=TARGET_OPSET, options={id(classifier): {"zipmap": False}})
     graph.doc_string = "probabilities: rows x classes, in the training labels' order"
     return graph.SerializeToString()
+
+
+def _hist_gradient_boosting(classifier) -> bytes:
+    from shared.models.boosting_graph import BoostingExportError, hist_gradient_boosting_graph
+
+    try:
+        return hist_gradient_boosting_graph(classifier, INPUT_NAME, "probabilities", TARGET_OPSET)
+    except BoostingExportError as error:
+        raise PortableUnsupported(str(error)) from None
 
 
 def _register_xgboost() -> None:

@@ -3,8 +3,9 @@
 The serving side of `models.portable`: it imports numpy and onnxruntime only
 (no scikit-learn, SciPy or XGBoost, ~0.1 s instead of ~0.7 s at a cold start)
 and reads a format that cannot run code. The graph's input type says what the
-pipeline compares: float32 for tree ensembles (rows are cast here exactly as
-XGBoost and scikit-learn's trees cast them), float64 for the network.
+pipeline compares: float32 for XGBoost and the forest (rows are cast here
+exactly as their trees cast them), float64 for HistGradientBoosting and the
+network.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from shared import wiring
+from shared.config import DEFAULTS
 from tests.conftest import ROOT, register_model
 from tests.emulators import free_port
 
@@ -71,8 +72,21 @@ def backend_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
-def test_predict_on_embedded_backends_never_imports_the_training_libraries(tmp_path, trained_candidate):
-    manifest = register_champion(trained_candidate)
+DEFAULT_FAMILIES = DEFAULTS.families
+
+
+@pytest.fixture(scope="module", params=DEFAULT_FAMILIES)
+def family_candidate(request, small_dataset):
+    """A quickly trained candidate of each family a retrain may choose by default."""
+    from shared.training.candidates import train_candidates
+
+    X, y = small_dataset
+    return train_candidates(X[:1500], y[:1500], seed=7, families=(request.param,), budget_seconds=0.0)
+
+
+def test_predict_on_embedded_backends_never_imports_the_training_libraries(tmp_path, family_candidate):
+    manifest = register_champion(family_candidate)
+    assert manifest["portable"]["served_from"] == "onnx", manifest["portable"].get("reason")
     answer, audit = serve_and_audit(tmp_path, backend_environment())
     assert answer["model_version"] == manifest["version"]
     assert [line for line in audit if line.startswith(FORBIDDEN)] == []

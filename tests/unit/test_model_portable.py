@@ -30,7 +30,7 @@ def fitted(family: str, data, params: dict | None = None):
     return pipeline.fit(*data)
 
 
-@pytest.mark.parametrize("family", ["xgboost", "random_forest", "mlp"])
+@pytest.mark.parametrize("family", ["xgboost", "random_forest", "mlp", "hist_gradient_boosting"])
 def test_every_served_family_decides_as_its_pipeline_on_the_threshold_fuzz(family, data):
     pipeline = fitted(family, data)
     report = check_agreement(pipeline, export_onnx(pipeline), RULE, random_rows=CI_RANDOM_ROWS)
@@ -70,12 +70,59 @@ def test_the_fuzz_finds_the_disagreements_a_scaler_before_the_trees_causes(data)
     assert report["decision_disagreements"] > 0 and not report["agrees"]
 
 
-def test_a_family_without_an_exact_export_is_served_from_its_pipeline_and_says_why(data):
-    pipeline = fitted("hist_gradient_boosting", data, {"max_iter": 20, "learning_rate": 0.1})
+def test_a_classifier_without_an_exact_export_is_served_from_its_pipeline_and_says_why(data):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    pipeline = Pipeline([("scale", "passthrough"), ("classifier", DummyClassifier(strategy="prior"))]).fit(*data)
     graph, section = export_checked(pipeline, RULE, random_rows=1000)
     assert graph is None
-    assert section["served_from"] == "pipeline" and "HistGradientBoosting" in section["reason"]
+    assert section["served_from"] == "pipeline" and "DummyClassifier" in section["reason"]
     assert set(section["converter_versions"]) >= {"skl2onnx", "onnxmltools", "onnxruntime"}
+
+
+def test_hist_gradient_boosting_is_served_from_its_graph(data):
+    pipeline = fitted("hist_gradient_boosting", data, {"max_iter": 20, "learning_rate": 0.1})
+    graph, section = export_checked(pipeline, RULE, random_rows=1000)
+    assert graph is not None and section["served_from"] == "onnx"
+    assert section["agreement"]["threshold_values"] > 100
+
+
+def test_hist_gradient_boosting_needs_its_float64_thresholds(data):
+    """The check can fail: the same graph with its thresholds rounded to
+    float32 (what skl2onnx writes) sends rows between the two the other way."""
+    import onnx
+    from onnx import numpy_helper
+
+    pipeline = fitted("hist_gradient_boosting", data)
+    model = onnx.load_from_string(export_onnx(pipeline))
+    for attribute in model.graph.node[0].attribute:
+        if attribute.name == "nodes_values_as_tensor":
+            rounded = numpy_helper.to_array(attribute.t).astype(np.float32).astype(np.float64)
+            attribute.t.CopyFrom(numpy_helper.from_array(rounded, attribute.t.name))
+    thresholds = split_thresholds(pipeline)
+    report = check_agreement(pipeline, model.SerializeToString(), RULE, random_rows=CI_RANDOM_ROWS)
+    assert sum(len(values) for _, values in thresholds) > 100
+    assert report["decision_disagreements"] > 0 and not report["agrees"]
+
+
+def test_a_binary_hist_gradient_boosting_graph_answers_both_columns(data):
+    X, y = data
+    pipeline = build_pipeline("hist_gradient_boosting", {"max_iter": 30}, seed=3, n_jobs=1).fit(X, (y == 0) * 1)
+    report = check_agreement(pipeline, export_onnx(pipeline), None, random_rows=CI_RANDOM_ROWS)
+    assert report["agrees"] and report["decision_disagreements"] == 0
+
+
+def test_hist_gradient_boosting_sends_a_missing_value_where_it_learned_to(data):
+    X, y = data
+    X = X.copy()
+    X[::7, 1] = np.nan  # heart rate missing in training: the trees learn a side for it
+    pipeline = build_pipeline("hist_gradient_boosting", {"max_iter": 20}, seed=3, n_jobs=1).fit(X, y)
+    rows = X[:300].copy()
+    rows[::2, 1] = np.nan
+    served = onnx_predict_proba(export_onnx(pipeline))(rows)
+    np.testing.assert_allclose(served, pipeline.predict_proba(rows), rtol=0, atol=PROBABILITY_TOLERANCE)
+    assert (served.argmax(axis=1) == pipeline.predict_proba(rows).argmax(axis=1)).all()
 
 
 def test_threshold_rows_put_each_split_and_its_float32_neighbours_in_its_feature(data):
