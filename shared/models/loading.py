@@ -51,6 +51,17 @@ class LoadedModel:
     pipeline_proba: Callable[[Any], Any] = field(compare=False, repr=False)
     served_from: str = "pipeline"  # "onnx" | "pipeline"
 
+    def __post_init__(self):
+        # The decision rule as arrays, converted once: a one-row request otherwise
+        # converts the manifest's lists again on every call. Same values, same arithmetic.
+        import numpy as np
+
+        calibration = self.manifest.get("calibration")
+        if calibration:
+            calibration = {key: np.asarray(calibration[key], dtype=float) for key in ("slope", "intercept")}
+        weights = self.manifest.get("decision_weights")
+        object.__setattr__(self, "_rule", (calibration, None if weights is None else np.asarray(weights)))
+
     @property
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
@@ -59,20 +70,17 @@ class LoadedModel:
         """Calibrated probabilities, one column per model label."""
         import numpy as np
 
-        raw = self.pipeline_proba(np.asarray(rows, dtype=float))
-        return calibrate(raw, self.manifest.get("calibration"))
+        return calibrate(self.pipeline_proba(np.asarray(rows, dtype=float)), self._rule[0])
 
     def predict_labels(self, rows) -> Any:
         import numpy as np
 
-        decided = decide(self.probabilities(rows), self.manifest.get("decision_weights"))
-        return np.asarray(self.labels, dtype=object)[decided]
+        return np.asarray(self.labels, dtype=object)[decide(self.probabilities(rows), self._rule[1])]
 
     def predict(self, rows: list[list[float]]) -> list[tuple[str, dict[str, float]]]:
         """(label, probabilities for all five labels) for each row in FEATURES order."""
         probabilities = self.probabilities(rows)
-        return probabilities_to_predictions(probabilities, self.labels,
-                                            decide(probabilities, self.manifest.get("decision_weights")))
+        return probabilities_to_predictions(probabilities, self.labels, decide(probabilities, self._rule[1]))
 
 
 def calibrate(probabilities, calibration: dict | None):
