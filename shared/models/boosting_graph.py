@@ -43,8 +43,8 @@ def hist_gradient_boosting_graph(model, input_name: str, output_name: str, opset
     n_classes = len(model.classes_)
     # Binary models boost one score s and answer [1 - sigmoid(s), sigmoid(s)]: onnxruntime's binary case.
     binary = int(model.n_trees_per_iteration_) == 1
-    nodes, leaves = {key: [] for key in ("tree", "id", "feature", "mode", "value", "true", "false", "missing")}, \
-        {key: [] for key in ("tree", "id", "class", "weight")}
+    nodes = {key: [] for key in ("tree", "id", "feature", "mode", "value", "true", "false", "missing")}
+    leaves = {key: [] for key in ("tree", "id", "class", "weight")}
     tree = 0
     for predictors in model._predictors:
         for tree_class, predictor in enumerate(predictors):
