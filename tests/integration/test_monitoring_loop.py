@@ -88,6 +88,9 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     # the new champion's figure on its held-out production outcomes, and how clinicians chose them
     reference = registry.read_baseline(wiring.artifact_store(), new_version)["outcome_metrics"]
     assert 50 < reference["rows"] < 200 and set(reference["labelled_share_by_prediction"].values()) == {1.0}
+    # until when it learnt from labels: the drift check judges only outcomes recorded after (learnt_outcomes)
+    labels_until = registry.read_baseline(wiring.artifact_store(), new_version)["labels_until"]
+    assert labels_until == experiments[0]["data_sources"]["window"]["end"] and labels_until < second["window_start"]
     assert [topic for topic, _ in wiring.event_bus().published] == ["retrain-requests"]
 
 
