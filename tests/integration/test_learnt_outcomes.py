@@ -71,3 +71,5 @@ def test_outcomes_recorded_before_the_champions_training_labels_end_are_left_out
     assert report["rows_left_out"]["outcomes_already_learnt"] == 600
     assert report["learnt_outcomes"]["basis"] == "the champion was trained on them"
     assert report["performance"]["outcomes"] == 300  # the third hour's, recorded after its training labels
+    page = wiring.artifact_store().read_bytes(report["html"]).decode()
+    assert "600 outcomes recorded before" in page and "(the champion was trained on them)" in page
