@@ -208,7 +208,7 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     champion_metrics = baseline.get("outcome_metrics")
     if not champion_metrics or champion_metrics["rows"] < OUTCOME_REFERENCE_MIN_ROWS:
         champion_metrics = read_manifest(artifacts, champion).get("metrics")
-    from shared.monitoring import learnt_outcomes, retrain_wait
+    from shared.monitoring import learnt_outcomes, retrain_rules, retrain_wait
 
     cutoff = learnt_outcomes.evidence_cutoff(baseline, metadata.get(retrain_wait.RETRAIN_WAITS, champion))
     aggregator = aggregate(champion, baseline, cutoff and cutoff["until"])
@@ -231,7 +231,7 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
         artifacts.write_bytes(path, plots[name], "image/png")
         report["plots"][name] = path
     report["html"] = f"{prefix}/report.html"
-    publish = _retrain_rule(report, champion, metadata, settings)
+    publish = retrain_rules.retrain_rule(report, champion, metadata, settings)
     metadata.put(DRIFT_REPORTS, report_id, report)
     if publish:
         # The window travels with the request: the new model's baseline is its population.
@@ -246,26 +246,6 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     log.info("drift check finished", extra={"fields": {
         "report_id": report_id, "decision": report["decision"], "sample_size": report["sample_size"]}})
     return report
-
-
-def _retrain_rule(report: dict, champion: str, metadata: MetadataStore, settings: Settings) -> bool:
-    """Whether a drift report publishes its retrain request now (`retrain_wait.py`); says why in the report."""
-    from shared.monitoring import retrain_wait
-
-    wait = metadata.get(retrain_wait.RETRAIN_WAITS, champion)
-    offered = [(wait or {}).get("evidence_until")] if (wait or {}).get("evidence_until") else []
-    if report["decision"] != "drift":
-        if wait and wait.get("status") == "waiting":  # the drift went away: start afresh next time
-            metadata.put(retrain_wait.RETRAIN_WAITS, champion, dict(wait, status="cleared"))
-        return False
-    publish, wait = retrain_wait.decide(report, wait, min_labels=settings.retrain_min_changed_labels,
-                                        max_nights=settings.retrain_max_wait_nights)
-    if publish or offered:  # what a retrain learnt from is no evidence again for this champion (`learnt_outcomes`)
-        wait["evidence_until"] = max(offered + ([report["window_end"]] if publish else []))
-    metadata.put(retrain_wait.RETRAIN_WAITS, champion, wait)
-    report["retrain_wait"] = {key: value for key, value in wait.items() if key != "labels_by_report"}
-    report["reasons"].append(wait["message"])
-    return publish
 
 
 def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,
