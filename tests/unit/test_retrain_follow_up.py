@@ -58,3 +58,13 @@ def test_a_retrain_with_enough_labels_or_another_reason_needs_no_follow_up(metad
     assert retrain_rule(night(15, drift=True, outcomes=100, degraded=True), "C", metadata, SETTINGS)
     assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "settled"
     assert not retrain_rule(night(16, drift=False, outcomes=4000), "D", metadata, SETTINGS)
+
+
+def test_the_follow_up_waits_until_the_changed_regions_labels_double(metadata):
+    """A retrain that went ahead with 450 of 600 labels is followed at 900, not at 600:
+    the waiting rule's 'asked again when they double', for the next champion."""
+    assert not retrain_rule(night(11, drift=True, region_labels=200), "A", metadata, SETTINGS)
+    assert retrain_rule(night(12, drift=True, region_labels=250), "A", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["needed"] == 900
+    assert not retrain_rule(night(13, drift=False, outcomes=600), "B", metadata, SETTINGS)  # about 788
+    assert retrain_rule(night(14, drift=False, outcomes=200), "B", metadata, SETTINGS)  # about 900
