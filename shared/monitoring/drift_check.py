@@ -198,7 +198,9 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
         raise ModelUnavailable("no champion model: nothing to compare the window against")
     champion = pointer["version"]
     existing = metadata.get(DRIFT_REPORTS, report_id)
-    if existing is not None and (existing["decision"] != "drift" or existing.get("retrain_request_id")):
+    asked = existing is not None and (existing["decision"] == "drift" or (  # then a re-run may still publish
+        existing.get("retrain_follow_up") or {}).get("status") == "published")
+    if existing is not None and (not asked or existing.get("retrain_request_id")):
         log.info("drift window already checked", extra={"fields": {"report_id": report_id}})
         return existing
     baseline = registry.read_baseline(artifacts, champion)

@@ -67,6 +67,8 @@ def retrain_rule(report: dict, champion: str, metadata: MetadataStore, settings:
 
 def _follow_up(report: dict, champion: str, follow_up: dict | None) -> dict | None:
     """The follow-up document after this report (None when there is none pending)."""
+    if follow_up and follow_up.get("status") == "published" and follow_up.get("published_by") == report["report_id"]:
+        return follow_up  # a re-run of the report that asked (its request may not have gone out): ask again
     if not follow_up or follow_up.get("status") != "pending":
         return None
     if champion == follow_up["from_champion"]:  # not promoted (yet): the waiting rule still applies to it
@@ -75,7 +77,7 @@ def _follow_up(report: dict, champion: str, follow_up: dict | None) -> dict | No
     labels = follow_up["labels"] + round(follow_up["share"] * sum(outcomes.values()))
     due = labels >= follow_up["needed"]
     return dict(follow_up, outcomes_by_report=outcomes, estimated_labels=labels,
-                status="published" if due else "pending",
+                status="published" if due else "pending", published_by=report["report_id"] if due else None,
                 message=(f"follow-up retrain requested: about {labels} labels in the changed region now; the "
                          f"retrain after the drift went ahead with {follow_up['labels']} of {follow_up['needed']}")
                 if due else f"follow-up retrain waits for labels: about {labels} of {follow_up['needed']} in "

@@ -44,6 +44,8 @@ def test_a_retrain_short_of_labels_is_followed_by_one_more_once_they_are_there(m
     assert retrain_rule(due, "B", metadata, SETTINGS)
     assert due["reasons"][0].startswith("follow-up retrain requested: about 625 labels in the changed region")
     assert metadata.get(RETRAIN_WAITS, "B")["evidence_until"] == due["window_end"]  # learnt from: not again
+    # a redelivery of that night (its request may not have gone out) asks again; another night does not
+    assert retrain_rule(night(15, drift=False, outcomes=400), "B", metadata, SETTINGS)
     # one follow-up only
     assert not retrain_rule(night(16, drift=False, outcomes=4000), "B", metadata, SETTINGS)
 
