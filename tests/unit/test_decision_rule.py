@@ -43,7 +43,7 @@ def test_tuned_weights_reach_the_rare_recall_and_keep_macro_f1_when_unconstraine
     probabilities, y = rare_class_problem()
     _, argmax_recall = macro_f1_and_recall(y, probabilities.argmax(axis=1), 3, rare=2)
     assert argmax_recall < 0.9
-    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
     assert tuning["feasible"]
     _, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
     assert recall >= 0.9 and tuning["out_of_fold_rare_recall"]["tuned"] == pytest.approx(recall, abs=1e-6)
@@ -51,6 +51,20 @@ def test_tuned_weights_reach_the_rare_recall_and_keep_macro_f1_when_unconstraine
     free_f1, _ = macro_f1_and_recall(y, decide(probabilities, free), 3, rare=2)
     argmax_f1, _ = macro_f1_and_recall(y, probabilities.argmax(axis=1), 3, rare=2)
     assert free_f1 >= argmax_f1
+
+
+def test_a_promise_costing_more_macro_f1_than_the_cap_is_not_made():
+    """On this overlap the promise costs ~0.12 of macro-F1 (rare precision ~0.2):
+    beyond the cap it is said not met, why, and the rule stays affordable."""
+    probabilities, y = rare_class_problem()
+    _, costly = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
+    assert costly["rare_class_promise"]["met"] and costly["rare_class_promise"]["macro_f1_cost"] > 0.1
+    weights, capped = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=0.05)
+    promise = capped["rare_class_promise"]
+    assert not promise["met"] and "within 0.05" in promise["reason"]
+    macro_f1, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
+    assert macro_f1 >= capped["out_of_fold_macro_f1"]["without_promise"] - 0.05 - 1e-9
+    assert recall > capped["out_of_fold_rare_recall"]["argmax"]  # still as much recall as it can afford
 
 
 def test_expected_calibration_error_by_hand():
@@ -128,7 +142,7 @@ def test_the_promise_is_a_lower_bound_not_the_recall_itself():
     from shared.training.decision_rule import recall_lower_bound
 
     probabilities, y = rare_class_problem(rows=4000, seed=2)
-    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
     promise = tuning["rare_class_promise"]
     _, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
     rare_rows = int(np.sum(y == 2))
@@ -159,9 +173,9 @@ def test_a_promise_no_rule_can_keep_is_said_not_made():
     rng = np.random.default_rng(7)
     y = np.array([0] * 990 + [2] * 10 + [1] * 1000)
     probabilities = rng.dirichlet([1, 1, 1], size=len(y))
-    _, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    _, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
     promise = tuning["rare_class_promise"]
-    assert not promise["met"] and not tuning["feasible"]
+    assert not promise["met"] and not tuning["feasible"] and "10 rare rows cannot support it" in promise["reason"]
     assert promise["recall_lower_bound"] == pytest.approx(0.05 ** (1 / 10), abs=1e-6)  # best it can do
 
 
@@ -174,7 +188,8 @@ def test_the_promise_counts_rows_even_when_most_rare_rows_are_old_fill():
     probabilities, y = rare_class_problem(rows=4000, seed=2)
     weights = np.ones(len(y))
     weights[np.flatnonzero(y == 2)[3:]] = 0.5 ** 14
-    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights)
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights,
+                                           max_cost=1.0)
     promise = tuning["rare_class_promise"]
     recalled = int(np.sum(decide(probabilities, chosen)[y == 2] == 2))
     assert promise["met"] and promise["rare_rows"] == int(np.sum(y == 2))
@@ -239,6 +254,7 @@ def test_a_class_seen_only_in_old_fill_rows_can_still_be_recalled():
     squashed = probabilities.copy()
     squashed[:, 2] *= 0.5 ** 14
     squashed /= squashed.sum(axis=1, keepdims=True)
-    chosen, tuning = tune_decision_weights(squashed, y, rare=2, min_recall=0.9, sample_weight=weights)
+    chosen, tuning = tune_decision_weights(squashed, y, rare=2, min_recall=0.9, sample_weight=weights,
+                                           max_cost=1.0)
     assert tuning["rare_class_promise"]["met"], tuning
     assert chosen[2] > 1e4
