@@ -222,6 +222,25 @@ def test_ties_go_to_the_cheaper_to_serve_then_the_smaller():
     assert select_winner([candidate("a", 0.5, 1000), candidate("b", 0.5, 10)], 0.005).family == "b"
 
 
+def test_a_candidate_that_cannot_keep_the_promise_is_left_out_when_another_keeps_it():
+    """The fill-only case: the best macro-F1 breaks the promise, another keeps
+    it -- the latter is selected and the former's summary says why; when no
+    candidate keeps it, none is left out (the data cannot support it)."""
+    def candidate(name, f1, met):
+        made = Candidate(name, {}, None, [f1], [])
+        made.metrics = {"macro_f1": f1, "per_class": {}}
+        made.decision_rule = {"rare_class_promise": {"met": met, "label": "ENFERMEDAD TERMINAL", "min_recall": 0.9,
+                                                     "recall_lower_bound": 0.95 if met else 0.81}}
+        return made
+
+    breaks, keeps = candidate("forest", 0.96, False), candidate("mlp", 0.90, True)
+    assert select_winner([breaks, keeps], 0.005).family == "mlp"
+    assert not breaks.summary()["eligible"] and "while mlp kept it" in breaks.summary()["left_out"]
+    assert "0.81 < 0.9" in breaks.left_out and keeps.summary()["eligible"]
+    neither = [candidate("forest", 0.96, False), candidate("mlp", 0.90, False)]
+    assert select_winner(neither, 0.005).family == "forest" and all(c.left_out is None for c in neither)
+
+
 def test_ties_are_decided_by_a_paired_comparison_when_predictions_are_given():
     """0.004 worse on 20,000 rows, every disagreement against it: not a tie,
     though within the 0.005 tolerance."""
