@@ -69,6 +69,7 @@ from shared.training.search import (  # noqa: F401
     serialize,
     single_row_latency_ms,
 )
+from shared.training.serving_cost import served_latency_ms
 
 
 @dataclass
@@ -82,7 +83,8 @@ class Candidate:
     decision_rule: dict = field(default_factory=dict)
     calibration_error: dict = field(default_factory=dict)
     artifact_bytes: bytes = b""
-    latency_ms: float = 0.0  # one row, as served (n_jobs=1, calibration and decision applied)
+    latency_ms: float = 0.0  # one row, as served (its ONNX graph, else its pipeline; calibration and decision applied)
+    serving_cost: dict = field(default_factory=dict)  # what the time was measured on, and why
     training_seconds: float = 0.0
     holdout_predictions: np.ndarray | None = None  # its served labels for the holdout rows, for paired ties
     tie_comparison: dict | None = None  # its macro-F1 difference from the best candidate, with the interval
@@ -101,6 +103,8 @@ class Candidate:
             "holdout_calibration": self.calibration_error,
             "artifact_size_bytes": len(self.artifact_bytes),
             "single_row_latency_ms": round(self.latency_ms, 4),
+            "single_row_latency_timed_on": self.serving_cost.get("timed_on"),
+            "serving_cost": self.serving_cost,
             "rare_class_promise": self.decision_rule.get("rare_class_promise"),
             "difference_from_best": self.tie_comparison,
             "eligible": self.left_out is None,
@@ -171,9 +175,8 @@ def train_candidates(
         candidate.metrics = evaluate(data.y_holdout, candidate.holdout_predictions, data.w_holdout)
         candidate.calibration_error = holdout_calibration(pipeline, data, rule)
         candidate.artifact_bytes = serialize(pipeline)
-        candidate.latency_ms = single_row_latency_ms(
-            lambda row, pipeline=pipeline, rule=rule: predict_labels(pipeline, row, data.labels, rule),
-            data.X_holdout[:1])
+        candidate.latency_ms, candidate.serving_cost = served_latency_ms(pipeline, data.labels, rule,
+                                                                         data.X_holdout[:1])
         candidates.append(candidate)
         if progress:
             progress(f"{family}: holdout macro-F1 {candidate.metrics['macro_f1']:.4f}, "
