@@ -16,7 +16,7 @@ patients the model is trained to serve.
   but its rows are still the evidence (weighted, its effective number
   collapses to the few recent rows and no promise could ever be made).
   The promise may cost at most PROMISE_MAX_MACRO_F1_COST of out-of-fold
-  macro-F1 against the best rule without it: with few rare rows the bound
+  macro-F1 (in rows) against the best rule without it: with few rare rows the bound
   asks for every one of them (45 rows: 45 recalled), and recalling the last
   outliers took decision weights of 10^3 that called a third of another
   class (or most rows) rare -- a rule no gate should promote, and that was
@@ -140,17 +140,19 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
     grids = _grids(y_encoded, classes, sample_weight)
     free_weights, _ = _ascend(both_bases, grids, np.ones(classes),
                               better=lambda a, b: a[0] >= b[0] and a[1] >= b[1] and a != b)
-    free_f1 = measure(free_weights)[0]
-    # The promise moves the rare class's weight only.
+    free_f1, free_rows_f1 = both_bases(free_weights)
+    # The promise moves the rare class's weight only, and its cost is counted
+    # in rows: weighted, a class seen only in old fill rows (weight 0.5 ** 14)
+    # loses all its F1 to one recent false call, and no promise could be bought.
     grids = [grid if column == rare else free_weights[column:column + 1] for column, grid in enumerate(grids)]
-    floor = free_f1 - max_cost
+    floor = free_rows_f1 - max_cost
 
     def score(weights):
-        macro_f1, _, bound, _ = measure(weights)
-        if macro_f1 < floor - 1e-12:
-            return (False, False, macro_f1, macro_f1)  # too costly: only macro-F1 counts, back within the cap
-        feasible = bound >= min_recall
-        return (True, feasible, macro_f1 if feasible else bound, macro_f1)
+        macro_f1, rows_f1 = both_bases(weights)
+        if rows_f1 < floor - 1e-12:
+            return (False, False, rows_f1, macro_f1)  # too costly: back within the cap first
+        feasible = measure(weights)[2] >= min_recall
+        return (True, feasible, macro_f1 if feasible else measure(weights)[2], macro_f1)
 
     weights, best = _ascend(score, grids, free_weights)
     feasible = bool(best[0] and best[1])
@@ -164,10 +166,10 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
                "recall_lower_bound": round(bound, 6), "out_of_fold_recall": round(tuned_recall, 6),
                "rare_rows": rare_rows,
                "expected_precision": round(float(confusion[rare, rare] / called), 6) if called else None,
-               "max_macro_f1_cost": max_cost, "macro_f1_cost": round(free_f1 - tuned_f1, 6)}
+               "max_macro_f1_cost": max_cost, "macro_f1_cost_in_rows": round(free_rows_f1 - both_bases(weights)[1], 6)}
     if not feasible:
-        promise["reason"] = (f"no decision weights reach it within {max_cost} of out-of-fold macro-F1 "
-                             f"({free_f1:.4f} without it)" if unaffordable else
+        promise["reason"] = (f"no decision weights reach it within {max_cost} of out-of-fold macro-F1 in rows "
+                             f"({free_rows_f1:.4f} without it)" if unaffordable else
                              f"{rare_rows} rare rows cannot support it (all recalled would bound at "
                              f"{recall_lower_bound(rare_rows, rare_rows, confidence):.3f})")
     return [round(float(w), 6) for w in weights], {

@@ -58,7 +58,7 @@ def test_a_promise_costing_more_macro_f1_than_the_cap_is_not_made():
     beyond the cap it is said not met, why, and the rule stays affordable."""
     probabilities, y = rare_class_problem()
     _, costly = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
-    assert costly["rare_class_promise"]["met"] and costly["rare_class_promise"]["macro_f1_cost"] > 0.1
+    assert costly["rare_class_promise"]["met"] and costly["rare_class_promise"]["macro_f1_cost_in_rows"] > 0.1
     weights, capped = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=0.05)
     promise = capped["rare_class_promise"]
     assert not promise["met"] and "within 0.05" in promise["reason"]
