@@ -67,6 +67,23 @@ def test_a_promise_costing_more_macro_f1_than_the_cap_is_not_made():
     assert recall > capped["out_of_fold_rare_recall"]["argmax"]  # still as much recall as it can afford
 
 
+def test_weights_take_no_step_that_loses_rows_for_a_gain_among_recent_rows():
+    """Raising class 0's weight would recall 100 recent class-0 rows and miss
+    300 old class-1 rows (weight 1e-4): better recency-weighted, worse in rows
+    -- the gate's basis. The rule does not take it."""
+    def rows(count, p, label, weight):
+        return np.tile(p, (count, 1)), np.full(count, label), np.full(count, weight)
+
+    parts = [rows(100, [0.45, 0.55, 0.0], 0, 1.0), rows(300, [0.45, 0.55, 0.0], 1, 1e-4),
+             rows(100, [0.9, 0.1, 0.0], 0, 1.0), rows(100, [0.1, 0.9, 0.0], 1, 1.0),
+             rows(60, [0.05, 0.05, 0.9], 2, 1.0)]
+    probabilities, y, weights = (np.concatenate(column) for column in zip(*parts))
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights)
+    decided = decide(probabilities, chosen)
+    assert np.sum(decided[y == 1] == 1) == 400  # every class-1 row still recalled
+    assert tuning["rare_class_promise"]["met"]
+
+
 def test_expected_calibration_error_by_hand():
     # two rows at confidence 0.9 (one right), two at 0.6 (both right)
     probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])
