@@ -160,7 +160,6 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
     tuned_f1, tuned_recall, bound, decided = measure(weights)
     confusion = confusion_matrix(y_encoded, decided, classes, sample_weight)
     called = confusion[:, rare].sum()
-    unaffordable = not feasible and recall_lower_bound(rare_rows, rare_rows, confidence) >= min_recall
     promise = {"met": feasible, "min_recall": min_recall, "confidence": confidence,
                "method": "one-sided Clopper-Pearson lower bound on out-of-fold recall",
                "recall_lower_bound": round(bound, 6), "out_of_fold_recall": round(tuned_recall, 6),
@@ -168,15 +167,25 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
                "expected_precision": round(float(confusion[rare, rare] / called), 6) if called else None,
                "max_macro_f1_cost": max_cost, "macro_f1_cost_in_rows": round(free_rows_f1 - both_bases(weights)[1], 6)}
     if not feasible:
-        promise["reason"] = (f"no decision weights reach it within {max_cost} of out-of-fold macro-F1 in rows "
-                             f"({free_rows_f1:.4f} without it)" if unaffordable else
-                             f"{rare_rows} rare rows cannot support it (all recalled would bound at "
-                             f"{recall_lower_bound(rare_rows, rare_rows, confidence):.3f})")
+        promise["reason"] = _why_not(measure, free_weights, grids[rare], rare, rare_rows, min_recall, confidence,
+                                     max_cost)
     return [round(float(w), 6) for w in weights], {
         "feasible": feasible, "out_of_fold_macro_f1": {"argmax": round(plain_f1, 6), "without_promise": round(
             free_f1, 6), "tuned": round(tuned_f1, 6)},
         "out_of_fold_rare_recall": {"argmax": round(plain_recall, 6), "tuned": round(tuned_recall, 6)},
         "rare_class_promise": promise}
+
+
+def _why_not(measure, weights, rare_grid, rare, rare_rows, min_recall, confidence, max_cost) -> str:
+    """Why no rule kept the promise: too few rows, no weight recalls enough,
+    or only weights beyond the cost cap do."""
+    if recall_lower_bound(rare_rows, rare_rows, confidence) < min_recall:
+        return (f"{rare_rows} rare rows cannot support it (all recalled would bound at "
+                f"{recall_lower_bound(rare_rows, rare_rows, confidence):.3f})")
+    bounds = [measure(np.where(np.arange(len(weights)) == rare, value, weights))[2] for value in rare_grid]
+    if max(bounds) < min_recall:
+        return f"no decision weight recalls enough of the {rare_rows} rare rows (best bound {max(bounds):.3f})"
+    return f"the weights that keep it cost more than {max_cost} of out-of-fold macro-F1 in rows"
 
 
 def fit_decision_rule(out_of_fold: np.ndarray, y_encoded: np.ndarray, rare: int,
