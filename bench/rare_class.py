@@ -109,7 +109,9 @@ def one_seed(seed: int, rows: int, fresh, families) -> dict:
             rare_scores(y_fresh, served), macro_f1=macro_f1(y_fresh, served),
             rare_weight=rule["decision_weights"][data.labels.index(RARE)],
             promise=rule.get("rare_class_promise"),
-            holdout_rare_recall=candidate.metrics["per_class"][RARE]["recall"])
+            holdout_rare_recall=candidate.metrics["per_class"][RARE]["recall"], left_out=candidate.left_out)
+    # the served rule: the candidate the search selects
+    out["selected"] = dict(out["families"][result.winner.family], family=result.winner.family)
     plain, rule = plain_hist_gradient_boosting(data, seed, RARE_CLASS_MIN_RECALL)
     served = predict_labels(plain, X_fresh, data.labels, rule)
     out["plain_hist_gradient_boosting"] = dict(rare_scores(y_fresh, served), macro_f1=macro_f1(y_fresh, served))
@@ -131,9 +133,12 @@ def fill_only(seed: int, rows: int, families) -> dict:
     result = train_candidates(X, y, seed=seed, families=families, budget_seconds=0.0, folds=3,
                               sample_weight=weights)
     X_fresh, y_fresh = generate_reference_data(50_000, seed=seed + 999)
-    return {candidate.family: dict(
+    out = {candidate.family: dict(
         rare_scores(y_fresh, predict_labels(candidate.pipeline, X_fresh, result.data.labels, candidate.decision_rule)),
-        promise=candidate.decision_rule.get("rare_class_promise")) for candidate in result.candidates}
+        promise=candidate.decision_rule.get("rare_class_promise"), left_out=candidate.left_out)
+        for candidate in result.candidates}
+    out["selected"] = result.winner.family
+    return out
 
 
 def summarise(runs: list[dict], key) -> dict:
@@ -145,7 +150,7 @@ def summarise(runs: list[dict], key) -> dict:
 
 
 def main(quick: bool = False, seeds: int | None = None, rows: int | None = None,
-         families: tuple[str, ...] | None = None) -> dict:
+         families: tuple[str, ...] | None = None, first_seed: int = 0) -> dict:
     from shared.training.candidates import FAMILIES
 
     started = time.perf_counter()
@@ -154,15 +159,17 @@ def main(quick: bool = False, seeds: int | None = None, rows: int | None = None,
     families = families or FAMILIES
     fresh = make_data(30_000 if quick else 150_000, seed=999)
     runs = []
-    for seed in range(seeds):
+    for seed in range(int(first_seed), int(first_seed) + seeds):
         runs.append(one_seed(seed, rows, fresh, families))
         print(f"seed {seed}: {round(time.perf_counter() - started)} s", file=sys.stderr, flush=True)
     table = {"rows": rows, "fresh_rows": len(fresh[1]), "fresh_rare_rows": int(np.sum(fresh[1] == RARE)),
              "rare_share": RARE_SHARE, "softness": SOFTNESS, "folds": 3, "configuration": "first of each family",
              "per_family": {family: summarise(runs, lambda run, f=family: run["families"][f]) for family in families},
+             "selected": summarise(runs, lambda run: run["selected"]),
+             "selected_families": [run["selected"]["family"] for run in runs],
              "plain_hist_gradient_boosting": summarise(runs, lambda run: run["plain_hist_gradient_boosting"]),
              "runs": runs}
-    table["fill_only"] = fill_only(0, rows, families)
+    table["fill_only"] = {f"seed {seed}": fill_only(seed, rows, families) for seed in (0, 1)}
     table["seconds"] = round(time.perf_counter() - started, 1)
     return table
 
@@ -171,5 +178,6 @@ if __name__ == "__main__":
     arguments = dict(argument.split("=", 1) for argument in sys.argv[1:] if "=" in argument)
     print(json.dumps(main(quick="--quick" in sys.argv, seeds=int(arguments.get("seeds", 0)) or None,
                           rows=int(arguments.get("rows", 0)) or None,
-                          families=tuple(arguments["families"].split(",")) if "families" in arguments else None),
+                          families=tuple(arguments["families"].split(",")) if "families" in arguments else None,
+                          first_seed=int(arguments.get("first_seed", 0))),
                      indent=2))

@@ -17,10 +17,12 @@ Protocol (the same for the CLI, the bootstrap and the retrain function):
    Its decision rule (calibration, per-class decision weights; see
    `decision_rule`) is fitted on the best configuration's out-of-fold
    predictions, and the holdout is scored with the rule applied;
-4. the winner has the best holdout macro-F1 -- rare classes weigh as much as
-   common ones; candidates within `tie_tolerance` of it are tied, and ties go
-   first to those whose rarest class reaches RARE_CLASS_MIN_RECALL on the
-   holdout, then to the smaller artifact (cold starts download and unpickle it).
+4. a candidate whose rule could not keep the rare-class promise is left out
+   when another keeps it (the reason in its summary's `left_out`); the winner
+   has the best holdout macro-F1 of the rest -- rare classes weigh as much as
+   common ones; candidates not significantly worse on the same rows (paired
+   bootstrap) are tied, and ties go to the cheaper to serve, then the smaller
+   artifact (cold starts download it).
 
 A class with fewer than 2 training rows cannot be learned, so it is dropped
 and the experiment record says so (and the gate refuses a challenger that
@@ -67,6 +69,7 @@ from shared.training.search import (  # noqa: F401
     serialize,
     single_row_latency_ms,
 )
+from shared.training.serving_cost import served_latency_ms
 
 
 @dataclass
@@ -80,10 +83,12 @@ class Candidate:
     decision_rule: dict = field(default_factory=dict)
     calibration_error: dict = field(default_factory=dict)
     artifact_bytes: bytes = b""
-    latency_ms: float = 0.0  # one row, as served (n_jobs=1, calibration and decision applied)
+    latency_ms: float = 0.0  # one row, as served (its ONNX graph, else its pipeline; calibration and decision applied)
+    serving_cost: dict = field(default_factory=dict)  # what the time was measured on, and why
     training_seconds: float = 0.0
     holdout_predictions: np.ndarray | None = None  # its served labels for the holdout rows, for paired ties
     tie_comparison: dict | None = None  # its macro-F1 difference from the best candidate, with the interval
+    left_out: str | None = None  # why the search could not select it
 
     def summary(self) -> dict:
         return {
@@ -98,8 +103,12 @@ class Candidate:
             "holdout_calibration": self.calibration_error,
             "artifact_size_bytes": len(self.artifact_bytes),
             "single_row_latency_ms": round(self.latency_ms, 4),
+            "single_row_latency_timed_on": self.serving_cost.get("timed_on"),
+            "serving_cost": self.serving_cost,
             "rare_class_promise": self.decision_rule.get("rare_class_promise"),
             "difference_from_best": self.tie_comparison,
+            "eligible": self.left_out is None,
+            "left_out": self.left_out,
             "training_seconds": round(self.training_seconds, 3),
         }
 
@@ -166,9 +175,8 @@ def train_candidates(
         candidate.metrics = evaluate(data.y_holdout, candidate.holdout_predictions, data.w_holdout)
         candidate.calibration_error = holdout_calibration(pipeline, data, rule)
         candidate.artifact_bytes = serialize(pipeline)
-        candidate.latency_ms = single_row_latency_ms(
-            lambda row, pipeline=pipeline, rule=rule: predict_labels(pipeline, row, data.labels, rule),
-            data.X_holdout[:1])
+        candidate.latency_ms, candidate.serving_cost = served_latency_ms(pipeline, data.labels, rule,
+                                                                         data.X_holdout[:1])
         candidates.append(candidate)
         if progress:
             progress(f"{family}: holdout macro-F1 {candidate.metrics['macro_f1']:.4f}, "
@@ -181,25 +189,45 @@ def train_candidates(
 def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label: str | None = None,
                   rare_class_min_recall: float = RARE_CLASS_MIN_RECALL,
                   rows: EvaluationRows | None = None) -> Candidate:
-    """Best holdout macro-F1; tied with it, every candidate not significantly
-    worse on the same rows (paired bootstrap; `tie_tolerance` only without
-    per-row predictions). Among ties: those whose rare-class promise holds
-    first, then the cheaper to serve (single-row time), then the smaller artifact."""
-    best = max(candidates, key=lambda candidate: candidate.metrics["macro_f1"])
+    """Best holdout macro-F1 among the eligible (`leave_out_broken_promises`);
+    tied with it, every eligible candidate not significantly worse on the same
+    rows (paired bootstrap; `tie_tolerance` only without per-row predictions).
+    Among ties: those whose rare class reaches the minimum recall on the holdout
+    first (for candidates without a recorded promise), then the cheaper to serve
+    (single-row time), then the smaller artifact."""
+    eligible = leave_out_broken_promises(candidates)
+    best = max(eligible, key=lambda candidate: candidate.metrics["macro_f1"])
     paired = rows is not None and all(c.holdout_predictions is not None for c in candidates)
     if paired:
         for candidate in candidates:
             candidate.tie_comparison = paired_macro_f1_difference(
                 rows.y_true, candidate.holdout_predictions, best.holdout_predictions, rows.weights)
-        tied = [c for c in candidates if not c.tie_comparison["significantly_worse"]]
+        tied = [c for c in eligible if not c.tie_comparison["significantly_worse"]]
     else:
-        tied = [c for c in candidates if c.metrics["macro_f1"] >= best.metrics["macro_f1"] - tie_tolerance]
+        tied = [c for c in eligible if c.metrics["macro_f1"] >= best.metrics["macro_f1"] - tie_tolerance]
 
-    def breaks_rare_class_promise(candidate: Candidate) -> bool:
-        promise = candidate.decision_rule.get("rare_class_promise")
-        if promise is not None:
-            return not promise["met"]
+    def misses_rare_class(candidate: Candidate) -> bool:
         rare = candidate.metrics.get("per_class", {}).get(rare_label)
         return bool(rare and rare["support"] and rare["recall"] < rare_class_min_recall)
 
-    return min(tied, key=lambda c: (breaks_rare_class_promise(c), c.latency_ms, len(c.artifact_bytes)))
+    return min(tied, key=lambda c: (misses_rare_class(c), c.latency_ms, len(c.artifact_bytes)))
+
+
+def leave_out_broken_promises(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates the search may select: when any keeps its rare-class
+    promise, those that do not are left out, the reason in their `left_out`;
+    when none does (the data cannot support it), all stay and the promise and
+    the gate's reasons say it was not made."""
+    promises = {id(c): c.decision_rule.get("rare_class_promise") for c in candidates}
+    keeping = [c for c in candidates if (promises[id(c)] or {}).get("met")]
+    if not keeping:
+        return candidates
+    for candidate in candidates:
+        promise = promises[id(candidate)]
+        if promise is not None and not promise.get("met"):
+            candidate.left_out = (
+                f"rare-class promise not met ({promise.get('label')!r} recall lower bound "
+                f"{promise.get('recall_lower_bound')} < {promise.get('min_recall')}"
+                + (f": {promise['reason']}" if promise.get("reason") else "")
+                + f") while {', '.join(c.family for c in keeping)} kept it")
+    return [c for c in candidates if c.left_out is None]

@@ -5,12 +5,10 @@ The policy (README, "What a retrain trains on"):
    recorded in the last TRAINING_WINDOW_DAYS, and the labelled rows of the
    clinical lake's partitions of those days. Each row belongs to the day it
    was labelled (the outcome's recording day, the partition's date).
-2. **Recent labels win.** Days are taken newest first; an older row is dropped
-   when its neighbourhood is already covered by newer rows (its
-   `NEIGHBOURS` nearest newer rows lie within `RADIUS`, in units of
-   `NEIGHBOURHOOD_SCALE`) and at least `AGREEMENT` of them carry another label.
-   That is how a changed labelling rule replaces the old one without waiting
-   for the old rows to leave the window.
+2. **Recent labels win -- where the labelling changed** (`contradictions`):
+   an older row is dropped only where its neighbourhood's labelling changed
+   significantly between periods; the synthetic reference yields wherever
+   production mostly disagrees. What was dropped is recorded per class.
 3. **Recent rows weigh more**: a row labelled `age` days ago weighs
    0.5 ** (age / TRAINING_HALF_LIFE_DAYS) in the fit and in the holdout the
    promotion gate scores champion and challenger on; classes are balanced on
@@ -31,66 +29,26 @@ population against itself once the shift has been learned.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from shared.records import isoformat
 from shared.schema import FEATURES, LABELS
-
-NEIGHBOURS = 3
-RADIUS = 2.0
-AGREEMENT = 0.8
-# Twice the reference data's measurement noise per feature: closer rows are
-# the same patient state, as far as the vitals can tell.
-NEIGHBOURHOOD_SCALE = np.array([0.3, 6.0, 8.0])
-
-
-@dataclass
-class LabelledRows:
-    """Rows of one source labelled on one day (age 0: the newest)."""
-
-    source: str
-    age_days: int
-    X: np.ndarray
-    y: np.ndarray
-    detail: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-def per_class(labels) -> dict[str, int]:
-    counts = Counter(map(str, labels))
-    return {label: counts.get(label, 0) for label in LABELS}
-
-
-def without_contradictions(group: LabelledRows, newer: list[LabelledRows], neighbours: int = NEIGHBOURS,
-                           radius: float = RADIUS, agreement: float = AGREEMENT) -> LabelledRows:
-    """`group` minus the rows that newer rows contradict (see the module docstring)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    newer = [g for g in newer if len(g)]
-    if not len(group) or sum(len(g) for g in newer) < neighbours:
-        return group
-    newer_y = np.concatenate([g.y for g in newer])
-    index = NearestNeighbors(n_neighbors=neighbours).fit(np.vstack([g.X for g in newer]) / NEIGHBOURHOOD_SCALE)
-    distances, nearest = index.kneighbors(group.X / NEIGHBOURHOOD_SCALE)
-    covered = distances[:, -1] <= radius
-    disagreeing = (newer_y[nearest] != group.y[:, None]).mean(axis=1) >= agreement
-    keep = ~(covered & disagreeing)
-    return LabelledRows(group.source, group.age_days, group.X[keep], group.y[keep],
-                        dict(group.detail, dropped=per_class(group.y[~keep])))
-
-
-def drop_contradicted(groups: list[LabelledRows]) -> list[LabelledRows]:
-    """Each group without the rows strictly newer groups contradict (newest first;
-    a day's outcomes and lake rows are equals)."""
-    kept: list[LabelledRows] = []
-    for group in sorted(groups, key=lambda g: g.age_days):
-        kept.append(without_contradictions(group, [g for g in kept if g.age_days < group.age_days]))
-    return kept
+from shared.training.contradictions import (  # noqa: F401 (the policy's parts, re-exported)
+    AGREEMENT,
+    CHANGE_SIGNIFICANCE,
+    NEIGHBOURHOOD_SCALE,
+    NEIGHBOURS,
+    RADIUS,
+    REFERENCE_AGREEMENT,
+    REFERENCE_NEIGHBOURS,
+    drop_contradicted,
+    outvoted,
+    without_contradictions,
+)
+from shared.training.labelled_rows import LabelledRows, per_class  # noqa: F401
 
 
 def class_quotas(min_rows: int, reference_labels: np.ndarray) -> dict[str, int]:
@@ -201,7 +159,7 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         groups += lake_groups(artifacts, (now - timedelta(days=window_days - 1)).date(), now.date())
     production = drop_contradicted(groups)
     X_ref, y_ref = generate_reference_data(reference_rows, seed=seed)
-    reference = without_contradictions(LabelledRows("reference", window_days, X_ref, y_ref), production)
+    reference = outvoted(LabelledRows("reference", window_days, X_ref, y_ref), production)
     fill, fill_detail = bootstrap_fill(production, reference, class_quotas(min_rows, y_ref))
     used = [g for g in production if len(g)] + ([fill] if len(fill) else [])
     X = np.vstack([g.X for g in used]) if used else np.empty((0, len(FEATURES)))
@@ -212,6 +170,8 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
                    "recent_labels_win": {
             "neighbours": NEIGHBOURS, "radius": RADIUS, "agreement": AGREEMENT,
+            "change_significance": CHANGE_SIGNIFICANCE, "test": "one-sided Fisher exact, newer vs own period",
+            "reference": {"neighbours": REFERENCE_NEIGHBOURS, "agreement": REFERENCE_AGREEMENT},
             "scale": dict(zip(FEATURES, NEIGHBOURHOOD_SCALE.tolist()))}},
         "window": {"start": isoformat(start), "end": isoformat(now)},
         "weights": {"rule": f"0.5 ** (age in days / {half_life_days}); reference rows are {window_days} days old",

@@ -43,7 +43,7 @@ def test_tuned_weights_reach_the_rare_recall_and_keep_macro_f1_when_unconstraine
     probabilities, y = rare_class_problem()
     _, argmax_recall = macro_f1_and_recall(y, probabilities.argmax(axis=1), 3, rare=2)
     assert argmax_recall < 0.9
-    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
     assert tuning["feasible"]
     _, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
     assert recall >= 0.9 and tuning["out_of_fold_rare_recall"]["tuned"] == pytest.approx(recall, abs=1e-6)
@@ -51,6 +51,37 @@ def test_tuned_weights_reach_the_rare_recall_and_keep_macro_f1_when_unconstraine
     free_f1, _ = macro_f1_and_recall(y, decide(probabilities, free), 3, rare=2)
     argmax_f1, _ = macro_f1_and_recall(y, probabilities.argmax(axis=1), 3, rare=2)
     assert free_f1 >= argmax_f1
+
+
+def test_a_promise_costing_more_macro_f1_than_the_cap_is_not_made():
+    """On this overlap the promise costs ~0.12 of macro-F1 (rare precision ~0.2):
+    beyond the cap it is said not met, why, and the rule stays affordable."""
+    probabilities, y = rare_class_problem()
+    _, costly = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
+    assert costly["rare_class_promise"]["met"] and costly["rare_class_promise"]["macro_f1_cost_in_rows"] > 0.1
+    weights, capped = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=0.05)
+    promise = capped["rare_class_promise"]
+    assert not promise["met"] and "cost more than 0.05" in promise["reason"]
+    macro_f1, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
+    assert macro_f1 >= capped["out_of_fold_macro_f1"]["without_promise"] - 0.05 - 1e-9
+    assert recall > capped["out_of_fold_rare_recall"]["argmax"]  # still as much recall as it can afford
+
+
+def test_weights_take_no_step_that_loses_rows_for_a_gain_among_recent_rows():
+    """Raising class 0's weight would recall 100 recent class-0 rows and miss
+    300 old class-1 rows (weight 1e-4): better recency-weighted, worse in rows
+    -- the gate's basis. The rule does not take it."""
+    def rows(count, p, label, weight):
+        return np.tile(p, (count, 1)), np.full(count, label), np.full(count, weight)
+
+    parts = [rows(100, [0.45, 0.55, 0.0], 0, 1.0), rows(300, [0.45, 0.55, 0.0], 1, 1e-4),
+             rows(100, [0.9, 0.1, 0.0], 0, 1.0), rows(100, [0.1, 0.9, 0.0], 1, 1.0),
+             rows(60, [0.05, 0.05, 0.9], 2, 1.0)]
+    probabilities, y, weights = (np.concatenate(column) for column in zip(*parts))
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights)
+    decided = decide(probabilities, chosen)
+    assert np.sum(decided[y == 1] == 1) == 400  # every class-1 row still recalled
+    assert tuning["rare_class_promise"]["met"]
 
 
 def test_expected_calibration_error_by_hand():
@@ -128,7 +159,7 @@ def test_the_promise_is_a_lower_bound_not_the_recall_itself():
     from shared.training.decision_rule import recall_lower_bound
 
     probabilities, y = rare_class_problem(rows=4000, seed=2)
-    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    weights, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
     promise = tuning["rare_class_promise"]
     _, recall = macro_f1_and_recall(y, decide(probabilities, weights), 3, rare=2)
     rare_rows = int(np.sum(y == 2))
@@ -159,9 +190,9 @@ def test_a_promise_no_rule_can_keep_is_said_not_made():
     rng = np.random.default_rng(7)
     y = np.array([0] * 990 + [2] * 10 + [1] * 1000)
     probabilities = rng.dirichlet([1, 1, 1], size=len(y))
-    _, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    _, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, max_cost=1.0)
     promise = tuning["rare_class_promise"]
-    assert not promise["met"] and not tuning["feasible"]
+    assert not promise["met"] and not tuning["feasible"] and "10 rare rows cannot support it" in promise["reason"]
     assert promise["recall_lower_bound"] == pytest.approx(0.05 ** (1 / 10), abs=1e-6)  # best it can do
 
 
@@ -174,7 +205,8 @@ def test_the_promise_counts_rows_even_when_most_rare_rows_are_old_fill():
     probabilities, y = rare_class_problem(rows=4000, seed=2)
     weights = np.ones(len(y))
     weights[np.flatnonzero(y == 2)[3:]] = 0.5 ** 14
-    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights)
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9, sample_weight=weights,
+                                           max_cost=1.0)
     promise = tuning["rare_class_promise"]
     recalled = int(np.sum(decide(probabilities, chosen)[y == 2] == 2))
     assert promise["met"] and promise["rare_rows"] == int(np.sum(y == 2))
@@ -205,6 +237,25 @@ def test_ties_go_to_the_cheaper_to_serve_then_the_smaller():
     assert select_winner([candidate("slow small", 2.0, 10), candidate("fast big", 0.5, 1000)], 0.005).family \
         == "fast big"
     assert select_winner([candidate("a", 0.5, 1000), candidate("b", 0.5, 10)], 0.005).family == "b"
+
+
+def test_a_candidate_that_cannot_keep_the_promise_is_left_out_when_another_keeps_it():
+    """The fill-only case: the best macro-F1 breaks the promise, another keeps
+    it -- the latter is selected and the former's summary says why; when no
+    candidate keeps it, none is left out (the data cannot support it)."""
+    def candidate(name, f1, met):
+        made = Candidate(name, {}, None, [f1], [])
+        made.metrics = {"macro_f1": f1, "per_class": {}}
+        made.decision_rule = {"rare_class_promise": {"met": met, "label": "ENFERMEDAD TERMINAL", "min_recall": 0.9,
+                                                     "recall_lower_bound": 0.95 if met else 0.81}}
+        return made
+
+    breaks, keeps = candidate("forest", 0.96, False), candidate("mlp", 0.90, True)
+    assert select_winner([breaks, keeps], 0.005).family == "mlp"
+    assert not breaks.summary()["eligible"] and "while mlp kept it" in breaks.summary()["left_out"]
+    assert "0.81 < 0.9" in breaks.left_out and keeps.summary()["eligible"]
+    neither = [candidate("forest", 0.96, False), candidate("mlp", 0.90, False)]
+    assert select_winner(neither, 0.005).family == "forest" and all(c.left_out is None for c in neither)
 
 
 def test_ties_are_decided_by_a_paired_comparison_when_predictions_are_given():
@@ -239,6 +290,7 @@ def test_a_class_seen_only_in_old_fill_rows_can_still_be_recalled():
     squashed = probabilities.copy()
     squashed[:, 2] *= 0.5 ** 14
     squashed /= squashed.sum(axis=1, keepdims=True)
-    chosen, tuning = tune_decision_weights(squashed, y, rare=2, min_recall=0.9, sample_weight=weights)
+    chosen, tuning = tune_decision_weights(squashed, y, rare=2, min_recall=0.9, sample_weight=weights,
+                                           max_cost=1.0)
     assert tuning["rare_class_promise"]["met"], tuning
     assert chosen[2] > 1e4

@@ -79,6 +79,17 @@ def test_metrics_are_recorded_in_fixed_label_order(result):
     assert len(summary["cv_scores"]) == result.data.folds and summary["cv_macro_f1_std"] >= 0
 
 
+def test_serving_cost_is_timed_on_what_serves_each_family(result):
+    """The ONNX graph where the family exports (as `predict` serves it), the
+    pipeline only where it has none -- and then the reason is recorded."""
+    costs = {c.family: c.summary() for c in result.candidates}
+    for family in ("xgboost", "random_forest", "mlp"):
+        assert costs[family]["single_row_latency_timed_on"] == "onnx", costs[family]["serving_cost"]
+    unsupported = costs["hist_gradient_boosting"]["serving_cost"]
+    assert unsupported["timed_on"] == "pipeline" and "PortableUnsupported" in unsupported["reason"]
+    assert all(summary["single_row_latency_ms"] > 0 for summary in costs.values())
+
+
 def test_same_data_and_seed_give_the_same_selection_and_metrics(data, result):
     X, y = data
     again = train_candidates(X, y, seed=11, budget_seconds=0.0)

@@ -156,3 +156,33 @@ def test_a_window_labelled_by_one_caller_only_is_trained_on_whole(store):
     data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=0, half_life_days=2.0,
                                   reference_rows=5000, seed=3, now=NOW, max_caller_share=0.25)
     assert len(data.y) == 30 and data.record["outcomes"]["callers"]["left_out_per_caller"] == {}
+
+
+def test_stationary_days_lose_almost_no_rows_to_recent_labels_win():
+    """Nothing changed between days: ordinary overlap at class boundaries is not
+    a contradiction (the 3-neighbour, 80 % rule dropped ~2 % of such rows)."""
+    groups = [LabelledRows("lake", age, *generate_reference_data(600, seed=500 + age)) for age in range(12)]
+    kept = drop_contradicted(groups)
+    dropped = sum(sum(g.detail.get("dropped", {}).values()) for g in kept)
+    assert sum(len(g) for g in kept) + dropped == 7200
+    assert dropped / 7200 < 0.005
+
+
+def test_a_changed_labelling_is_still_replaced_and_recorded_per_class():
+    """The newest 3 days label heart rate 88-95 (NO ENFERMO before) as LEVE: the
+    older rows of that band go, the rest of the older rows stay."""
+    groups, bands = [], []
+    for age in range(8):
+        X, y = generate_reference_data(800, seed=600 + age)
+        band = (y == HEALTHY) & (X[:, 1] >= 88) & (X[:, 1] < 95)
+        if age < 3:
+            y[band] = MILD
+        groups.append(LabelledRows("lake", age, X, y))
+        bands.append(band)
+    kept = drop_contradicted(groups)
+    older = [(group, band, kept_group) for group, band, kept_group in zip(groups, bands, kept) if group.age_days >= 3]
+    band_rows = sum(int(band.sum()) for _, band, _ in older)
+    dropped = sum(kept_group.detail["dropped"][HEALTHY] for _, _, kept_group in older)
+    assert dropped >= 0.3 * band_rows
+    assert sum(len(g) for g, _, _ in older) - sum(len(k) for _, _, k in older) == \
+        sum(sum(k.detail["dropped"].values()) for _, _, k in older)
