@@ -83,11 +83,21 @@ def test_serving_cost_is_timed_on_what_serves_each_family(result):
     """The ONNX graph where the family exports (as `predict` serves it), the
     pipeline only where it has none -- and then the reason is recorded."""
     costs = {c.family: c.summary() for c in result.candidates}
-    for family in ("xgboost", "random_forest", "mlp"):
+    for family in ("xgboost", "random_forest", "mlp", "hist_gradient_boosting"):
         assert costs[family]["single_row_latency_timed_on"] == "onnx", costs[family]["serving_cost"]
-    unsupported = costs["hist_gradient_boosting"]["serving_cost"]
-    assert unsupported["timed_on"] == "pipeline" and "PortableUnsupported" in unsupported["reason"]
     assert all(summary["single_row_latency_ms"] > 0 for summary in costs.values())
+
+
+def test_a_pipeline_without_an_exact_export_is_timed_on_the_pipeline_with_the_reason(result):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from shared.training.serving_cost import served_latency_ms
+
+    forest = next(c for c in result.candidates if c.family == "random_forest").pipeline
+    scaled_trees = make_pipeline(StandardScaler().fit(result.data.X_train), forest.steps[-1][1])
+    latency, cost = served_latency_ms(scaled_trees, result.data.labels, {}, result.data.X_train[:1])
+    assert cost["timed_on"] == "pipeline" and "PortableUnsupported" in cost["reason"] and latency > 0
 
 
 def test_same_data_and_seed_give_the_same_selection_and_metrics(data, result):
