@@ -28,6 +28,7 @@ from shared.event_bus.port import EventBus
 from shared.governance.labellers import labeller_agreement
 from shared.models import registry
 from shared.models.layout import read_manifest
+from shared.monitoring import estimated_drop
 from shared.monitoring.drift_request import _requested_day, window_from_request  # noqa: F401  (re-exported)
 from shared.monitoring.plots import feature_plot_png
 from shared.monitoring.report_html import describe_baseline, render_report_html
@@ -206,6 +207,7 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     if not champion_metrics or champion_metrics["rows"] < OUTCOME_REFERENCE_MIN_ROWS:
         champion_metrics = read_manifest(artifacts, champion).get("metrics")
     evaluation = evaluate_window(aggregate(champion, baseline), champion_metrics, thresholds_from(settings))
+    estimated_drop.apply(evaluation, baseline, thresholds_from(settings), enabled=settings.drift_estimated_retrain)
     prefix = f"reports/drift/{report_id}"
     report = {
         "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
