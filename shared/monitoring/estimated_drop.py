@@ -3,7 +3,8 @@ any label: the window's estimated macro-F1 against the champion's realised
 macro-F1 on its holdout, judged like the outcomes' decay rule.
 
 - Same classes: both macro-F1s over the classes the window expects at least
-  MIN_CLASS_ROWS times (as truth or as prediction), as `decay.py` does.
+  MIN_CLASS_ROWS times (as truth or as prediction, in effective rows), as
+  `decay.py` does: a class with a handful of rows only adds noise.
 - Both uncertainties, jointly: each resample draws the holdout's realised
   matrix afresh; the same draw is the reference's macro-F1 *and* the
   calibration residuals that correct the window's estimate
@@ -31,6 +32,12 @@ RESAMPLES = 2000
 MIN_CLASS_ROWS = 5
 
 
+def compared_classes(expected: np.ndarray, design_effect: float) -> np.ndarray:
+    """The classes with at least MIN_CLASS_ROWS effective rows expected, as truth or as prediction."""
+    effective = np.asarray(expected, dtype=float) / design_effect
+    return (effective.sum(axis=0) >= MIN_CLASS_ROWS) | (effective.sum(axis=1) >= MIN_CLASS_ROWS)
+
+
 def estimated_drop(expected, reference: dict | None, *, rows: int, alpha: float, f1_drop: float,
                    design_effect: float, min_rows: int, resamples: int = RESAMPLES, seed: int = 0) -> dict:
     """The estimated macro-F1 drop against the champion's holdout, with its
@@ -40,7 +47,7 @@ def estimated_drop(expected, reference: dict | None, *, rows: int, alpha: float,
         return {"status": "insufficient_data", "why": "no holdout reference in the champion's baseline"}
     if rows < min_rows or expected.sum() <= 0:
         return {"status": "insufficient_data", "why": f"{rows} predictions with probabilities; {min_rows} needed"}
-    classes = (expected.sum(axis=0) >= MIN_CLASS_ROWS) | (expected.sum(axis=1) >= MIN_CLASS_ROWS)
+    classes = compared_classes(expected, design_effect)
     holdout = np.asarray(reference["realised"], dtype=float)
     estimate = float(macro_f1_of(point_estimate(expected, reference), classes))
     reference_f1 = float(macro_f1_of(holdout, classes))
