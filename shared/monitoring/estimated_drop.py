@@ -11,6 +11,10 @@ macro-F1 on its holdout, judged like the outcomes' decay rule.
   (`estimated_performance.py`), whose labels are then drawn as multinomials of
   the corrected columns. Rows count as rows / DRIFT_DESIGN_EFFECT, like the
   drift tests: repeated measurements of a patient are not new evidence.
+  The question is thus "will this window's macro-F1, once its labels come,
+  be below the champion's?": the labels' own noise is in the test, which is
+  conservative for the population's performance (the bench's estimate varies
+  across stationary windows with SD 0.006 at n = 1,000; a window's labels 0.011).
 - Significant and large: the one-sided lower bound of the drop (at the
   per-test alpha of the drift check) is above 0, and the drop itself is at
   least DRIFT_F1_DROP_THRESHOLD. Below DRIFT_MIN_SAMPLES predictions it does not decide.
