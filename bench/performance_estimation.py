@@ -156,7 +156,7 @@ def main(quick: bool = False) -> dict:
     results: dict = {"rows_per_window": 1000, "windows": windows,
                      "holdout_rows": baseline["estimation_reference"]["rows"],
                      "estimation": estimation(model, data, baseline, windows),
-                     "retrain_rule": retrain_rule(model, data, baseline, 50 if quick else 1000)}
+                     "retrain_rule": retrain_rule(model, data, baseline, 50 if quick else 500)}
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
