@@ -207,8 +207,8 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     if not champion_metrics or champion_metrics["rows"] < OUTCOME_REFERENCE_MIN_ROWS:
         champion_metrics = read_manifest(artifacts, champion).get("metrics")
     evaluation = evaluate_window(aggregate(champion, baseline), champion_metrics, thresholds_from(settings))
-    estimated_drop.apply(evaluation, baseline, thresholds_from(settings), enabled=settings.drift_estimated_retrain)
     prefix = f"reports/drift/{report_id}"
+    estimated_drop.apply(evaluation, baseline, thresholds_from(settings), enabled=settings.drift_estimated_retrain)
     report = {
         "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
         "champion_version": champion, "trigger": trigger or {}, **evaluation, "plots": {},
