@@ -94,7 +94,7 @@ def apply(evaluation: dict, baseline: dict, thresholds, *, enabled: bool) -> dic
     evaluation["decided_by"].append(reason)
     if evaluation["decision"] == "drift":
         evaluation["reasons"].append(reason)
-    else:  # a warning's reasons stay after it; "insufficient_data"'s no longer apply
-        evaluation["reasons"] = [reason] + (evaluation["reasons"] if evaluation["decision"] == "warning" else [])
+    else:  # what decides comes first; a warning's (or any other) reasons stay after it
+        evaluation["reasons"].insert(0, reason)
     evaluation["decision"] = "drift"
     return evaluation
