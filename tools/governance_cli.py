@@ -16,7 +16,7 @@ MODEL_ACTIONS = ("pending", "approve", "reject")
 
 
 def _output(document, text):
-    from tools.cli import Output
+    from tools.output import Output
 
     return Output(document, text)
 
@@ -115,7 +115,7 @@ def command_labellers(args):
 def command_trusted_set(args):
     store = wiring.artifact_store()
     if args.action == "upload":
-        from tools.cli import load_training_file
+        from tools.training_cli import load_training_file
 
         X, y = load_training_file(args.path)
         document = trusted_set.upload(store, X, y, by=args.by)

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+PROG = ".venv/bin/python -m tools.cli"  # how the help and hints name the command line
+
 
 @dataclass
 class Output:
