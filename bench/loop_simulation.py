@@ -15,10 +15,11 @@ and, if it publishes a retrain request, `handle_retrain_message` runs it.
   are a third as many, each measured 3 times (fresh measurement noise).
 
 The table's F1 is the serving champion's macro-F1 on all that night's
-patients (every one, labelled or not). Targets: no retrain on a stationary
-night; a retrain within 2 nights of the shift; none after it while the
-population stays shifted; F1 back within 0.02 of its pre-shift level within 3
-nights. Training is kept fast by settings (XGBoost only, no search).
+patients (every one, labelled or not). Targets (issue 20): no retrain on a
+stationary night; a retrain within 2 nights of the shift and at most one more
+(issue 11 asked for none more: `retrains_after_the_first` still lists them);
+F1 back within 0.02 of its pre-shift level within 3 nights, and held. Training
+is kept fast by settings (XGBoost only, no search).
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
         row = {"night": night, "shifted": shifted, "decision": report["decision"],
                "retrain_wait": (report.get("retrain_wait") or {}).get("message"),
                "deciding": deciding_statistic(report), "retrain": bool(retrain), "promoted": bool(promoted),
+               "retrain_reasons": report["reasons"] if retrain else None,
                "champion_macro_f1": round(champion_f1, 4),
                "retrain_seconds": round(time.perf_counter() - started, 1) if retrain else None}
         table.append(row)
@@ -186,8 +188,8 @@ def judge(nights: list[dict]) -> dict:
                                 "met": not any(n["retrain"] for n in before)},
         "first_retrain_after_shift": {"value": first, "target": f"<= night {SHIFT_NIGHT + 1}",
                                       "met": first is not None and first <= SHIFT_NIGHT + 1},
-        "retrains_after_the_first": {"value": retrain_nights[1:], "target": [],
-                                     "met": first is not None and not retrain_nights[1:]},
+        "retrains_after_the_first": {"value": retrain_nights[1:], "target": "at most one",
+                                     "met": first is not None and len(retrain_nights[1:]) <= 1},
         "pre_shift_macro_f1": round(pre_shift_f1, 4),
         "f1_back_within_0.02_from_night": {"value": settled, "first_night_within": recovered[:1],
                                             "target": f"<= night {SHIFT_NIGHT + 2}",

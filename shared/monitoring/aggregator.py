@@ -1,7 +1,7 @@
 """Counting a window: a stream of `WindowChunk`s into the champion baseline's
 bins, in memory fixed by the bins -- each chunk is reduced to counts and dropped.
 
-Two things are left out before counting, and counted as left out:
+Three things are left out before counting, and counted as left out:
 - rows of another model version (`model_version`): after a promotion the old
   model's predictions and late outcomes are not the new champion's to answer
   for;
@@ -11,7 +11,9 @@ Two things are left out before counting, and counted as left out:
   among the last `REPEAT_MEMORY` distinct rows (a repeat follows its first
   logging within minutes), so memory stays bounded. Two different
   patients with identical vitals are collapsed too: rare with continuous
-  vitals, more common when a source rounds them (see the README).
+  vitals, more common when a source rounds them (see the README);
+- outcomes recorded before `learnt_until`: a retrain already learnt from
+  them (`learnt_outcomes.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from shared.monitoring.baseline import FINE_BINS, coarse_bin_count, coarse_bin_index, fine_bin_index
 from shared.monitoring.estimated_performance import expected_confusion
+from shared.monitoring.learnt_outcomes import learnt
 from shared.records import WindowChunk
 from shared.schema import FEATURES, LABELS
 
@@ -31,9 +34,11 @@ REPEAT_MEMORY = 10_000  # recent distinct rows remembered (two generations of ha
 class WindowAggregator:
     """Counts a window's inputs, predicted labels and outcomes for one model version."""
 
-    def __init__(self, baseline: dict, model_version: str | None = None):
+    def __init__(self, baseline: dict, model_version: str | None = None, learnt_until=None):
         self.baseline = baseline
         self.model_version = model_version
+        self.learnt_until = learnt_until
+        self.learnt_outcomes = 0
         self.rows = 0
         self.repeats_collapsed = 0
         self.other_version_rows = 0
@@ -107,10 +112,13 @@ class WindowAggregator:
             return
         own = self._own_rows(chunk)
         labelled = np.zeros(len(chunk), dtype=bool)
+        times = chunk.outcome_times or [None] * len(chunk)
         for index, (outcome, prediction, mine) in enumerate(zip(chunk.outcomes, self._predicted(chunk), own)):
             if outcome is None:
                 continue
-            if mine:
+            if mine and learnt(times[index], self.learnt_until):
+                self.learnt_outcomes += 1
+            elif mine:
                 self.confusion[self._label_index[outcome], prediction] += 1
                 labelled[index] = True
             else:
@@ -137,19 +145,23 @@ class WindowAggregator:
                 "probability_rows": self.probability_rows,
                 "labelled_coarse": {name: self.labelled_coarse[name].tolist() for name in FEATURES}}
 
-    def add_counts(self, counts: dict) -> None:
-        """Merge a unit in O(bins), whatever number of records it counted."""
+    def add_counts(self, counts: dict, outcomes: bool = True) -> None:
+        """Merge a unit in O(bins), whatever number of records it counted;
+        without its outcomes (counted as learnt) when `outcomes` is False."""
         self.rows += int(counts["rows"])
         for name in FEATURES:
             self.coarse[name] += np.asarray(counts["coarse"][name], dtype=np.int64)
             self.fine[name] += np.asarray(counts["fine"][name], dtype=np.int64)
         self.label_counts += np.asarray(counts["labels"], dtype=np.int64)
-        self.confusion += np.asarray(counts["confusion"], dtype=np.int64)
+        if not outcomes:
+            self.learnt_outcomes += int(np.sum(counts["confusion"]))
+        else:
+            self.confusion += np.asarray(counts["confusion"], dtype=np.int64)
         # units stored before these were kept count none
         self.repeats_collapsed += int(counts.get("repeats_collapsed", 0))
         self.other_version_rows += int(counts.get("other_version_rows", 0))
         self.other_version_outcomes += int(counts.get("other_version_outcomes", 0))
-        for name, counted in counts.get("labelled_coarse", {}).items():
+        for name, counted in (counts.get("labelled_coarse", {}) if outcomes else {}).items():
             self.labelled_coarse[name] += np.asarray(counted, dtype=np.int64)
         if "expected_confusion" in counts:
             self.expected_confusion += np.asarray(counts["expected_confusion"], dtype=float)

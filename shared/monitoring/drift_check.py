@@ -88,8 +88,8 @@ def run_drift_check(
 
     return _check(
         report_id=report_id_for(start, end),
-        aggregate=lambda champion, baseline: _with_outcomes(
-            WindowAggregator(baseline, model_version=champion).consume(inputs(champion)),
+        aggregate=lambda champion, baseline, learnt_until: _with_outcomes(
+            WindowAggregator(baseline, model_version=champion, learnt_until=learnt_until).consume(inputs(champion)),
             predictions.iter_outcomes_recorded(start, end)),
         scope={"source": "predictions", "window_start": isoformat(start), "window_end": isoformat(end),
                # each labeller's agreement with the champion and its peers (governance.labellers)
@@ -122,9 +122,9 @@ def run_hourly_drift_check(
     window_start = window_end - timedelta(hours=round(hours))
     return _check(
         report_id=report_id_for(window_start, window_end),
-        aggregate=lambda champion, baseline: hourly_aggregates.aggregate_window(
+        aggregate=lambda champion, baseline, learnt_until: hourly_aggregates.aggregate_window(
             window_start, window_end, champion=champion, baseline=baseline, predictions=predictions,
-            metadata=metadata, now=now),
+            metadata=metadata, now=now, learnt_until=learnt_until),
         scope={"source": "predictions", "aggregation": "hourly", "window_start": isoformat(window_start),
                "window_end": isoformat(window_end)},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
@@ -170,6 +170,7 @@ def run_partition_drift_check(
         raise ValueError(f"no clinical partition for {day or 'any date'} in the lake")
     # The id follows the partition's content: a re-ingested day with other rows is a new report.
     digest = lake.read_commit(artifacts, day)["content_sha256"][:12]
+    labelled_at = datetime.combine(day, datetime.min.time(), timezone.utc)  # a retrain reads the day's partition
 
     def chunks(champion: str):
         from shared.models.loading import load_version
@@ -179,11 +180,13 @@ def run_partition_drift_check(
         for frame in lake.iter_partition_frames(artifacts, day):
             features = frame.select(list(FEATURES)).to_numpy().astype(float)
             predicted = [label for label, _ in model.predict(features.tolist())] if len(features) else []
-            yield WindowChunk(features, predicted, frame.get_column("label").to_list())
+            labels = frame.get_column("label").to_list()
+            yield WindowChunk(features, predicted, labels, outcome_times=[labelled_at] * len(labels))
 
     return _check(
         report_id=f"lake-{day.isoformat()}-{digest}",
-        aggregate=lambda champion, baseline: WindowAggregator(baseline).consume(chunks(champion)),
+        aggregate=lambda champion, baseline, learnt_until: WindowAggregator(
+            baseline, learnt_until=learnt_until).consume(chunks(champion)),
         scope={"source": "lake", "partition": f"{lake.CLINICAL}/date={day.isoformat()}",
                "window_start": f"{day.isoformat()}T00:00:00Z", "window_end": f"{day.isoformat()}T23:59:59Z"},
         artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, trigger=trigger)
@@ -196,7 +199,9 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
         raise ModelUnavailable("no champion model: nothing to compare the window against")
     champion = pointer["version"]
     existing = metadata.get(DRIFT_REPORTS, report_id)
-    if existing is not None and (existing["decision"] != "drift" or existing.get("retrain_request_id")):
+    asked = existing is not None and (existing["decision"] == "drift" or (  # then a re-run may still publish
+        existing.get("retrain_follow_up") or {}).get("status") == "published")
+    if existing is not None and (not asked or existing.get("retrain_request_id")):
         log.info("drift window already checked", extra={"fields": {"report_id": report_id}})
         return existing
     baseline = registry.read_baseline(artifacts, champion)
@@ -206,7 +211,14 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     champion_metrics = baseline.get("outcome_metrics")
     if not champion_metrics or champion_metrics["rows"] < OUTCOME_REFERENCE_MIN_ROWS:
         champion_metrics = read_manifest(artifacts, champion).get("metrics")
-    evaluation = evaluate_window(aggregate(champion, baseline), champion_metrics, thresholds_from(settings))
+    from shared.monitoring import learnt_outcomes, retrain_rules, retrain_wait
+
+    cutoff = learnt_outcomes.evidence_cutoff(baseline, metadata.get(retrain_wait.RETRAIN_WAITS, champion))
+    aggregator = aggregate(champion, baseline, cutoff and cutoff["until"])
+    evaluation = evaluate_window(aggregator, champion_metrics, thresholds_from(settings))
+    evaluation["learnt_outcomes"] = learnt_outcomes.learnt_outcomes_section(cutoff, aggregator.learnt_outcomes)
+    if aggregator.learnt_outcomes:
+        evaluation["reasons"].append(evaluation["learnt_outcomes"]["message"])
     prefix = f"reports/drift/{report_id}"
     estimated_drop.apply(evaluation, baseline, thresholds_from(settings), enabled=settings.drift_estimated_retrain)
     report = {
@@ -223,7 +235,7 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
         artifacts.write_bytes(path, plots[name], "image/png")
         report["plots"][name] = path
     report["html"] = f"{prefix}/report.html"
-    publish = _retrain_rule(report, champion, metadata, settings)
+    publish = retrain_rules.retrain_rule(report, champion, metadata, settings)
     metadata.put(DRIFT_REPORTS, report_id, report)
     if publish:
         # The window travels with the request: the new model's baseline is its population.
@@ -238,23 +250,6 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     log.info("drift check finished", extra={"fields": {
         "report_id": report_id, "decision": report["decision"], "sample_size": report["sample_size"]}})
     return report
-
-
-def _retrain_rule(report: dict, champion: str, metadata: MetadataStore, settings: Settings) -> bool:
-    """Whether a drift report publishes its retrain request now (`retrain_wait.py`); says why in the report."""
-    from shared.monitoring import retrain_wait
-
-    wait = metadata.get(retrain_wait.RETRAIN_WAITS, champion)
-    if report["decision"] != "drift":
-        if wait and wait.get("status") == "waiting":  # the drift went away: start afresh next time
-            metadata.put(retrain_wait.RETRAIN_WAITS, champion, dict(wait, status="cleared"))
-        return False
-    publish, wait = retrain_wait.decide(report, wait, min_labels=settings.retrain_min_changed_labels,
-                                        max_nights=settings.retrain_max_wait_nights)
-    metadata.put(retrain_wait.RETRAIN_WAITS, champion, wait)
-    report["retrain_wait"] = {key: value for key, value in wait.items() if key != "labels_by_report"}
-    report["reasons"].append(wait["message"])
-    return publish
 
 
 def handle_drift_check_message(message: BusMessage, *, predictions, artifacts, metadata, bus,

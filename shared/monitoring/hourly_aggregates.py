@@ -80,10 +80,12 @@ def hour_counts(hour: datetime, *, champion: str, baseline: dict, predictions: P
 
 def aggregate_window(start: datetime, end: datetime, *, champion: str, baseline: dict,
                      predictions: PredictionStore, metadata: MetadataStore,
-                     now: datetime | None = None) -> WindowAggregator:
-    """Merge the hourly units of [start, end) (hour-aligned), counting the missing ones first."""
-    aggregator = WindowAggregator(baseline, model_version=champion)
+                     now: datetime | None = None, learnt_until: datetime | None = None) -> WindowAggregator:
+    """Merge the hourly units of [start, end) (hour-aligned), counting the missing ones first;
+    the outcomes of units that end by `learnt_until` are left out (`learnt_outcomes.py`)."""
+    aggregator = WindowAggregator(baseline, model_version=champion, learnt_until=learnt_until)
     for hour in hours_between(start, end):
         aggregator.add_counts(hour_counts(hour, champion=champion, baseline=baseline, predictions=predictions,
-                                          metadata=metadata, now=now))
+                                          metadata=metadata, now=now),
+                              outcomes=learnt_until is None or hour + HOUR > learnt_until)
     return aggregator

@@ -55,6 +55,8 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     degraded = report["performance"]["status"] == "degraded"
     labels_now = region["labels"] if region else report["performance"]["outcomes"]
     labels_by_report = dict(wait["labels_by_report"], **{report["report_id"]: labels_now})
+    outcomes_by_report = dict(wait.get("outcomes_by_report", {}), **{report["report_id"]:
+                                                                     report["performance"]["outcomes"]})
     labels = sum(labels_by_report.values())
     nights = len(labels_by_report)
     requested_at = wait.get("requested_at_labels")
@@ -64,6 +66,9 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     reason = ("degraded outcomes" if degraded else f"{labels} labels in the changed region" if labels >= needed
               else f"waited {nights - 1} of {max_nights} nights" if publish else None)
     summary = {"status": "published" if publish else "waiting", "labels_by_report": labels_by_report,
+               "outcomes_by_report": outcomes_by_report, "outcomes": sum(outcomes_by_report.values()),
+               # went ahead out of patience: `retrain_follow_up.py` asks once more when the labels are there
+               "short_of_labels": publish and not degraded and labels < needed,
                "changed_region_labels": labels, "needed": needed, "nights": nights, "max_nights": max_nights,
                "requested_at_labels": labels if publish else requested_at,
                "feature": region["feature"] if region else None, "created_at": report["created_at"],

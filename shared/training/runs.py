@@ -154,6 +154,8 @@ def run_training(
     data = result.data
     champion_metrics, decision = _score_and_decide(winner, champions, data, options)
     baseline = _winner_baseline(winner, data, baseline_population, outcome_reference, labelled_share)
+    # the drift check leaves out outcomes recorded before this: already learnt from (monitoring/learnt_outcomes.py)
+    baseline["labels_until"] = (data_sources.get("window") or {}).get("end")
     parameters = {"family": winner.family, "params": winner.params, "seed": options.seed,
                   "folds": data.folds, "split": SPLIT}
     manifest = registry.register_version(

@@ -88,6 +88,9 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     # the new champion's figure on its held-out production outcomes, and how clinicians chose them
     reference = registry.read_baseline(wiring.artifact_store(), new_version)["outcome_metrics"]
     assert 50 < reference["rows"] < 200 and set(reference["labelled_share_by_prediction"].values()) == {1.0}
+    # until when it learnt from labels: the drift check judges only outcomes recorded after (learnt_outcomes)
+    labels_until = registry.read_baseline(wiring.artifact_store(), new_version)["labels_until"]
+    assert labels_until == experiments[0]["data_sources"]["window"]["end"] and labels_until < second["window_start"]
     assert [topic for topic, _ in wiring.event_bus().published] == ["retrain-requests"]
 
 
@@ -286,6 +289,9 @@ def test_the_lake_partition_message_checks_new_clinical_data(trained_candidate, 
     named = next(r for r in wiring.metadata_store().list(DRIFT_REPORTS) if r["report_id"] != latest["report_id"])
     assert named["partition"] == "lake/clinical/date=2026-11-20" and named["sample_size"] == 300
     assert named["decision"] in ("ok", "warning"), named["reasons"]
+    # the retrain the newer day requested was offered this day's labels: not judged again (learnt_outcomes)
+    assert named["rows_left_out"]["outcomes_already_learnt"] == 300 and named["performance"]["outcomes"] == 0
+    assert named["learnt_outcomes"]["until"] == latest["window_end"]
 
     assert post_event(drift, pubsub_cloud_event({"lake_partition": "latest"})).status_code == 200  # redelivery
     assert post_event(drift, pubsub_cloud_event({"lake_partition": "2026-11-19"})).status_code == 200

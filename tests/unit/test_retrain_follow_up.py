@@ -1,0 +1,72 @@
+"""The follow-up retrain (`shared/monitoring/retrain_rules.py`): a retrain that
+went ahead short of labels is followed by exactly one more once they are there."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from shared.monitoring.retrain_rules import FOLLOW_UP, retrain_rule
+from shared.monitoring.retrain_wait import RETRAIN_WAITS
+from shared.stores.metadata.sqlite import SqliteMetadataStore
+from shared.stores.sqlite_database import SqliteDatabase
+
+SETTINGS = SimpleNamespace(retrain_min_changed_labels=600, retrain_max_wait_nights=1)
+
+
+@pytest.fixture
+def metadata(tmp_path):
+    return SqliteMetadataStore(SqliteDatabase(tmp_path / "metadata.sqlite3"))
+
+
+def night(number: int, *, drift: bool, region_labels: int | None = None, outcomes: int = 400,
+          degraded: bool = False) -> dict:
+    return {"report_id": f"night-{number}", "created_at": f"2026-01-{number:02d}T00:00:00+00:00",
+            "window_end": f"2026-01-{number + 1:02d}T00:00:00Z", "decision": "drift" if drift else "ok",
+            "reasons": [], "changed_region": {"feature": "heart_rate", "labels": region_labels} if region_labels
+            else None, "performance": {"status": "degraded" if degraded else "ok", "outcomes": outcomes}}
+
+
+def test_a_retrain_short_of_labels_is_followed_by_one_more_once_they_are_there(metadata):
+    assert not retrain_rule(night(11, drift=True, region_labels=100), "A", metadata, SETTINGS)
+    # out of patience with 250 of 600: the retrain goes ahead, and a follow-up is noted
+    assert retrain_rule(night(12, drift=True, region_labels=150), "A", metadata, SETTINGS)
+    follow_up = metadata.get(RETRAIN_WAITS, FOLLOW_UP)
+    assert follow_up["status"] == "pending" and follow_up["labels"] == 250 and follow_up["needed"] == 600
+    assert follow_up["share"] == pytest.approx(250 / 800)
+    # the old champion's later reports do not count (its retrain was not promoted yet)
+    assert not retrain_rule(night(13, drift=False, outcomes=4000), "A", metadata, SETTINGS)
+    # B, promoted from that retrain, sees no drift; its outcomes bring the region's labels
+    waiting = night(14, drift=False, outcomes=800)
+    assert not retrain_rule(waiting, "B", metadata, SETTINGS)
+    assert waiting["retrain_follow_up"]["estimated_labels"] == 500
+    assert waiting["reasons"] == ["follow-up retrain waits for labels: about 500 of 600 in the changed region"]
+    due = night(15, drift=False, outcomes=400)
+    assert retrain_rule(due, "B", metadata, SETTINGS)
+    assert due["reasons"][0].startswith("follow-up retrain requested: about 625 labels in the changed region")
+    assert metadata.get(RETRAIN_WAITS, "B")["evidence_until"] == due["window_end"]  # learnt from: not again
+    # a redelivery of that night (its request may not have gone out) asks again; another night does not
+    assert retrain_rule(night(15, drift=False, outcomes=400), "B", metadata, SETTINGS)
+    # one follow-up only
+    assert not retrain_rule(night(16, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+
+
+def test_a_retrain_with_enough_labels_or_another_reason_needs_no_follow_up(metadata):
+    assert retrain_rule(night(11, drift=True, region_labels=700), "A", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP) is None
+    assert not retrain_rule(night(12, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+    # short of labels, then degraded outcomes ask first: that retrain learns from the same labels
+    assert not retrain_rule(night(13, drift=True, region_labels=100), "B", metadata, SETTINGS)
+    assert retrain_rule(night(14, drift=True, region_labels=100), "B", metadata, SETTINGS)
+    assert retrain_rule(night(15, drift=True, outcomes=100, degraded=True), "C", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "settled"
+    assert not retrain_rule(night(16, drift=False, outcomes=4000), "D", metadata, SETTINGS)
+
+
+def test_the_follow_up_waits_until_the_changed_regions_labels_double(metadata):
+    """A retrain that went ahead with 450 of 600 labels is followed at 900, not at 600:
+    the waiting rule's 'asked again when they double', for the next champion."""
+    assert not retrain_rule(night(11, drift=True, region_labels=200), "A", metadata, SETTINGS)
+    assert retrain_rule(night(12, drift=True, region_labels=250), "A", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["needed"] == 900
+    assert not retrain_rule(night(13, drift=False, outcomes=600), "B", metadata, SETTINGS)  # about 788
+    assert retrain_rule(night(14, drift=False, outcomes=200), "B", metadata, SETTINGS)  # about 900
