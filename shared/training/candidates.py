@@ -71,6 +71,10 @@ from shared.training.search import (  # noqa: F401
 )
 from shared.training.serving_cost import served_latency_ms
 
+# A tie is decided by serving cost only beyond this ratio of single-row times:
+# on a shared machine the same model times up to ~2x apart from run to run.
+COST_TIE_FACTOR = 3.0
+
 
 @dataclass
 class Candidate:
@@ -193,8 +197,10 @@ def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label:
     tied with it, every eligible candidate not significantly worse on the same
     rows (paired bootstrap; `tie_tolerance` only without per-row predictions).
     Among ties: those whose rare class reaches the minimum recall on the holdout
-    first (for candidates without a recorded promise), then the cheaper to serve
-    (single-row time), then the smaller artifact."""
+    first (for candidates without a recorded promise), then those cheap to serve
+    (single-row time within COST_TIE_FACTOR of the fastest: timings vary with
+    the machine's load, and a tie decided by noise would make training
+    irreproducible), then the best macro-F1, then the smaller artifact."""
     eligible = leave_out_broken_promises(candidates)
     best = max(eligible, key=lambda candidate: candidate.metrics["macro_f1"])
     paired = rows is not None and all(c.holdout_predictions is not None for c in candidates)
@@ -210,7 +216,10 @@ def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label:
         rare = candidate.metrics.get("per_class", {}).get(rare_label)
         return bool(rare and rare["support"] and rare["recall"] < rare_class_min_recall)
 
-    return min(tied, key=lambda c: (misses_rare_class(c), c.latency_ms, len(c.artifact_bytes)))
+    keeping_rare = [c for c in tied if not misses_rare_class(c)] or tied
+    fastest = min(c.latency_ms for c in keeping_rare)
+    cheap = [c for c in keeping_rare if c.latency_ms <= COST_TIE_FACTOR * fastest]
+    return min(cheap, key=lambda c: (-c.metrics["macro_f1"], len(c.artifact_bytes)))
 
 
 def leave_out_broken_promises(candidates: list[Candidate]) -> list[Candidate]:
