@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.event_bus.messages import parse_timestamp
 from shared.schema import FEATURES
 
 RETRAIN_WAITS = "retrain_waits"
@@ -68,8 +69,10 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     publish = degraded or labels >= needed or out_of_patience
     reason = ("degraded outcomes" if degraded else f"{labels} labels in the changed region" if labels >= needed
               else f"waited {nights - 1} of {max_nights} nights" if publish else None)
-    # where the change began: the first drifted window's start, kept while this wait lasts
-    changed_since = wait.get("changed_since") or (report.get("window_start") if region else None)
+    # where the change began: the earliest drifted window's start (windows may be checked out of order)
+    starts = [start for start in (wait.get("changed_since"), report.get("window_start") if region else None)
+              if start]
+    changed_since = min(starts, key=parse_timestamp) if starts else None
     summary = {"status": "published" if publish else "waiting", "labels_by_report": labels_by_report,
                "changed_since": changed_since,
                "outcomes_by_report": outcomes_by_report, "outcomes": sum(outcomes_by_report.values()),

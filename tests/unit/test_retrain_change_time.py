@@ -20,6 +20,9 @@ def test_the_change_began_at_the_first_drifted_window_and_stays_there():
     # a refused retrain's champion asked again later: still the same change
     _, wait = decide(night(14, region_labels=900), wait, min_labels=600, max_nights=1)
     assert wait["changed_since"] == "2026-01-11T00:00:00Z"
+    # an earlier window checked late (a backfill) that drifted too: the change began there
+    _, wait = decide(night(9, region_labels=50), wait, min_labels=600, max_nights=1)
+    assert wait["changed_since"] == "2026-01-09T00:00:00Z"
 
 
 def test_degraded_outcomes_alone_name_no_change_time():
