@@ -70,6 +70,7 @@ class Settings:
     drift_design_effect: float = 5.0       # DRIFT_DESIGN_EFFECT (most rows of one patient a window may hold)
     retrain_min_changed_labels: int = 600  # RETRAIN_MIN_CHANGED_LABELS (labels in the changed region to retrain)
     retrain_max_wait_nights: int = 1       # RETRAIN_MAX_WAIT_NIGHTS (drift checks a retrain may wait for them)
+    drift_estimated_retrain: bool = True   # DRIFT_ESTIMATED_RETRAIN (a significant estimated drop retrains)
     # Training and promotion
     training_seed: int = 42                # TRAINING_SEED
     training_rows: int = 20_000            # TRAINING_ROWS
@@ -123,7 +124,7 @@ _EVENTS = {"event_bus", "google_cloud_project"}
 _DRIFT = {"drift_window_hours", "drift_min_samples", "drift_psi_warning", "drift_psi_threshold",
           "drift_wasserstein_threshold", "drift_label_js_threshold", "drift_f1_drop_threshold", "retrain_topic",
           "drift_min_outcomes", "drift_false_alarm_rate", "drift_design_effect",
-          "retrain_min_changed_labels", "retrain_max_wait_nights"}
+          "retrain_min_changed_labels", "retrain_max_wait_nights", "drift_estimated_retrain"}
 _TRAINING = {"training_seed", "training_rows", "training_families", "search_budget_seconds",
              "promotion_min_macro_f1", "promotion_f1_tolerance", "promotion_max_recall_drop", "rare_class_min_recall",
              "training_lease_seconds", "training_deadline_seconds", "training_job_timeout_seconds",
@@ -233,9 +234,7 @@ def _parse(function: str | None, names, raw: dict, gcp_project: str | None):
     needs_project = (getattr(settings, "prediction_store", None) == "firestore"
                      or getattr(settings, "event_bus", None) == "pubsub")
     if needs_project and not settings.google_cloud_project:
-        raise ConfigError(
-            "GOOGLE_CLOUD_PROJECT is required for Firestore and Pub/Sub", field="GOOGLE_CLOUD_PROJECT"
-        )
+        raise ConfigError("GOOGLE_CLOUD_PROJECT is required for Firestore and Pub/Sub", field="GOOGLE_CLOUD_PROJECT")
     for name in ("max_batch_size", "max_body_bytes", "ingest_chunk_rows", "training_rows", "drift_min_samples",
                  "outcomes_per_caller_per_hour"):
         if name in names and getattr(settings, name) < 1:

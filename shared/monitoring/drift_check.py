@@ -28,6 +28,7 @@ from shared.event_bus.port import EventBus
 from shared.governance.labellers import labeller_agreement
 from shared.models import registry
 from shared.models.layout import read_manifest
+from shared.monitoring import estimated_drop
 from shared.monitoring.drift_request import _requested_day, window_from_request  # noqa: F401  (re-exported)
 from shared.monitoring.plots import feature_plot_png
 from shared.monitoring.report_html import describe_baseline, render_report_html
@@ -219,6 +220,7 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
     if aggregator.learnt_outcomes:
         evaluation["reasons"].append(evaluation["learnt_outcomes"]["message"])
     prefix = f"reports/drift/{report_id}"
+    estimated_drop.apply(evaluation, baseline, thresholds_from(settings), enabled=settings.drift_estimated_retrain)
     report = {
         "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
         "champion_version": champion, "trigger": trigger or {}, **evaluation, "plots": {},

@@ -176,5 +176,6 @@ def evaluate_window(aggregate: WindowAggregator, champion_metrics: dict | None,
             "features": features, "prediction_drift": prediction, "performance": performance,
             "changed_region": changed_region(features, aggregate.labelled_coarse),
             "estimated_performance": estimate_performance(aggregate.expected_confusion, aggregate.confusion,
-                                                          rows=aggregate.probability_rows),
+                                                          rows=aggregate.probability_rows,
+                                                          reference=baseline.get("estimation_reference")),
             "thresholds": dict(thresholds.__dict__, alpha_per_test=thresholds.alpha_per_test)}

@@ -25,6 +25,7 @@ from shared.models import registry
 from shared.models.layout import model_path
 from shared.models.loading import load_version
 from shared.monitoring.baseline import compute_baseline
+from shared.monitoring.estimated_performance import reference_from_model  # CBPE's holdout reference
 from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
@@ -243,6 +244,8 @@ def _winner_baseline(winner, data, population, outcome_reference, labelled_share
         baseline["from_production_window"] = True  # its rows repeat patients: the drift tests discount them
     else:
         baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
+    baseline["estimation_reference"] = reference_from_model(winner.pipeline, data.X_holdout, data.y_holdout,
+                                                            data.labels, rule)
     if outcome_reference is not None and len(outcome_reference[1]):
         X_outcomes, y_outcomes = outcome_reference
         held = in_holdout(X_outcomes, y_outcomes)
