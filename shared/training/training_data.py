@@ -142,7 +142,8 @@ def recency_weight(age_days, half_life_days: float):
 
 # After a detected change, the labels from before it weigh at most this share of
 # the fit (the half-life alone leaves them about 2/3 the night after a shift).
-PRE_CHANGE_MAX_SHARE = 0.25
+# 0.15 beat 0.25 and no cap in bench/loop_simulation.py over 3 seeds (notes/issue-20c.md).
+PRE_CHANGE_MAX_SHARE = 0.15
 
 
 def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float = PRE_CHANGE_MAX_SHARE) -> float:
