@@ -122,6 +122,7 @@ def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: 
     The graph is returned only when the fuzz found it deciding as the pipeline
     does; otherwise the section says why, and the version is served from its
     pipeline (the experiment record quotes the same section)."""
+    from shared.errors import TrainingDeadlineExceeded
     from shared.models.agreement import RANDOM_ROWS, check_agreement
 
     # As a list: Firestore (the experiment record) refuses a map key that is empty, as the default domain's is.
@@ -131,6 +132,8 @@ def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: 
         graph = export_onnx(pipeline)
     except PortableUnsupported as error:
         return None, dict(section, served_from="pipeline", reason=str(error))
+    except TrainingDeadlineExceeded:  # the job's alarm, not the converter's failure: it stops the training
+        raise
     except Exception as error:  # noqa: BLE001 -- a converter failure must not lose the trained model
         return None, dict(section, served_from="pipeline", reason=f"export failed: {type(error).__name__}: {error}")
     agreement = check_agreement(pipeline, graph, decision_rule,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.errors import TrainingDeadlineExceeded
 from shared.training.search import single_row_latency_ms
 
 
@@ -31,6 +32,8 @@ def served_latency_ms(pipeline, labels: list[str], rule: dict, row: np.ndarray) 
         from shared.models.runtime import onnx_predict_proba
 
         probabilities = onnx_predict_proba(export_onnx(pipeline))
+    except TrainingDeadlineExceeded:  # the job's alarm went off during the export: it stops the training
+        raise
     except Exception as error:  # noqa: BLE001 -- no export (or no runtime): it is served from its pipeline
         latency = single_row_latency_ms(lambda one: predict_labels(pipeline, one, labels, rule), row)
         return latency, {"timed_on": "pipeline", "reason": f"{type(error).__name__}: {error}"[:300]}

@@ -236,7 +236,9 @@ def test_training_and_drift_from_the_lake(database, quick_training_env):
 
     report = check_partition()
     assert report["sample_size"] == 300 and report["source"] == "lake"
-    assert report["performance"]["outcomes"] == 300 and report["performance"]["macro_f1"] > 0.5
+    # the champion was trained on this partition's labels: no new evidence about it, none judged again
+    assert report["performance"]["outcomes"] == 0
+    assert report["learnt_outcomes"]["left_out"] == 300 and "trained on them" in report["learnt_outcomes"]["basis"]
     # the report id follows the partition's content: same rows, same id; new rows, a new report
     run(database, today)
     assert check_partition()["report_id"] == report["report_id"]
@@ -244,6 +246,12 @@ def test_training_and_drift_from_the_lake(database, quick_training_env):
     run(database, today)
     again = check_partition()
     assert again["report_id"] != report["report_id"] and again["sample_size"] == 320
+    # the next day's labels are new evidence: judged
+    tomorrow = today + timedelta(days=1)
+    seed(database, good=300, start_index=9000, bad=False, day=tomorrow)
+    run(database, tomorrow)
+    judged = check_partition()
+    assert judged["performance"]["outcomes"] == 300 and judged["performance"]["macro_f1"] > 0.5
 
 
 class RecordedResponses(BaseHTTPRequestHandler):

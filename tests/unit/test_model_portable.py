@@ -162,3 +162,23 @@ def test_the_portable_section_can_be_stored_in_firestore(data):
 
     assert all(isinstance(key, str) and key for key in keys(section))
     assert {"domain": "ai.onnx", "version": 17} in section["target_opset"]
+
+
+@pytest.mark.parametrize("exporter", ["export_checked", "served_latency_ms"])
+def test_the_training_deadline_is_not_taken_for_a_failed_export(exporter, monkeypatch):
+    """The hard deadline's alarm can go off inside the ONNX export (a forest's takes
+    seconds): it must stop the training, not be recorded as "no export" and let
+    the training run on past its deadline."""
+    from shared.errors import TrainingDeadlineExceeded
+    from shared.models import portable
+    from shared.training import serving_cost
+
+    def alarm(pipeline):
+        raise TrainingDeadlineExceeded("training ran past its deadline of 3 s")
+
+    monkeypatch.setattr(portable, "export_onnx", alarm)
+    with pytest.raises(TrainingDeadlineExceeded):
+        if exporter == "export_checked":
+            export_checked(object())
+        else:
+            serving_cost.served_latency_ms(object(), ["A", "B"], {}, np.zeros((1, 3)))
