@@ -14,13 +14,17 @@ The changed region: for each drifting feature, the baseline bins the window
 over-represents; its labels are the outcomes recorded in the window whose
 inputs fall in those bins (the feature with the most of them counts).
 State lives in one small document per champion (`retrain_waits`), keyed by
-report, so a re-run of a window counts its labels once.
+report, so a re-run of a window counts its labels once. It also keeps
+`changed_since`, the start of the first window of this wait where the
+inputs drifted: the retrain it requests weighs labels from before then down
+(`training_data.pre_change_factor`), so it learns the new population faster.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from shared.event_bus.messages import parse_timestamp
 from shared.schema import FEATURES
 
 RETRAIN_WAITS = "retrain_waits"
@@ -65,7 +69,12 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     publish = degraded or labels >= needed or out_of_patience
     reason = ("degraded outcomes" if degraded else f"{labels} labels in the changed region" if labels >= needed
               else f"waited {nights - 1} of {max_nights} nights" if publish else None)
+    # where the change began: the earliest drifted window's start (windows may be checked out of order)
+    starts = [start for start in (wait.get("changed_since"), report.get("window_start") if region else None)
+              if start]
+    changed_since = min(starts, key=parse_timestamp) if starts else None
     summary = {"status": "published" if publish else "waiting", "labels_by_report": labels_by_report,
+               "changed_since": changed_since,
                "outcomes_by_report": outcomes_by_report, "outcomes": sum(outcomes_by_report.values()),
                # went ahead out of patience: `retrain_follow_up.py` asks once more when the labels are there
                "short_of_labels": publish and not degraded and labels < needed,

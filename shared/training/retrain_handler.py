@@ -20,7 +20,9 @@ and what that job trains for a request, exactly once.
   calls `train_for_request`; see that module for why no timeout there can
   strand a lease or lose the request.
 - What it trains on, and the baseline the new model carries, follow the
-  policy in `training_data`.
+  policy in `training_data`. A drift request's trigger carries the report's
+  `changed_since` (where input drift began, from the report's own record,
+  not the message): labels from before then weigh less.
 - Bad data is recorded as a failed run and acknowledged: retrying cannot help.
   A champion that cannot be loaded raises `ChampionUnavailable`: redelivered later.
 - A decision to promote goes through the request's outbox entry
@@ -67,10 +69,11 @@ def gate_rules(settings: Settings) -> GateRules:
 
 
 def load_training_data(predictions, settings: Settings, artifacts=None,
-                       now: datetime | None = None) -> TrainingData:
+                       now: datetime | None = None, changed_since: datetime | None = None) -> TrainingData:
     """The labelled production window, topped up with reference rows while it is
-    small (the policy is `training_data`'s)."""
-    return assemble_training_data(
+    small (the policy is `training_data`'s); labels from before `changed_since`
+    (a drift request's detected change) weigh less."""
+    return assemble_training_data(changed_since=changed_since,
         predictions=predictions, artifacts=artifacts, window_days=settings.training_window_days,
         min_rows=settings.training_min_rows, half_life_days=settings.training_half_life_days,
         reference_rows=settings.training_rows, seed=settings.training_seed,
@@ -136,8 +139,12 @@ def _request_for(message: BusMessage, metadata, now: datetime) -> tuple[str, dic
         key = f"retrain-{report_id}"
         window = {name: report[name] for name in ("source", "partition", "window_start", "window_end")
                   if report.get(name)}
+        trigger = {"reason": "drift", "report_id": report_id}
+        changed_since = (report.get("retrain_wait") or {}).get("changed_since")
+        if changed_since:  # input drift began then: older labels weigh less (`training_data`)
+            trigger["changed_since"] = changed_since
         return key, {**request, "key": key, "data": window,  # the report's window: the new model's baseline
-                     "trigger": {"reason": "drift", "report_id": report_id}}
+                     "trigger": trigger}
     key = f"retrain-manual-{message_ref(message.message_id)}"
     return key, {**request, "key": key, "data": {},
                  "trigger": {"reason": "manual", "requested_by": data.get("requested_by")}}
@@ -170,7 +177,10 @@ def train_for_request(request_data: dict, *, key: str, trigger: dict, prediction
                           status="resumed")
     run_id = uuid.uuid4().hex
     try:
-        data = load_training_data(predictions, settings, artifacts, now)
+        from shared.event_bus.messages import parse_timestamp
+
+        data = load_training_data(predictions, settings, artifacts, now,
+                                  changed_since=parse_timestamp(trigger.get("changed_since")))
         sources = data.record
         population, sources["baseline"] = baseline_population(
             request_data, predictions=predictions, artifacts=artifacts,

@@ -13,6 +13,12 @@ The policy (README, "What a retrain trains on"):
    0.5 ** (age / TRAINING_HALF_LIFE_DAYS) in the fit and in the holdout the
    promotion gate scores champion and challenger on; classes are balanced on
    these weighted totals.
+   **After a detected change** (a drift retrain's `changed_since`, where
+   input drift began), rows labelled before it together weigh at most
+   PRE_CHANGE_MAX_SHARE of the fit: with the half-life alone, the night after
+   a shift the old population still carries about two thirds of the weight,
+   and the retrain learns the new one slowly. Stationary and manual retrains
+   carry no change time and are weighted as above.
 4. **The synthetic reference set is a bootstrap only.** Each class has a
    quota, its share of TRAINING_MIN_ROWS in the reference data; a class with
    fewer production rows than its quota is topped up with reference rows of
@@ -134,6 +140,22 @@ def recency_weight(age_days, half_life_days: float):
     return 0.5 ** (np.asarray(age_days, dtype=float) / half_life_days)
 
 
+# After a detected change, the labels from before it weigh at most this share of
+# the fit (the half-life alone leaves them about 2/3 the night after a shift).
+# 0.15 beat 0.25 and no cap in bench/loop_simulation.py over 3 seeds (notes/issue-20c.md).
+PRE_CHANGE_MAX_SHARE = 0.15
+
+
+def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float = PRE_CHANGE_MAX_SHARE) -> float:
+    """What the weights of the rows `before` the change are multiplied by so they
+    carry at most `max_share` of the total; 1 when they already do, or when
+    either side has no rows (nothing to learn the new population from)."""
+    pre, post = float(weights[before].sum()), float(weights[~before].sum())
+    if pre <= 0 or post <= 0:
+        return 1.0
+    return min(1.0, max_share / (1 - max_share) * post / pre)
+
+
 @dataclass
 class TrainingData:
     X: np.ndarray
@@ -149,8 +171,9 @@ class TrainingData:
 
 def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows: int, half_life_days: float,
                            reference_rows: int, seed: int, now: datetime,
-                           max_caller_share: float = 1.0) -> TrainingData:
-    """The training rows under the policy above, their weights and their record."""
+                           max_caller_share: float = 1.0, changed_since: datetime | None = None) -> TrainingData:
+    """The training rows under the policy above, their weights and their record;
+    `changed_since`: where a detected change began (None: no change known)."""
     from shared.training.synthetic_data import generate_reference_data
 
     start = now - timedelta(days=window_days)
@@ -166,6 +189,15 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
     y = np.concatenate([g.y for g in used]) if used else np.empty(0, dtype=object)
     weights = np.concatenate([np.full(len(g), recency_weight(g.age_days, half_life_days)) for g in used]) \
         if used else np.empty(0)
+    pre_change = None
+    if changed_since is not None:  # a group's labels belong to the day ending `age_days` before now
+        before = np.concatenate([np.full(len(g), now - timedelta(days=g.age_days) <= changed_since)
+                                 for g in used]) if used else np.empty(0, dtype=bool)
+        factor = pre_change_factor(weights, before)
+        weights = np.where(before, weights * factor, weights)
+        pre_change = {"changed_since": isoformat(changed_since), "max_share": PRE_CHANGE_MAX_SHARE,
+                      "factor": round(factor, 6), "rows_before": int(before.sum()),
+                      "share_before": round(float(weights[before].sum() / max(weights.sum(), 1e-12)), 6)}
     record = {
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
                    "recent_labels_win": {
@@ -177,7 +209,7 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         "weights": {"rule": f"0.5 ** (age in days / {half_life_days}); reference rows are {window_days} days old",
                     "by_age_days": {str(age): round(float(recency_weight(age, half_life_days)), 6)
                                     for age in sorted({g.age_days for g in used})},
-                    "total": round(float(weights.sum()), 3)},
+                    "total": round(float(weights.sum()), 3), "pre_change": pre_change},
         "outcomes": dict(_summary([g for g in production if g.source == "outcomes"]), callers=caller_share),
         "lake": dict(_summary([g for g in production if g.source == "lake"]),
                      partitions=sorted(g.detail["partition"] for g in production if g.source == "lake")),

@@ -57,6 +57,9 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     experiments = wiring.metadata_store().list(EXPERIMENTS)
     assert len(experiments) == 1 and experiments[0]["promotion"]["promoted"], experiments[0]["promotion"]
     assert experiments[0]["data_sources"]["outcomes"]["rows"] == 400
+    # input drift began with this window: the retrain knows, from the report, and records how it weighed
+    assert experiments[0]["trigger"]["changed_since"] == report["window_start"]
+    assert experiments[0]["data_sources"]["weights"]["pre_change"]["changed_since"] == report["window_start"]
     new_version = registry.read_champion(wiring.artifact_store())[0]["version"]
     assert new_version != champion["version"]
     # the new champion's baseline is the shifted window's population, not its training mix

@@ -13,11 +13,13 @@ from shared.stores.predictions.sqlite import SqlitePredictionStore
 from shared.stores.sqlite_database import SqliteDatabase
 from shared.training.synthetic_data import generate_reference_data
 from shared.training.training_data import (
+    PRE_CHANGE_MAX_SHARE,
     LabelledRows,
     assemble_training_data,
     baseline_population,
     class_quotas,
     drop_contradicted,
+    pre_change_factor,
     recency_weight,
 )
 
@@ -186,3 +188,35 @@ def test_a_changed_labelling_is_still_replaced_and_recorded_per_class():
     assert dropped >= 0.3 * band_rows
     assert sum(len(g) for g, _, _ in older) - sum(len(k) for _, _, k in older) == \
         sum(sum(k.detail["dropped"].values()) for _, _, k in older)
+
+
+def test_after_a_detected_change_older_labels_carry_at_most_their_share(store):
+    """The night after a shift the half-life alone leaves the old population most
+    of the weight; a drift retrain's change time caps it (PRE_CHANGE_MAX_SHARE)."""
+    changed_since = NOW - timedelta(days=1.5)
+    for age in range(2, 20):  # the old population: one day's labels each day
+        labelled(store, vitals(50, seed=100 + age), HEALTHY, made=NOW - timedelta(days=age + 0.7),
+                 recorded=NOW - timedelta(days=age + 0.5))
+    labelled(store, vitals(50, heart_rate=115, seed=99), ACUTE, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3))
+    plain = assemble(store)
+    before = np.where(plain.y == HEALTHY)[0]
+    assert plain.weights[before].sum() / plain.weights.sum() > 0.5  # why the rule exists
+    data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=0,
+                                  half_life_days=2.0, reference_rows=5000, seed=3, now=NOW,
+                                  changed_since=changed_since)
+    share = data.weights[data.y == HEALTHY].sum() / data.weights.sum()
+    assert share == pytest.approx(PRE_CHANGE_MAX_SHARE)
+    assert np.array_equal(data.weights[data.y == ACUTE], plain.weights[plain.y == ACUTE])  # new rows unchanged
+    recorded = data.record["weights"]["pre_change"]
+    assert recorded["changed_since"] == "2026-02-28T00:00:00Z" and recorded["rows_before"] == 18 * 50
+    assert recorded["share_before"] == pytest.approx(PRE_CHANGE_MAX_SHARE)
+    assert 0 < recorded["factor"] < 1
+    assert plain.record["weights"]["pre_change"] is None
+
+
+def test_the_change_cap_never_weighs_older_labels_up_or_leaves_nothing_to_learn():
+    weights = np.array([1.0, 1.0, 0.01, 0.01])
+    assert pre_change_factor(weights, np.array([False, False, True, True])) == 1.0  # already a small share
+    assert pre_change_factor(weights, np.ones(4, dtype=bool)) == 1.0  # no row after the change
+    assert pre_change_factor(weights, np.zeros(4, dtype=bool)) == 1.0
