@@ -200,7 +200,7 @@ def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label:
     first (for candidates without a recorded promise), then those cheap to serve
     (single-row time within COST_TIE_FACTOR of the fastest: timings vary with
     the machine's load, and a tie decided by noise would make training
-    irreproducible), then the best macro-F1, then the smaller artifact."""
+    irreproducible), then the smaller artifact, then the better macro-F1."""
     eligible = leave_out_broken_promises(candidates)
     best = max(eligible, key=lambda candidate: candidate.metrics["macro_f1"])
     paired = rows is not None and all(c.holdout_predictions is not None for c in candidates)
@@ -219,7 +219,7 @@ def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label:
     keeping_rare = [c for c in tied if not misses_rare_class(c)] or tied
     fastest = min(c.latency_ms for c in keeping_rare)
     cheap = [c for c in keeping_rare if c.latency_ms <= COST_TIE_FACTOR * fastest]
-    return min(cheap, key=lambda c: (-c.metrics["macro_f1"], len(c.artifact_bytes)))
+    return min(cheap, key=lambda c: (len(c.artifact_bytes), -c.metrics["macro_f1"]))
 
 
 def leave_out_broken_promises(candidates: list[Candidate]) -> list[Candidate]:

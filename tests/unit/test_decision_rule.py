@@ -243,21 +243,21 @@ def test_a_cost_difference_within_timing_noise_does_not_decide_a_tie():
     """Single-row times on a shared machine vary ~2x from run to run: a tie
     decided by 1.0 against 1.4 ms would change winner with the load, and the same
     data and seed would no longer give the same model. Within COST_TIE_FACTOR,
-    the better macro-F1 wins, whatever the timing."""
+    the next rule (the smaller artifact) decides, whatever the timing."""
     from shared.training.candidates import COST_TIE_FACTOR
 
-    def candidate(name, f1, latency):
-        made = Candidate(name, {}, None, [f1], [])
-        made.metrics = {"macro_f1": f1, "per_class": {}}
-        made.latency_ms, made.artifact_bytes = latency, b"x"
+    def candidate(name, latency, size):
+        made = Candidate(name, {}, None, [0.91], [])
+        made.metrics = {"macro_f1": 0.91, "per_class": {}}
+        made.latency_ms, made.artifact_bytes = latency, b"x" * size
         return made
 
     assert COST_TIE_FACTOR >= 2
     for fast_latency in (1.0, 1.4, 0.6):
-        assert select_winner([candidate("better", 0.912, 1.2), candidate("faster", 0.910, fast_latency)],
-                             0.005).family == "better"
-    assert select_winner([candidate("better", 0.912, 1.2 * COST_TIE_FACTOR + 0.1),
-                          candidate("cheaper", 0.910, 1.2)], 0.005).family == "cheaper"
+        assert select_winner([candidate("small", 1.2, 10), candidate("fast", fast_latency, 1000)],
+                             0.005).family == "small"
+    assert select_winner([candidate("small", 1.2 * COST_TIE_FACTOR + 0.1, 10),
+                          candidate("cheaper", 1.2, 1000)], 0.005).family == "cheaper"
 
 
 def test_a_candidate_that_cannot_keep_the_promise_is_left_out_when_another_keeps_it():
