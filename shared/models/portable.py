@@ -116,12 +116,13 @@ def _register_xgboost() -> None:
 
 
 def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: int | None = None,
-                   ) -> tuple[bytes | None, dict]:
+                   graph: bytes | None = None) -> tuple[bytes | None, dict]:
     """(graph or None, the manifest's `portable` section) for one trained pipeline.
 
     The graph is returned only when the fuzz found it deciding as the pipeline
     does; otherwise the section says why, and the version is served from its
-    pipeline (the experiment record quotes the same section)."""
+    pipeline (the experiment record quotes the same section). `graph`: an
+    export already made of this pipeline (training's, for its serving cost)."""
     from shared.errors import TrainingDeadlineExceeded
     from shared.models.agreement import RANDOM_ROWS, check_agreement
 
@@ -129,7 +130,7 @@ def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: 
     opsets = [{"domain": domain or "ai.onnx", "version": number} for domain, number in TARGET_OPSET.items()]
     section = {"format": "onnx", "target_opset": opsets, "converter_versions": converter_versions()}
     try:
-        graph = export_onnx(pipeline)
+        graph = export_onnx(pipeline) if graph is None else graph
     except PortableUnsupported as error:
         return None, dict(section, served_from="pipeline", reason=str(error))
     except TrainingDeadlineExceeded:  # the job's alarm, not the converter's failure: it stops the training

@@ -53,6 +53,7 @@ def register_version(
     decision_rule: dict | None = None,
     pipeline=None,
     portable_check_rows: int | None = None,
+    graph: bytes | None = None,
 ) -> dict:
     """Write a version's files (manifest last) and return its manifest.
 
@@ -61,7 +62,8 @@ def register_version(
     The pipeline (`artifact` unpickled when not given: training made those
     bytes) is exported to ONNX and fuzzed (`models.portable`); the manifest's
     `portable` section records the graph's hash, the converters and the
-    fuzz's result, or why the version is served from its pipeline."""
+    fuzz's result, or why the version is served from its pipeline. `graph`:
+    the pipeline's export when training already made it (fuzzed all the same)."""
     from shared.models.portable import export_checked
 
     now = now or datetime.now(timezone.utc)
@@ -72,7 +74,7 @@ def register_version(
         import joblib
 
         pipeline = joblib.load(io.BytesIO(artifact))
-    graph, portable = export_checked(pipeline, decision_rule, random_rows=portable_check_rows)
+    graph, portable = export_checked(pipeline, decision_rule, random_rows=portable_check_rows, graph=graph)
     if graph is not None:
         portable.update(artifact="model.onnx", sha256=sha256_hex(graph), size_bytes=len(graph))
     manifest = {

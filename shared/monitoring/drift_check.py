@@ -215,12 +215,13 @@ def _check(*, report_id: str, aggregate, scope: dict, artifacts: ArtifactStore, 
 
     cutoff = learnt_outcomes.evidence_cutoff(baseline, metadata.get(retrain_wait.RETRAIN_WAITS, champion))
     aggregator = aggregate(champion, baseline, cutoff and cutoff["until"])
-    evaluation = evaluate_window(aggregator, champion_metrics, thresholds_from(settings))
+    thresholds = thresholds_from(settings)
+    evaluation = evaluate_window(aggregator, champion_metrics, thresholds)
     evaluation["learnt_outcomes"] = learnt_outcomes.learnt_outcomes_section(cutoff, aggregator.learnt_outcomes)
     if aggregator.learnt_outcomes:
         evaluation["reasons"].append(evaluation["learnt_outcomes"]["message"])
     prefix = f"reports/drift/{report_id}"
-    estimated_drop.apply(evaluation, baseline, thresholds_from(settings), enabled=settings.drift_estimated_retrain)
+    estimated_drop.apply(evaluation, baseline, thresholds, enabled=settings.drift_estimated_retrain)
     report = {
         "report_id": report_id, "created_at": datetime.now(timezone.utc).isoformat(), **scope,
         "champion_version": champion, "trigger": trigger or {}, **evaluation, "plots": {},

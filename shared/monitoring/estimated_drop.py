@@ -19,8 +19,8 @@ macro-F1 on its holdout, judged like the outcomes' decay rule.
   per-test alpha of the drift check) is above 0, and the drop itself is at
   least DRIFT_F1_DROP_THRESHOLD. Below DRIFT_MIN_SAMPLES predictions it does not decide.
 
-Off unless DRIFT_ESTIMATED_RETRAIN is set (`apply`); the report carries the
-figures either way. Without the holdout reference in the champion's baseline
+A retrain is requested only with DRIFT_ESTIMATED_RETRAIN on (the default;
+`apply`); the report carries the figures either way. Without the holdout reference in the champion's baseline
 (models trained before it) the estimate's own bias is unknown: no decision.
 `bench/performance_estimation.py` measures its false alarms and power.
 """

@@ -76,7 +76,7 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     summary = {"status": "published" if publish else "waiting", "labels_by_report": labels_by_report,
                "changed_since": changed_since,
                "outcomes_by_report": outcomes_by_report, "outcomes": sum(outcomes_by_report.values()),
-               # went ahead out of patience: `retrain_follow_up.py` asks once more when the labels are there
+               # went ahead out of patience: `retrain_rules.py` asks once more when the labels are there
                "short_of_labels": publish and not degraded and labels < needed,
                "changed_region_labels": labels, "needed": needed, "nights": nights, "max_nights": max_nights,
                "requested_at_labels": labels if publish else requested_at,

@@ -89,6 +89,7 @@ class Candidate:
     artifact_bytes: bytes = b""
     latency_ms: float = 0.0  # one row, as served (its ONNX graph, else its pipeline; calibration and decision applied)
     serving_cost: dict = field(default_factory=dict)  # what the time was measured on, and why
+    graph: bytes | None = None  # the ONNX export it was timed on; registration fuzzes it, not a new export
     training_seconds: float = 0.0
     holdout_predictions: np.ndarray | None = None  # its served labels for the holdout rows, for paired ties
     tie_comparison: dict | None = None  # its macro-F1 difference from the best candidate, with the interval
@@ -179,8 +180,8 @@ def train_candidates(
         candidate.metrics = evaluate(data.y_holdout, candidate.holdout_predictions, data.w_holdout)
         candidate.calibration_error = holdout_calibration(pipeline, data, rule)
         candidate.artifact_bytes = serialize(pipeline)
-        candidate.latency_ms, candidate.serving_cost = served_latency_ms(pipeline, data.labels, rule,
-                                                                         data.X_holdout[:1])
+        candidate.latency_ms, candidate.serving_cost, candidate.graph = served_latency_ms(
+            pipeline, data.labels, rule, data.X_holdout[:1])
         candidates.append(candidate)
         if progress:
             progress(f"{family}: holdout macro-F1 {candidate.metrics['macro_f1']:.4f}, "

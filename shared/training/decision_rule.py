@@ -151,8 +151,9 @@ def tune_decision_weights(probabilities: np.ndarray, y_encoded: np.ndarray, rare
         macro_f1, rows_f1 = both_bases(weights)
         if rows_f1 < floor - 1e-12:
             return (False, False, rows_f1, macro_f1)  # too costly: back within the cap first
-        feasible = measure(weights)[2] >= min_recall
-        return (True, feasible, macro_f1 if feasible else measure(weights)[2], macro_f1)
+        bound = measure(weights)[2]
+        feasible = bound >= min_recall
+        return (True, feasible, macro_f1 if feasible else bound, macro_f1)
 
     weights, best = _ascend(score, grids, free_weights)
     feasible = bool(best[0] and best[1])

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 
 from shared.config import Settings
 from shared.errors import TrainingDataError, ValidationError
-from shared.event_bus.messages import BusMessage
+from shared.event_bus.messages import BusMessage, parse_timestamp
 from shared.event_bus.schemas import message_ref
 from shared.governance.change_control import ChangeBounds
 from shared.stores.metadata.port import DRIFT_REPORTS, EXPERIMENTS, PROCESSED_EVENTS, PROMOTIONS, TRAINING_REQUESTS
@@ -73,11 +73,12 @@ def load_training_data(predictions, settings: Settings, artifacts=None,
     """The labelled production window, topped up with reference rows while it is
     small (the policy is `training_data`'s); labels from before `changed_since`
     (a drift request's detected change) weigh less."""
-    return assemble_training_data(changed_since=changed_since,
+    return assemble_training_data(
         predictions=predictions, artifacts=artifacts, window_days=settings.training_window_days,
         min_rows=settings.training_min_rows, half_life_days=settings.training_half_life_days,
         reference_rows=settings.training_rows, seed=settings.training_seed,
-        max_caller_share=settings.training_max_caller_share, now=now or datetime.now(timezone.utc))
+        max_caller_share=settings.training_max_caller_share, now=now or datetime.now(timezone.utc),
+        changed_since=changed_since)
 
 
 def handle_retrain_message(message: BusMessage, *, metadata, launcher, settings: Settings,
@@ -177,8 +178,6 @@ def train_for_request(request_data: dict, *, key: str, trigger: dict, prediction
                           status="resumed")
     run_id = uuid.uuid4().hex
     try:
-        from shared.event_bus.messages import parse_timestamp
-
         data = load_training_data(predictions, settings, artifacts, now,
                                   changed_since=parse_timestamp(trigger.get("changed_since")))
         sources = data.record

@@ -161,6 +161,7 @@ def run_training(
     manifest = registry.register_version(
         store, winner.artifact_bytes, labels=data.labels, metrics=winner.metrics, baseline=baseline,
         data_fingerprint=data.fingerprint, training_parameters=parameters, decision_rule=winner.decision_rule,
+        graph=winner.graph,
     )
     version = manifest["version"]
     record = {
@@ -224,8 +225,7 @@ def _score_and_decide(winner, champions, data, options: TrainingOptions):
     champion_metrics = {model.version: evaluate(data.y_holdout, predictions[model.version], data.w_holdout)
                         for model in champions}
     decision = decide_promotion(
-        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"],
-                  predict_labels(winner.pipeline, data.X_holdout, data.labels, winner.decision_rule),
+        Contender(None, winner.metrics, data.labels, data.fingerprint["sha256"], winner.holdout_predictions,
                   winner.decision_rule.get("rare_class_promise")),
         [Contender(model.version, champion_metrics[model.version], model.labels,
                    model.manifest.get("data_fingerprint", {}).get("sha256"), predictions[model.version])
@@ -243,7 +243,7 @@ def _winner_baseline(winner, data, population, outcome_reference, labelled_share
         baseline = compute_baseline(population, predict_labels(winner.pipeline, population, data.labels, rule))
         baseline["from_production_window"] = True  # its rows repeat patients: the drift tests discount them
     else:
-        baseline = compute_baseline(data.X_train, predict_labels(winner.pipeline, data.X_holdout, data.labels, rule))
+        baseline = compute_baseline(data.X_train, winner.holdout_predictions)
     baseline["estimation_reference"] = reference_from_model(winner.pipeline, data.X_holdout, data.y_holdout,
                                                             data.labels, rule)
     if outcome_reference is not None and len(outcome_reference[1]):

@@ -145,7 +145,6 @@ def serialize(pipeline) -> bytes:
 def single_row_latency_ms(predict, row: np.ndarray, repeats: int = 30) -> float:
     """Median time of `predict(row)` for one row: the candidate's serving cost.
     `predict` is the label as served (probabilities, calibration, decision)."""
-    predict = predict.predict_proba if hasattr(predict, "predict_proba") else predict
     predict(row)  # warm: the first call pays one-off costs a warm instance does not
     timings = []
     for _ in range(repeats):

@@ -91,12 +91,16 @@ def test_expected_calibration_error_by_hand():
     assert expected_calibration_error(probabilities, y) == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
 
 
+def sharpened_problem(rows: int, sharpness: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes (60/30/10 %), probabilities a softmax of noisy logits times `sharpness`."""
+    y = rng.choice(3, size=rows, p=[0.6, 0.3, 0.1])
+    logits = rng.normal(0, 1, size=(rows, 3))
+    logits[np.arange(rows), y] += 1.0
+    return np.exp(sharpness * logits) / np.exp(sharpness * logits).sum(axis=1, keepdims=True), y
+
+
 def test_vector_scaling_reduces_the_calibration_error_of_an_overconfident_model():
-    rng = np.random.default_rng(1)
-    y = rng.choice(3, size=6000, p=[0.6, 0.3, 0.1])
-    logits = rng.normal(0, 1, size=(6000, 3))
-    logits[np.arange(6000), y] += 1.0
-    overconfident = np.exp(4 * logits) / np.exp(4 * logits).sum(axis=1, keepdims=True)
+    overconfident, y = sharpened_problem(6000, 4, np.random.default_rng(1))
     calibration = fit_vector_scaling(overconfident[:3000], y[:3000])
     raw = expected_calibration_error(overconfident[3000:], y[3000:])
     fixed = expected_calibration_error(calibrate(overconfident[3000:], calibration), y[3000:])
@@ -215,10 +219,7 @@ def test_the_promise_counts_rows_even_when_most_rare_rows_are_old_fill():
 
 def test_weighted_calibration_equals_calibration_on_duplicated_rows():
     rng = np.random.default_rng(1)
-    y = rng.choice(3, size=1500, p=[0.6, 0.3, 0.1])
-    logits = rng.normal(0, 1, size=(1500, 3))
-    logits[np.arange(1500), y] += 1.0
-    probabilities = np.exp(3 * logits) / np.exp(3 * logits).sum(axis=1, keepdims=True)
+    probabilities, y = sharpened_problem(1500, 3, rng)
     counts = rng.integers(1, 4, size=1500)
     weighted = fit_vector_scaling(probabilities, y, counts.astype(float))
     duplicated = fit_vector_scaling(np.repeat(probabilities, counts, axis=0), np.repeat(y, counts))

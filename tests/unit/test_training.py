@@ -96,8 +96,8 @@ def test_a_pipeline_without_an_exact_export_is_timed_on_the_pipeline_with_the_re
 
     forest = next(c for c in result.candidates if c.family == "random_forest").pipeline
     scaled_trees = make_pipeline(StandardScaler().fit(result.data.X_train), forest.steps[-1][1])
-    latency, cost = served_latency_ms(scaled_trees, result.data.labels, {}, result.data.X_train[:1])
-    assert cost["timed_on"] == "pipeline" and "PortableUnsupported" in cost["reason"] and latency > 0
+    latency, cost, graph = served_latency_ms(scaled_trees, result.data.labels, {}, result.data.X_train[:1])
+    assert cost["timed_on"] == "pipeline" and "PortableUnsupported" in cost["reason"] and latency > 0 and graph is None
 
 
 def test_same_data_and_seed_give_the_same_selection_and_metrics(data, result):
