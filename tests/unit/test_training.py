@@ -259,3 +259,20 @@ def test_a_promise_kept_only_beyond_the_cap_is_served_and_scored_with_its_rule()
     rare = "ENFERMEDAD TERMINAL"
     recalled = sum(1 for t, p in zip(result.data.y_holdout, winner.holdout_predictions) if t == p == rare)
     assert winner.metrics["per_class"][rare]["recalled_rows"] == recalled
+
+
+def test_a_class_held_out_only_by_its_forced_row_is_named_in_the_experiment_notes(data):
+    """No TERMINAL row is held out by its content: its lowest-hash row is held
+    out instead, a row a champion trained on another window may have trained
+    on -- the record says so (and says nothing when content holds rows out)."""
+    from shared.training.holdout import in_holdout, split_by_content
+
+    X, y = data
+    rare = "ENFERMEDAD TERMINAL"
+    keep = ~((y == rare) & in_holdout(X, y))
+    held, forced = split_by_content(X[keep], y[keep])
+    assert forced == [rare] and held[y[keep] == rare].sum() == 1
+    assert list(held) == list(in_holdout(X[keep], y[keep]))
+    notes = prepare_data(X[keep], y[keep], seed=0).notes
+    assert any(rare in note and "lowest-hash row" in note for note in notes)
+    assert not any("lowest-hash row" in note for note in prepare_data(X, y, seed=0).notes)
