@@ -26,7 +26,10 @@ patients the model is trained to serve.
   best macro-F1 among those) and the promise says `met: false`, why, and the
   bound it does reach. The promise records the bound, the rows it rests on
   and the expected precision of the rare class (out-of-fold, recency-weighted,
-  under the rule).
+  under the rule). With too few rare rows for any bound, the rule takes the
+  largest rare weight within the cap among those recalling the most rows
+  (`tuned_for`). When no candidate keeps the promise, the search falls back
+  to a labelled point estimate (`candidates.leave_out_below_the_most_recalled`).
 - When no candidate keeps the promise within the cap, the one that keeps it
   at the least cost, up to PROMISE_WIDEST_MACRO_F1_COST, is given that rule
   (`widen_the_cap`): the cap prefers a cheap promise, but when the data makes

@@ -418,17 +418,18 @@ def test_with_too_few_rare_rows_for_a_bound_the_rule_spends_the_cap_on_recall():
     assert "tuned_for" not in enough["rare_class_promise"]
 
 
-def test_when_the_rows_are_too_few_for_any_promise_those_recalling_fewer_are_left_out():
-    """The fallback (fill-only benchmark): nobody can keep the promise on 25
-    rows, so the candidates recalling fewer of them out of fold than the best
-    are left out, labelled as a point estimate; the best stay, with the label
-    in their promise. With a promise resting on enough rows, nobody is."""
-    def candidate(name, f1, recalled, tuned_for="most rows, then the largest weight"):
+def test_when_no_candidate_keeps_the_promise_those_recalling_fewer_rare_rows_are_left_out():
+    """The fallback (fill-only benchmark): nobody keeps the promise (25 rows
+    are too few for any bound; with 30, all must be recalled), so the
+    candidates recalling fewer rare rows out of fold than the best are left out,
+    labelled as a point estimate; the best stay, with the label in their
+    promise. Without a count to compare on, nobody is."""
+    def candidate(name, f1, recalled, rows=25):
         made = Candidate(name, {}, None, [f1], [])
         made.metrics = {"macro_f1": f1, "per_class": {}}
-        promise = {"met": False, "label": "ENFERMEDAD TERMINAL", "min_recall": 0.9, "rare_rows": 25,
-                   "recalled_rows": recalled, "recall_lower_bound": 0.8}
-        made.decision_rule = {"rare_class_promise": dict(promise, tuned_for=tuned_for) if tuned_for else promise}
+        promise = {"met": False, "label": "ENFERMEDAD TERMINAL", "min_recall": 0.9, "rare_rows": rows,
+                   "recall_lower_bound": 0.8}
+        made.decision_rule = {"rare_class_promise": dict(promise, recalled_rows=recalled) if recalled else promise}
         return made
 
     forest, mlp, boosting = candidate("forest", 0.95, 24), candidate("mlp", 0.93, 25), candidate("hgb", 0.93, 25)
@@ -436,5 +437,7 @@ def test_when_the_rows_are_too_few_for_any_promise_those_recalling_fewer_are_lef
     assert "recalled 24 of 25 'ENFERMEDAD TERMINAL' rows, mlp, hgb recalled 25" in forest.left_out
     assert "fallback" in forest.left_out and "point estimate" in forest.left_out
     assert mlp.left_out is None and "fallback" in mlp.decision_rule["rare_class_promise"]["fallback"]
-    enough = [candidate("forest", 0.95, 24, tuned_for=None), candidate("mlp", 0.93, 25, tuned_for=None)]
-    assert select_winner(enough, 0.005).family == "forest" and all(c.left_out is None for c in enough)
+    thirty = [candidate("forest", 0.95, 28, rows=30), candidate("mlp", 0.93, 29, rows=30)]
+    assert select_winner(thirty, 0.005).family == "mlp" and "28 of 30" in thirty[0].left_out
+    uncounted = [candidate("forest", 0.95, None), candidate("mlp", 0.93, 25)]
+    assert select_winner(uncounted, 0.005).family == "forest" and all(c.left_out is None for c in uncounted)
