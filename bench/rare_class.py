@@ -20,7 +20,9 @@ on the same data"; an oracle, so the gap is the least the champion can claim).
 `fill_only`: the issue's other case, on the reference generator -- 7
 production days without a TERMINAL outcome (recency weights 0.5 ** (age / 2))
 plus 33 TERMINAL fill rows that weigh 0.5 ** (28 / 2); fresh TERMINAL recall
-per family.
+per family, and whether each family kept (not left out) reaches 0.9.
+`fill_only=N` runs its seeds 0..N-1 (default 2; `fill_only_first` shifts
+them), `overlapping=0` runs it alone.
 
 Runs against whichever `shared/` is importable, so the same file measures
 the code before and after a change.
