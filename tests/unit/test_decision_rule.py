@@ -389,7 +389,7 @@ def test_with_too_few_rare_rows_for_a_bound_the_rule_spends_the_cap_on_recall():
     """24 rare rows: even 24 of 24 bounds at 0.88, so no promise. Of the
     weights recalling the most rows, the rule takes the largest within the cap
     (a margin bought with the cap, since the rows cannot measure one) -- not the
-    best macro-F1, which hugs the rows seen; with enough rows, unchanged."""
+    best macro-F1, which hugs the rows seen; a promise kept is tuned as before."""
     from shared.training.decision_rule import PROMISE_MAX_MACRO_F1_COST, _grids, recall_lower_bound
 
     probabilities, y = rare_class_problem(rows=1200, seed=3)
@@ -414,8 +414,8 @@ def test_with_too_few_rare_rows_for_a_bound_the_rule_spends_the_cap_on_recall():
     assert promise["recalled_rows"] == most == rows_f1_and_recalled(chosen[2])[1]
     assert chosen[2] == pytest.approx(max(w for w in affordable if rows_f1_and_recalled(w)[1] == most), rel=1e-5)
     assert chosen[2] > min(w for w in affordable if rows_f1_and_recalled(w)[1] == most)  # not the tightest
-    _, enough = tune_decision_weights(*rare_class_problem(), rare=2, min_recall=0.9)
-    assert "tuned_for" not in enough["rare_class_promise"]
+    _, kept = tune_decision_weights(*rare_class_problem(), rare=2, min_recall=0.9, max_cost=1.0)
+    assert kept["rare_class_promise"]["met"] and "tuned_for" not in kept["rare_class_promise"]
 
 
 def test_when_no_candidate_keeps_the_promise_those_recalling_fewer_rare_rows_are_left_out():
