@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +41,10 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if _BODY in request.scope:
         return request.scope[_BODY]
     declared = request.headers.get("content-length")
+    if declared is None and "transfer-encoding" not in request.headers \
+            and request.scope.get("http_version") in ("1.0", "1.1"):
+        request.scope[_BODY] = b""  # HTTP/1: no length, not chunked is no body; nothing to wait for
+        return b""
     refuse_before_reading(int(declared) if declared and declared.isdigit() else None,
                           request.headers.get("content-encoding"), max_bytes)
     body = bytearray()
@@ -52,7 +57,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def query_lists(request: Request) -> dict[str, list[str]]:
-    return {name: request.query_params.getlist(name) for name in request.query_params.keys()}
+    """Every value of each parameter, parsed as Starlette's `query_params` does
+    (latin-1, blank values kept), without building its multi-dict first."""
+    return parse_qs(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
 
 
 _SETTINGS = "clinical_risk.settings"  # where the request's settings, once read, are kept

@@ -58,13 +58,41 @@ class GroupCommitter:
         Raises what the store raised (StoreUnavailable) if their commit failed.
         """
         loop = asyncio.get_running_loop()
-        queue = self._queues.setdefault(loop, _Queue())
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues.setdefault(loop, _Queue())
         done = loop.create_future()
         queue.waiting.append((records, done))
         if not queue.committing:
             queue.committing = True
-            queue.task = loop.create_task(self._commit_while_waiting(queue))
+            # After the requests ready in this turn of the loop have queued theirs too.
+            loop.call_soon(self._commit_in_place_or_start, queue, loop)
         await done
+
+    def _commit_in_place_or_start(self, queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit what is queued in place when a synchronous store can do so at
+        once (no task, no thread: the common case); otherwise start the task that
+        commits until the queue is empty, retrying or waiting as `_commit` does."""
+        save_nowait = getattr(self.store, "save_predictions_nowait", None)
+        if getattr(self.store, "save_predictions_async", None) is not None:
+            save_nowait = None
+        try:
+            while save_nowait is not None and queue.waiting:
+                group = self._next_group(queue)
+                try:
+                    committed = save_nowait([record for requested, _ in group for record in requested])
+                except Exception as error:  # noqa: BLE001 -- handed to every waiter, who re-raises it
+                    _settle(group, error)
+                    continue
+                if not committed:
+                    queue.waiting[:0] = group  # another writer holds the database: the task retries
+                    break
+                _settle(group, None)
+        finally:
+            if queue.waiting:
+                queue.task = loop.create_task(self._commit_while_waiting(queue))
+            else:
+                queue.committing = False
 
     def _next_group(self, queue: _Queue) -> list[tuple[list[PredictionRecord], asyncio.Future]]:
         group, size = [], 0
@@ -97,12 +125,17 @@ class GroupCommitter:
                 try:
                     await self._commit(records)
                 except Exception as error:  # noqa: BLE001 -- handed to every waiter, who re-raises it
-                    for _, done in group:
-                        if not done.done():
-                            done.set_exception(error)
+                    _settle(group, error)
                 else:
-                    for _, done in group:
-                        if not done.done():
-                            done.set_result(None)
+                    _settle(group, None)
         finally:
             queue.committing = False
+
+
+def _settle(group: list[tuple[list[PredictionRecord], asyncio.Future]], error: Exception | None) -> None:
+    for _, done in group:
+        if not done.done():  # a waiter cancelled (its client left) has nobody to tell
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
