@@ -72,6 +72,31 @@ def test_a_wal_writers_kept_growing_is_checkpointed_once_under_the_write_lock():
     grown = Checkpoints(database, (0, big, 10), (0, big, big))
     assert sqlite_checkpoints.checkpoint_once(grown, database) == (big, big)
     assert grown.under_lock == [False, True]
+    copied = Checkpoints(database, (0, big, big), (0, big, big))  # all copied, yet not started over
+    sqlite_checkpoints.checkpoint_once(copied, database)
+    assert copied.under_lock == [False, True]
     small = Checkpoints(database, (0, 100, 10))  # under the bound: the next pass catches up
     assert sqlite_checkpoints.checkpoint_once(small, database) == (100, 10)
     assert small.under_lock == [False]
+
+
+def test_a_process_that_checkpointed_in_a_thread_still_empties_the_wal_as_it_exits(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.sqlite3"
+    script = ("import sys, uuid; from datetime import datetime, timezone;"
+              " from shared.records import PredictionRecord;"
+              " from shared.stores.predictions.sqlite import SqlitePredictionStore;"
+              " from shared.stores.sqlite_database import SqliteDatabase;"
+              " store = SqlitePredictionStore(SqliteDatabase(sys.argv[1], checkpoint_interval_seconds=0.05));"
+              " [store.save_predictions_nowait([PredictionRecord(uuid.uuid4().hex, datetime.now(timezone.utc),"
+              " 36.6, 70.0, 120.0, 'NO ENFERMO', {'NO ENFERMO': 1.0}, 'v1')]) for _ in range(300)];"
+              " import time; time.sleep(0.3)")  # the thread has made its passes
+    from tests.conftest import ROOT
+
+    subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, check=True)
+    wal = path.with_name(path.name + "-wal")
+    # SQLite empties the WAL as the last connection closes: a connection the thread kept open would stop that
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert SqlitePredictionStore(SqliteDatabase(path)).count() == 300
