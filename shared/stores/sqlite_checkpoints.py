@@ -3,9 +3,9 @@
 By default SQLite checkpoints (copies the WAL into the database file, and
 under `synchronous=NORMAL` fsyncs both) inside whichever commit pushes the WAL
 past 1,000 pages. For the prediction log, committed in place on `predict`'s
-event loop, that froze the loop for 2-30 ms every few hundred commits
-(measured at 16 connections: ~1.4 s of 8 s across the two workers), and every
-request in flight waited for it.
+event loop, that froze the loop every few hundred commits for as long as the
+two fsyncs take (3-110 ms on a shared disk), and every request in flight
+waited for it.
 
 The connection that commits in place therefore turns automatic checkpoints
 off, and one daemon thread per process and database checkpoints instead:
