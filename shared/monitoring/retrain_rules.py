@@ -16,6 +16,11 @@ the follow-up).
    requested ("follow-up"). Never more than one: the
    follow-up has its labels. A retrain requested for any other reason
    meanwhile learns from the same labels and settles the follow-up too.
+   It keeps the wait's `changed_since` (the report's `retrain_follow_up`
+   says it): the retrain handler weighs the labels from before the change
+   down as for the first retrain (`training_data.weigh_after_change`);
+   without it, sick_only's healthy class (reference fill only) weighed next
+   to nothing again in the follow-up.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ def retrain_rule(report: dict, champion: str, metadata: MetadataStore, settings:
                          # as for a refused retrain: asked again when the region's labels double
                          "needed": max(wait["needed"], 2 * wait["changed_region_labels"]),
                          "share": wait["changed_region_labels"] / max(wait["outcomes"], 1),
-                         "outcomes_by_report": {}, "requested_by": report["report_id"]}
+                         "outcomes_by_report": {}, "requested_by": report["report_id"],
+                         # the same change: its retrain weighs the labels from before it down too
+                         "changed_since": wait.get("changed_since")}
         elif own and follow_up and not publish:
             follow_up = dict(follow_up, status="settled", message=None)  # this retrain learns from the same labels
         publish = publish or own

@@ -70,3 +70,17 @@ def test_the_follow_up_waits_until_the_changed_regions_labels_double(metadata):
     assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["needed"] == 900
     assert not retrain_rule(night(13, drift=False, outcomes=600), "B", metadata, SETTINGS)  # about 788
     assert retrain_rule(night(14, drift=False, outcomes=200), "B", metadata, SETTINGS)  # about 900
+
+
+def test_the_follow_up_keeps_where_the_change_began(metadata):
+    """Its retrain weighs the labels from before the change down like the first
+    one (the report's `retrain_follow_up` says since when; the handler reads it)."""
+    first = dict(night(11, drift=True, region_labels=100), window_start="2026-01-11T00:00:00Z")
+    assert not retrain_rule(first, "A", metadata, SETTINGS)
+    assert retrain_rule(dict(night(12, drift=True, region_labels=150), window_start="2026-01-12T00:00:00Z"),
+                        "A", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["changed_since"] == "2026-01-11T00:00:00Z"
+    due = night(15, drift=False, outcomes=2000)
+    assert retrain_rule(due, "B", metadata, SETTINGS)
+    assert due["retrain_follow_up"]["status"] == "published"
+    assert due["retrain_follow_up"]["changed_since"] == "2026-01-11T00:00:00Z"
