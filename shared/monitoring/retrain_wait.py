@@ -78,6 +78,7 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
                "outcomes_by_report": outcomes_by_report, "outcomes": sum(outcomes_by_report.values()),
                # went ahead out of patience: `retrain_rules.py` asks once more when the labels are there
                "short_of_labels": publish and not degraded and labels < needed,
+               "first_request": publish and requested_at is None,  # not asked again after a refusal
                "changed_region_labels": labels, "needed": needed, "nights": nights, "max_nights": max_nights,
                "requested_at_labels": labels if publish else requested_at,
                "feature": region["feature"] if region else None, "created_at": report["created_at"],

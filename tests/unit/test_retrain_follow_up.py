@@ -84,3 +84,33 @@ def test_the_follow_up_keeps_where_the_change_began(metadata):
     assert retrain_rule(due, "B", metadata, SETTINGS)
     assert due["retrain_follow_up"]["status"] == "published"
     assert due["retrain_follow_up"]["changed_since"] == "2026-01-11T00:00:00Z"
+
+
+def drifted(number: int, **kwargs) -> dict:
+    """A night whose inputs drifted (its window start is where the change began)."""
+    return dict(night(number, drift=True, **kwargs), window_start=f"2026-01-{number:02d}T00:00:00Z")
+
+
+def test_the_first_retrain_after_input_drift_is_followed_even_with_enough_labels(metadata):
+    """It learnt from a night or two of the new population; the follow-up comes
+    when the region's labels have doubled. One only, and none after a refusal."""
+    assert retrain_rule(drifted(11, region_labels=700, outcomes=1000), "A", metadata, SETTINGS)
+    follow_up = metadata.get(RETRAIN_WAITS, FOLLOW_UP)
+    assert follow_up["status"] == "pending" and follow_up["needed"] == 1400
+    assert not retrain_rule(night(12, drift=False, outcomes=900), "B", metadata, SETTINGS)  # about 1330
+    assert retrain_rule(night(13, drift=False, outcomes=200), "B", metadata, SETTINGS)  # about 1470
+    assert not retrain_rule(night(14, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+
+
+def test_a_retrain_asked_again_after_a_refusal_gets_no_follow_up(metadata):
+    assert retrain_rule(drifted(11, region_labels=700), "A", metadata, SETTINGS)  # refused: A still serves
+    assert not retrain_rule(drifted(12, region_labels=300), "A", metadata, SETTINGS)
+    assert retrain_rule(drifted(13, region_labels=500), "A", metadata, SETTINGS)  # 1,500: doubled, asked again
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "settled"  # it learns from those labels
+    assert not retrain_rule(night(14, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+    assert not retrain_rule(night(15, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+
+
+def test_degraded_outcomes_with_input_drift_get_no_follow_up(metadata):
+    assert retrain_rule(drifted(11, region_labels=100, degraded=True), "A", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP) is None
