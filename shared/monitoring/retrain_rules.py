@@ -52,8 +52,7 @@ def retrain_rule(report: dict, champion: str, metadata: MetadataStore, settings:
                                         max_nights=settings.retrain_max_wait_nights)
         report["retrain_wait"] = {key: value for key, value in wait.items() if not key.endswith("_by_report")}
         report["reasons"].append(wait["message"])
-        after_input_drift = wait["first_request"] and wait["changed_since"] \
-            and report["performance"]["status"] != "degraded"
+        after_input_drift = wait["first_request"] and wait["changed_since"] and not wait["degraded_outcomes"]
         if wait["short_of_labels"] or after_input_drift:
             follow_up = {"status": "pending", "from_champion": champion, "labels": wait["changed_region_labels"],
                          # as for a refused retrain: asked again when the region's labels double

@@ -111,6 +111,17 @@ def test_a_retrain_asked_again_after_a_refusal_gets_no_follow_up(metadata):
     assert not retrain_rule(night(15, drift=False, outcomes=4000), "B", metadata, SETTINGS)
 
 
-def test_degraded_outcomes_with_input_drift_get_no_follow_up(metadata):
-    assert retrain_rule(drifted(11, region_labels=100, degraded=True), "A", metadata, SETTINGS)
+def test_degraded_outcomes_alone_ask_at_once_and_get_no_follow_up(metadata):
+    assert not retrain_rule(drifted(10, region_labels=100), "A", metadata, SETTINGS)  # the change began here
+    assert retrain_rule(night(11, drift=True, degraded=True), "A", metadata, SETTINGS)  # no changed region
     assert metadata.get(RETRAIN_WAITS, FOLLOW_UP) is None
+
+
+def test_degraded_outcomes_where_the_inputs_drifted_wait_for_the_changed_regions_labels(metadata):
+    """The labels that can mend them are the changed region's: the loop's retrain on
+    the first shifted night was refused and used up the one retrain after the first."""
+    first = drifted(11, region_labels=100, degraded=True)
+    assert not retrain_rule(first, "A", metadata, SETTINGS)
+    assert first["retrain_wait"]["message"].startswith("waiting for labels: 100 of 600")
+    assert retrain_rule(drifted(12, region_labels=150, degraded=True), "A", metadata, SETTINGS)  # out of patience
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "pending"  # a retrain after input drift
