@@ -17,8 +17,10 @@ Protocol (the same for the CLI, the bootstrap and the retrain function):
    Its decision rule (calibration, per-class decision weights; see
    `decision_rule`) is fitted on the best configuration's out-of-fold
    predictions, and the holdout is scored with the rule applied;
-4. a candidate whose rule could not keep the rare-class promise is left out
-   when another keeps it (the reason in its summary's `left_out`); the winner
+4. when no candidate keeps the rare-class promise within its cost cap, the
+   one keeping it at the least cost (up to a wider cap) takes that rule
+   (`decision_rule.widen_the_cap`); a candidate whose rule could not keep the
+   promise is left out when another keeps it (the reason in its summary's `left_out`); the winner
    has the best holdout macro-F1 of the rest -- rare classes weigh as much as
    common ones; candidates not significantly worse on the same rows (paired
    bootstrap) are tied, and ties go to the cheaper to serve, then the smaller
@@ -40,7 +42,7 @@ import numpy as np
 
 from shared.errors import TrainingDataError
 from shared.training.calibration import holdout_calibration
-from shared.training.decision_rule import RARE_CLASS_MIN_RECALL, fit_decision_rule
+from shared.training.decision_rule import RARE_CLASS_MIN_RECALL, fit_decision_rule, widen_the_cap
 from shared.training.evaluation import evaluate, predict_labels
 
 # The protocol's parts, re-exported: callers import them from here.
@@ -176,9 +178,7 @@ def train_candidates(
         rule = fit_decision_rule(best_out_of_fold, y_train_encoded, data.labels.index(rare),
                                  rare_class_min_recall, data.w_train, rare_label=rare)
         candidate.decision_rule = rule
-        candidate.holdout_predictions = predict_labels(pipeline, data.X_holdout, data.labels, rule)
-        candidate.metrics = evaluate(data.y_holdout, candidate.holdout_predictions, data.w_holdout)
-        candidate.calibration_error = holdout_calibration(pipeline, data, rule)
+        score_on_holdout(candidate, data)
         candidate.artifact_bytes = serialize(pipeline)
         candidate.latency_ms, candidate.serving_cost, candidate.graph = served_latency_ms(
             pipeline, data.labels, rule, data.X_holdout[:1])
@@ -186,9 +186,19 @@ def train_candidates(
         if progress:
             progress(f"{family}: holdout macro-F1 {candidate.metrics['macro_f1']:.4f}, "
                      f"{len(candidate.artifact_bytes) / 1e6:.2f} MB")
+    for index in widen_the_cap([candidate.decision_rule for candidate in candidates]):
+        score_on_holdout(candidates[index], data)  # its decision weights changed
     winner = select_winner(candidates, tie_tolerance, rare, rare_class_min_recall,
                            EvaluationRows(data.y_holdout, data.w_holdout))
     return TrainingResult(data, candidates, winner, budget_exhausted, seed)
+
+
+def score_on_holdout(candidate: Candidate, data: PreparedData) -> None:
+    """Its served labels, metrics and calibration on the holdout, under its rule."""
+    rule = candidate.decision_rule
+    candidate.holdout_predictions = predict_labels(candidate.pipeline, data.X_holdout, data.labels, rule)
+    candidate.metrics = evaluate(data.y_holdout, candidate.holdout_predictions, data.w_holdout)
+    candidate.calibration_error = holdout_calibration(candidate.pipeline, data, rule)
 
 
 def select_winner(candidates: list[Candidate], tie_tolerance: float, rare_label: str | None = None,

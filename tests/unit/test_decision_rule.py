@@ -20,12 +20,12 @@ from shared.training.decision_rule import (
 from tests.conftest import register_model
 
 
-def rare_class_problem(rows=4000, seed=0):
+def rare_class_problem(rows=4000, seed=0, separation=2.0):
     """Three classes; the rare one (index 2, 2 %) gets too little probability."""
     rng = np.random.default_rng(seed)
     y = rng.choice(3, size=rows, p=[0.7, 0.28, 0.02])
     logits = rng.normal(0, 1, size=(rows, 3))
-    logits[np.arange(rows), y] += 2.0
+    logits[np.arange(rows), y] += separation
     logits[:, 2] -= 2.0  # the model under-calls the rare class
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return probabilities, y
@@ -316,3 +316,68 @@ def test_a_class_seen_only_in_old_fill_rows_can_still_be_recalled():
                                            max_cost=1.0)
     assert tuning["rare_class_promise"]["met"], tuning
     assert chosen[2] > 1e4
+
+
+# --- When no candidate keeps the promise within the cap (issue 21, benchmark seeds 8 and 10). ---
+
+def test_a_promise_beyond_the_cap_but_within_the_widest_is_offered_with_the_rule():
+    """Here the promise costs ~0.067 of macro-F1: not within the cap (0.05), so
+    the rule breaks it, but the rule carries the offer that keeps it -- and
+    none when the widest cap is below that cost."""
+    from shared.training.decision_rule import PROMISE_WIDEST_MACRO_F1_COST, fit_decision_rule
+
+    probabilities, y = rare_class_problem(separation=2.4)
+    rule = fit_decision_rule(probabilities, y, rare=2)
+    assert not rule["rare_class_promise"]["met"]
+    offer = rule["promise_beyond_the_cap"]["rare_class_promise"]
+    assert offer["met"] and 0.05 < offer["macro_f1_cost_in_rows"] <= PROMISE_WIDEST_MACRO_F1_COST
+    assert offer["recall_lower_bound"] >= 0.9 and offer["max_macro_f1_cost"] == PROMISE_WIDEST_MACRO_F1_COST
+    assert "promise_beyond_the_cap" not in fit_decision_rule(probabilities, y, rare=2, widest_cost=0.06)
+
+
+def capped_rule(met: bool, offer_cost: float | None = None) -> dict:
+    rule = {"decision_weights": [1.0, 1.0, 2.0], "tuning": {"capped": True},
+            "rare_class_promise": {"met": met, "min_recall": 0.9, "max_macro_f1_cost": 0.05,
+                                   "recall_lower_bound": 0.95 if met else 0.88, "label": "ENFERMEDAD TERMINAL"}}
+    if offer_cost is not None:
+        rule["promise_beyond_the_cap"] = {
+            "decision_weights": [1.0, 1.0, 40.0], "tuning": {"capped": False},
+            "rare_class_promise": {"met": True, "min_recall": 0.9, "max_macro_f1_cost": 0.10,
+                                   "macro_f1_cost_in_rows": offer_cost, "recall_lower_bound": 0.93,
+                                   "label": "ENFERMEDAD TERMINAL"}}
+    return rule
+
+
+def test_when_no_candidate_keeps_the_promise_within_the_cap_the_cheapest_keeper_is_served():
+    """Seed 10 of bench/rare_class.py: no family kept it within 0.05, the best
+    macro-F1 was served and recalled 0.89 of fresh rare rows; the forest keeps
+    it at 0.050 (fresh recall 0.998). The cheapest keeper takes its offer, the
+    others keep their rule and are left out, and selection serves the keeper."""
+    from shared.training.decision_rule import widen_the_cap
+
+    rules = [capped_rule(False, 0.08), capped_rule(False, 0.06), capped_rule(False)]
+    assert widen_the_cap(rules) == [1]
+    widened = rules[1]["rare_class_promise"]
+    assert rules[1]["decision_weights"] == [1.0, 1.0, 40.0] and rules[1]["tuning"] == {"capped": False}
+    assert widened["met"] and widened["widened_from"] == 0.05 and "least cost (0.06)" in widened["cap_widened"]
+    assert rules[0]["decision_weights"] == [1.0, 1.0, 2.0] and not rules[0]["rare_class_promise"]["met"]
+    assert rules[0]["rare_class_promise"]["cost_beyond_the_cap"] == 0.08
+    assert not any("promise_beyond_the_cap" in rule for rule in rules)
+
+    def candidate(name, f1, rule):
+        made = Candidate(name, {}, None, [f1], [], decision_rule=rule)
+        made.metrics = {"macro_f1": f1, "per_class": {}}
+        return made
+
+    served = select_winner([candidate("xgboost", 0.93, rules[0]), candidate("random_forest", 0.90, rules[1]),
+                            candidate("mlp", 0.93, rules[2])], 0.005)
+    assert served.family == "random_forest"
+
+
+def test_the_cap_is_not_widened_when_a_candidate_keeps_the_promise_within_it():
+    from shared.training.decision_rule import widen_the_cap
+
+    rules = [capped_rule(True), capped_rule(False, 0.06)]
+    assert widen_the_cap(rules) == []
+    assert rules[1]["decision_weights"] == [1.0, 1.0, 2.0] and not rules[1]["rare_class_promise"]["met"]
+    assert "promise_beyond_the_cap" not in rules[1]

@@ -193,6 +193,16 @@ def test_a_rare_class_promise_not_met_is_said_in_the_decision():
     assert "no decision rule could promise" in text and "0.71" in text
 
 
+def test_a_rare_class_promise_kept_beyond_the_cap_is_said_in_the_decision():
+    promise = {"label": RARE, "met": True, "min_recall": 0.9, "recall_lower_bound": 0.93, "rare_rows": 44,
+               "macro_f1_cost_in_rows": 0.0503, "widened_from": 0.05}
+    challenger = Contender(None, model(0.9).metrics, ALL, rare_class_promise=promise)
+    text = " ".join(decide_promotion(challenger, []).reasons)
+    assert "costs 0.0503" in text and "beyond the 0.05 cap" in text
+    kept = Contender(None, model(0.9).metrics, ALL, rare_class_promise=dict(promise, widened_from=None))
+    assert "beyond" not in " ".join(decide_promotion(kept, []).reasons)
+
+
 def test_two_rare_rows_of_ten_are_not_evidence_of_a_loss_given_predictions():
     """2 of 10 rows only the champion recalls: exact McNemar p = 0.25, promoted
     and said; from the metrics alone (no pairing) the row rule still refuses."""
