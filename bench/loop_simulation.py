@@ -126,6 +126,13 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
             truth = np.repeat(truth, 3)
         else:
             X, truth = population(PATIENTS_PER_NIGHT, seed=1000 + night, shifted=shifted)
+        # The serving instance re-checks the champion in the background and keeps
+        # answering with the model it has (`ModelLoader.get`); a night here is served
+        # in about a second, so without this wait the old champion answered a
+        # timing-dependent part of the night after a promotion (night 13 of one run:
+        # 0.917 or 0.922 in two runs of the same code).
+        loader.get()
+        loader.wait_for_refresh()
         served = []
         for offset in range(0, len(X), 250):
             moment = opens + timedelta(hours=20 * offset / len(X))

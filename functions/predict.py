@@ -10,7 +10,7 @@ import asyncio
 
 import functions_framework.aio
 
-from functions.asgi_adapter import json_endpoint, json_response, query_lists, read_body
+from functions.asgi_adapter import json_endpoint, json_response, query_lists, read_body, request_settings
 from shared import wiring
 from shared.serving.http_contract import parse_predict_request
 from shared.serving.prediction_service import predict_and_log_grouped
@@ -21,7 +21,7 @@ wiring.settings("predict")  # a bad value fails the start, naming the variable
 @functions_framework.aio.http
 @json_endpoint("GET", "POST")
 async def predict(request):
-    settings = wiring.settings("predict")
+    settings = request_settings(request)
     body = await read_body(request, settings.max_body_bytes) if request.method == "POST" else b""
     parsed = parse_predict_request(
         request.method, query_lists(request), request.headers.get("content-type"), body,

@@ -89,11 +89,13 @@ def calibrate(probabilities, calibration: dict | None):
 
     if not calibration:
         return probabilities
-    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) * np.asarray(calibration["slope"]) \
-        + np.asarray(calibration["intercept"])
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=1, keepdims=True)
+    # The ufuncs themselves, in place: the same arithmetic as np.clip, .max and .sum,
+    # without their Python wrappers and temporaries (a one-row request pays those, not the maths).
+    logits = np.log(np.minimum(np.maximum(probabilities, 1e-12), 1.0)) * np.asarray(calibration["slope"])
+    logits += np.asarray(calibration["intercept"])
+    logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
+    scaled = np.exp(logits, out=logits)
+    return np.divide(scaled, np.add.reduce(scaled, axis=1, keepdims=True), out=scaled)
 
 
 def decide(probabilities, decision_weights: list[float] | None):
@@ -109,11 +111,11 @@ def probabilities_to_predictions(probabilities, model_labels: list[str],
     """Map a model's probability columns to every public label (absent ones get 0)."""
     decided = decide(probabilities, None) if decided is None else decided
     results = []
-    for row, best in zip(probabilities, decided):
-        by_label = {label: 0.0 for label in LABELS}
+    for row, best in zip(probabilities.tolist(), decided.tolist()):  # Python floats, as float() makes them
+        by_label = dict.fromkeys(LABELS, 0.0)
         for label, probability in zip(model_labels, row):
-            by_label[label] = round(float(probability), 6)
-        results.append((model_labels[int(best)], by_label))
+            by_label[label] = round(probability, 6)
+        results.append((model_labels[best], by_label))
     return results
 
 

@@ -8,7 +8,8 @@ until the changed region has `RETRAIN_MIN_CHANGED_LABELS` labels, counted
 over the nights it waits, or until it has waited `RETRAIN_MAX_WAIT_NIGHTS`
 drift checks; each drift report says where it stands ("waiting for labels:
 225 of 600 in the changed region"). Degraded outcomes are labels already, so
-they request a retrain at once.
+they request a retrain at once -- unless the same window's inputs drifted:
+then they wait for the changed region's labels with it.
 
 The changed region: for each drifting feature, the baseline bins the window
 over-represents; its labels are the outcomes recorded in the window whose
@@ -56,7 +57,11 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
     if wait is None or wait.get("status") not in ("waiting", "published"):
         wait = {"status": "waiting", "labels_by_report": {}}
     region = report.get("changed_region")
-    degraded = report["performance"]["status"] == "degraded"
+    # Degraded outcomes ask at once -- unless the inputs drifted too: then the
+    # labels that can mend them are the changed region's, and they wait like the
+    # drift (loop, repeated_3: a retrain on the first shifted night, refused, then
+    # no follow-up was left within "at most one more").
+    degraded = report["performance"]["status"] == "degraded" and not region
     labels_now = region["labels"] if region else report["performance"]["outcomes"]
     labels_by_report = dict(wait["labels_by_report"], **{report["report_id"]: labels_now})
     outcomes_by_report = dict(wait.get("outcomes_by_report", {}), **{report["report_id"]:
@@ -78,6 +83,8 @@ def decide(report: dict, wait: dict | None, *, min_labels: int, max_nights: int)
                "outcomes_by_report": outcomes_by_report, "outcomes": sum(outcomes_by_report.values()),
                # went ahead out of patience: `retrain_rules.py` asks once more when the labels are there
                "short_of_labels": publish and not degraded and labels < needed,
+               "first_request": publish and requested_at is None,  # not asked again after a refusal
+               "degraded_outcomes": degraded,  # asked at once, for outcomes alone
                "changed_region_labels": labels, "needed": needed, "nights": nights, "max_nights": max_nights,
                "requested_at_labels": labels if publish else requested_at,
                "feature": region["feature"] if region else None, "created_at": report["created_at"],

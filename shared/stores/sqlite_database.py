@@ -7,6 +7,8 @@ in sleeps of 1 to 100 ms, a blocked `flock` wakes as soon as the lock is free.
 
 `writing(blocking=False)` lets an event loop commit in place when no one else
 is writing, and hand the commit to a thread only when it would have to wait.
+That in-place connection never checkpoints the WAL inside a commit: a thread
+does (`sqlite_checkpoints`), so no fsync runs on the loop.
 """
 
 from __future__ import annotations
@@ -78,14 +80,16 @@ class WriteWouldBlock(Exception):
 
 
 class SqliteDatabase:
-    def __init__(self, path: str | Path, timeout_seconds: float = 5.0):
+    def __init__(self, path: str | Path, timeout_seconds: float = 5.0, checkpoint_interval_seconds: float = 0.2):
         self.path = Path(path)
         self.timeout_seconds = timeout_seconds
+        self.checkpoint_interval_seconds = checkpoint_interval_seconds
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
         self._write_lock = threading.Lock()  # flock is per process: threads queue here first
         self._lock_file: tuple[int, int] | None = None  # (pid, descriptor): a forked child opens its own
+        self._checkpointer_pid: int | None = None  # threads do not survive a fork: each process starts its own
 
     def connection(self, blocking: bool = True) -> sqlite3.Connection:
         """This thread's connection; with `blocking=False` one that fails at
@@ -98,6 +102,8 @@ class SqliteDatabase:
                                          isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            if not blocking:
+                self._checkpoint_in_a_thread(connection)
             with self._schema_lock:
                 if not self._schema_ready:
                     connection.executescript(_SCHEMA)
@@ -105,6 +111,16 @@ class SqliteDatabase:
                     self._schema_ready = True
             setattr(self._local, slot, connection)
         return connection
+
+    def _checkpoint_in_a_thread(self, connection: sqlite3.Connection) -> None:
+        from shared.stores import sqlite_checkpoints
+
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+        connection.execute(f"PRAGMA journal_size_limit={sqlite_checkpoints.WAL_SIZE_LIMIT_BYTES}")
+        with self._schema_lock:
+            if self._checkpointer_pid != os.getpid():
+                self._checkpointer_pid = os.getpid()
+                sqlite_checkpoints.start_checkpointer(self)
 
     @contextlib.contextmanager
     def writing(self, blocking: bool = True) -> Iterator[None]:

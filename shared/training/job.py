@@ -119,7 +119,11 @@ def _train(request: dict, *, predictions, artifacts, metadata, bus, settings: Se
     expired: list = []
     try:
         with hard_deadline(settings.training_deadline_seconds, expired):
-            return train_or_resume()
+            result = train_or_resume()
+        if not expired:
+            return result
+        # The alarm went off and something inside swallowed it: the run went on past its deadline.
+        raise TrainingDeadlineExceeded(f"training ran past its deadline of {settings.training_deadline_seconds:.0f} s")
     except Exception as raised:  # noqa: BLE001 -- only the deadline's, whatever type it surfaced as
         if not expired and not isinstance(raised, TrainingDeadlineExceeded):
             raise

@@ -14,11 +14,12 @@ The policy (README, "What a retrain trains on"):
    promotion gate scores champion and challenger on; classes are balanced on
    these weighted totals.
    **After a detected change** (a drift retrain's `changed_since`, where
-   input drift began), rows labelled before it together weigh at most
-   PRE_CHANGE_MAX_SHARE of the fit: with the half-life alone, the night after
+   input drift began), production rows labelled before it together weigh at
+   most PRE_CHANGE_MAX_SHARE of the production rows: with the half-life alone, the night after
    a shift the old population still carries about two thirds of the weight,
-   and the retrain learns the new one slowly. Stationary and manual retrains
-   carry no change time and are weighted as above.
+   and the retrain learns the new one slowly. The reference fill (4.) then
+   weighs like a label given since the change (`weigh_after_change`).
+   Stationary and manual retrains carry no change time and are weighted as above.
 4. **The synthetic reference set is a bootstrap only.** Each class has a
    quota, its share of TRAINING_MIN_ROWS in the reference data; a class with
    fewer production rows than its quota is topped up with reference rows of
@@ -156,6 +157,35 @@ def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float 
     return min(1.0, max_share / (1 - max_share) * post / pre)
 
 
+def weigh_after_change(weights: np.ndarray, before: np.ndarray, filled: int,
+                       max_share: float = PRE_CHANGE_MAX_SHARE) -> tuple[np.ndarray, dict]:
+    """The weights after a detected change. The last `filled` rows are the
+    reference fill; `before`: rows labelled before the change.
+
+    Production labels from before it carry at most `max_share` of the
+    production labels' weight. The fill is not pre-change evidence: it stands in
+    for the labels clinicians do not give a class (only patients predicted ill:
+    never the healthy ones), and weighs like a label given since the change.
+    Capped with the old labels, it weighed next to nothing, and the class was
+    learned from the few, unrepresentative labels it had (bench/loop_simulation.py
+    sick_only: healthy recall 150 against the champion's 187 of 208, refused).
+    """
+    is_fill = np.arange(len(weights)) >= len(weights) - filled
+    production_before = before & ~is_fill
+    factor = pre_change_factor(weights[~is_fill], production_before[~is_fill], max_share)
+    weights = np.where(production_before, weights * factor, weights)
+    since = ~before & ~is_fill
+    fill_weight = float(weights[since].mean()) if since.any() and is_fill.any() else None
+    if fill_weight is not None:
+        weights = np.where(is_fill, fill_weight, weights)
+    production = weights[~is_fill].sum()
+    return weights, {"max_share": max_share, "factor": round(factor, 6),
+                     "rows_before": int(production_before.sum()),
+                     "share_before": round(float(weights[production_before].sum() / max(production, 1e-12)), 6),
+                     "fill_rows": int(is_fill.sum()),
+                     "fill_weight": round(fill_weight, 6) if fill_weight is not None else None}
+
+
 @dataclass
 class TrainingData:
     X: np.ndarray
@@ -191,13 +221,10 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         if used else np.empty(0)
     pre_change = None
     if changed_since is not None:  # a group's labels belong to the day ending `age_days` before now
-        before = np.concatenate([np.full(len(g), now - timedelta(days=g.age_days) <= changed_since)
-                                 for g in used]) if used else np.empty(0, dtype=bool)
-        factor = pre_change_factor(weights, before)
-        weights = np.where(before, weights * factor, weights)
-        pre_change = {"changed_since": isoformat(changed_since), "max_share": PRE_CHANGE_MAX_SHARE,
-                      "factor": round(factor, 6), "rows_before": int(before.sum()),
-                      "share_before": round(float(weights[before].sum() / max(weights.sum(), 1e-12)), 6)}
+        weights, pre_change = weigh_after_change(weights, np.concatenate(
+            [np.full(len(g), now - timedelta(days=g.age_days) <= changed_since) for g in used]
+        ) if used else np.empty(0, dtype=bool), filled=int(len(fill)))
+        pre_change["changed_since"] = isoformat(changed_since)
     record = {
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
                    "recent_labels_win": {

@@ -121,3 +121,26 @@ def test_after_its_first_model_the_serving_process_keeps_its_objects_out_of_full
     response = client("predict").get(demo_query(36, 120, 90))
     assert response.status_code == 200
     assert gc.get_freeze_count() > 10_000  # the libraries and the model: a full collection skips them
+
+
+def test_predict_reads_its_settings_once_a_request(trained_candidate, monkeypatch):
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    predict = client("predict")
+    reads = []
+    read_settings = wiring.settings
+    monkeypatch.setattr(wiring, "settings", lambda function=None: reads.append(function) or read_settings(function))
+    response = predict.get(demo_query(36, 120, 90))
+    assert response.status_code == 200
+    assert reads == ["predict"]  # each read parses a dozen variables: the trace, body limit and handler share one
+
+
+def test_predict_answers_a_bad_setting_read_at_request_time_as_json_naming_it(trained_candidate, monkeypatch):
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    predict = client("predict")
+    monkeypatch.setenv("MAX_BATCH_SIZE", "many")
+    response = predict.get(demo_query(36, 120, 90))
+    assert response.status_code == 500
+    assert response.get_json()["error"]["field"] == "MAX_BATCH_SIZE"
+    assert predict.options("/").status_code == 204  # OPTIONS is answered without the settings
+    monkeypatch.delenv("MAX_BATCH_SIZE")
+    assert predict.get(demo_query(36, 120, 90)).status_code == 200

@@ -121,11 +121,13 @@ class InPlaceStore(GatedStore):
 
     def __init__(self):
         super().__init__()
-        self.would_wait = False
+        self.would_wait: bool | int = False
+        self.attempts = 0
         self.threads: list[str] = []
 
     def save_predictions_nowait(self, batch) -> bool:
-        if self.would_wait:
+        self.attempts += 1
+        if self.would_wait is True or self.attempts <= self.would_wait:  # True: always; n: the first n attempts
             return False
         self.threads.append(threading.current_thread().name)
         self.commits.append([record.prediction_id for record in batch])
@@ -161,3 +163,17 @@ def test_a_commit_that_would_wait_is_made_in_a_worker_thread_instead():
     loop_thread = asyncio.run(scenario())
     assert store.committed() == {"waits-0"}
     assert len(store.threads) == 1 and store.threads[0] != loop_thread
+
+
+def test_a_commit_that_meets_a_brief_writer_is_retried_in_place_instead_of_in_a_thread():
+    store = InPlaceStore()
+    store.would_wait = 2  # another worker's commit (~100 µs) holds the database for the first two attempts
+    committer = GroupCommitter(store)
+
+    async def scenario():
+        await committer.save(records("brief"))
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(scenario())
+    assert store.committed() == {"brief-0"}
+    assert store.attempts == 3 and store.threads == [loop_thread]  # a thread waited ~5 ms for the GIL back

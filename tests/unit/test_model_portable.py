@@ -41,6 +41,16 @@ def test_every_served_family_decides_as_its_pipeline_on_the_threshold_fuzz(famil
         assert report["threshold_values"] > 100  # the trees' splits were fuzzed, not only random rows
 
 
+@pytest.mark.parametrize("family", ["xgboost", "random_forest", "mlp"])
+def test_the_graph_computes_only_the_probabilities_serving_reads(family, data):
+    import onnx
+
+    graph = onnx.load_from_string(export_onnx(fitted(family, data))).graph
+    assert [output.name for output in graph.output] == ["probabilities"]
+    if family == "mlp":  # onnxruntime runs every node: the label's ArgMax and class lookup cost a row ~17 %
+        assert not {"ArgMax", "ArrayFeatureExtractor"} & {node.op_type for node in graph.node}
+
+
 def test_tree_families_are_trained_without_a_scaler(data):
     for family in ("xgboost", "random_forest", "hist_gradient_boosting"):
         assert build_pipeline(family, SEARCH_SPACES[family][0], seed=3).named_steps["scale"] == "passthrough"

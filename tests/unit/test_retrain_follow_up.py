@@ -70,3 +70,58 @@ def test_the_follow_up_waits_until_the_changed_regions_labels_double(metadata):
     assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["needed"] == 900
     assert not retrain_rule(night(13, drift=False, outcomes=600), "B", metadata, SETTINGS)  # about 788
     assert retrain_rule(night(14, drift=False, outcomes=200), "B", metadata, SETTINGS)  # about 900
+
+
+def test_the_follow_up_keeps_where_the_change_began(metadata):
+    """Its retrain weighs the labels from before the change down like the first
+    one (the report's `retrain_follow_up` says since when; the handler reads it)."""
+    first = dict(night(11, drift=True, region_labels=100), window_start="2026-01-11T00:00:00Z")
+    assert not retrain_rule(first, "A", metadata, SETTINGS)
+    assert retrain_rule(dict(night(12, drift=True, region_labels=150), window_start="2026-01-12T00:00:00Z"),
+                        "A", metadata, SETTINGS)
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["changed_since"] == "2026-01-11T00:00:00Z"
+    due = night(15, drift=False, outcomes=2000)
+    assert retrain_rule(due, "B", metadata, SETTINGS)
+    assert due["retrain_follow_up"]["status"] == "published"
+    assert due["retrain_follow_up"]["changed_since"] == "2026-01-11T00:00:00Z"
+
+
+def drifted(number: int, **kwargs) -> dict:
+    """A night whose inputs drifted (its window start is where the change began)."""
+    return dict(night(number, drift=True, **kwargs), window_start=f"2026-01-{number:02d}T00:00:00Z")
+
+
+def test_the_first_retrain_after_input_drift_is_followed_even_with_enough_labels(metadata):
+    """It learnt from a night or two of the new population; the follow-up comes
+    when the region's labels have doubled. One only, and none after a refusal."""
+    assert retrain_rule(drifted(11, region_labels=700, outcomes=1000), "A", metadata, SETTINGS)
+    follow_up = metadata.get(RETRAIN_WAITS, FOLLOW_UP)
+    assert follow_up["status"] == "pending" and follow_up["needed"] == 1400
+    assert not retrain_rule(night(12, drift=False, outcomes=900), "B", metadata, SETTINGS)  # about 1330
+    assert retrain_rule(night(13, drift=False, outcomes=200), "B", metadata, SETTINGS)  # about 1470
+    assert not retrain_rule(night(14, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+
+
+def test_a_retrain_asked_again_after_a_refusal_gets_no_follow_up(metadata):
+    assert retrain_rule(drifted(11, region_labels=700), "A", metadata, SETTINGS)  # refused: A still serves
+    assert not retrain_rule(drifted(12, region_labels=300), "A", metadata, SETTINGS)
+    assert retrain_rule(drifted(13, region_labels=500), "A", metadata, SETTINGS)  # 1,500: doubled, asked again
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "settled"  # it learns from those labels
+    assert not retrain_rule(night(14, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+    assert not retrain_rule(night(15, drift=False, outcomes=4000), "B", metadata, SETTINGS)
+
+
+def test_degraded_outcomes_alone_ask_at_once_and_get_no_follow_up(metadata):
+    assert not retrain_rule(drifted(10, region_labels=100), "A", metadata, SETTINGS)  # the change began here
+    assert retrain_rule(night(11, drift=True, degraded=True), "A", metadata, SETTINGS)  # no changed region
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP) is None
+
+
+def test_degraded_outcomes_where_the_inputs_drifted_wait_for_the_changed_regions_labels(metadata):
+    """The labels that can mend them are the changed region's: the loop's retrain on
+    the first shifted night was refused and used up the one retrain after the first."""
+    first = drifted(11, region_labels=100, degraded=True)
+    assert not retrain_rule(first, "A", metadata, SETTINGS)
+    assert first["retrain_wait"]["message"].startswith("waiting for labels: 100 of 600")
+    assert retrain_rule(drifted(12, region_labels=150, degraded=True), "A", metadata, SETTINGS)  # out of patience
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "pending"  # a retrain after input drift

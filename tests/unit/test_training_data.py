@@ -220,3 +220,35 @@ def test_the_change_cap_never_weighs_older_labels_up_or_leaves_nothing_to_learn(
     assert pre_change_factor(weights, np.array([False, False, True, True])) == 1.0  # already a small share
     assert pre_change_factor(weights, np.ones(4, dtype=bool)) == 1.0  # no row after the change
     assert pre_change_factor(weights, np.zeros(4, dtype=bool)) == 1.0
+
+
+def test_after_a_detected_change_the_fill_weighs_like_a_new_label_not_an_old_one(store):
+    """The fill stands in for labels clinicians do not give (only patients
+    predicted ill: never the healthy ones); capped with the old labels it
+    weighed next to nothing and the class was learned from a few odd labels."""
+    changed_since = NOW - timedelta(days=1.5)
+    for age in range(2, 10):
+        labelled(store, vitals(50, seed=200 + age), MILD, made=NOW - timedelta(days=age + 0.7),
+                 recorded=NOW - timedelta(days=age + 0.5))
+    labelled(store, vitals(40, heart_rate=115, seed=98), ACUTE, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3))
+    labelled(store, vitals(20, heart_rate=118, seed=97), ACUTE, made=NOW - timedelta(days=1.9),
+             recorded=NOW - timedelta(days=1.2))
+
+    def with_fill(changed):
+        return assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=2000,
+                                      half_life_days=2.0, reference_rows=5000, seed=3, now=NOW,
+                                      changed_since=changed)
+
+    plain, data = with_fill(None), with_fill(changed_since)
+    fill = slice(data.production_rows, None)
+    assert len(data.y[fill]) > 500 and (data.y[fill] == HEALTHY).any()  # the healthy class comes from the fill
+    assert plain.weights[fill] == pytest.approx(recency_weight(28, 2.0))  # without a change: the oldest day
+    since = data.y[:data.production_rows] == ACUTE
+    assert data.weights[fill] == pytest.approx(data.weights[:data.production_rows][since].mean())
+    production = data.weights[:data.production_rows]
+    assert production[~since].sum() / production.sum() == pytest.approx(PRE_CHANGE_MAX_SHARE)
+    recorded = data.record["weights"]["pre_change"]
+    assert recorded["rows_before"] == int((~since).sum()) == 8 * 50  # the fill is not counted among them
+    assert recorded["fill_rows"] == len(data.y[fill]) and recorded["fill_weight"] == pytest.approx(
+        data.weights[fill][0], abs=1e-6)

@@ -1,0 +1,74 @@
+"""Checkpoints of the SQLite write-ahead log, in a thread instead of in a commit.
+
+By default SQLite checkpoints (copies the WAL into the database file, and
+under `synchronous=NORMAL` fsyncs both) inside whichever commit pushes the WAL
+past 1,000 pages. For the prediction log, committed in place on `predict`'s
+event loop, that froze the loop every few hundred commits for as long as the
+two fsyncs take (3-110 ms on a shared disk), and every request in flight
+waited for it.
+
+The connection that commits in place therefore turns automatic checkpoints
+off, and one daemon thread per process and database checkpoints instead:
+PASSIVE (it neither waits for nor blocks a writer) five times a second; the
+sqlite3 module releases the GIL while SQLite works, so the fsyncs no longer
+stop the loop. Under load the WAL still grows, even when each pass copies
+every frame: only a commit that begins with nothing left to copy starts it
+over, and another worker's commit always comes first. Past `RESET_FRAMES` one
+pass holds the write lock, so the next commit starts the WAL over (truncated
+to `WAL_SIZE_LIMIT_BYTES`). A WAL left long is read back by the next process
+before its first query: 20,000 frames cost a cold start 50 ms. Durability is unchanged: a commit is in the WAL before
+it returns, whoever checkpoints it later.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import weakref
+
+# 16 MB of WAL at SQLite's 4 KB pages: under load a pass under the write lock every second or two, and what
+# a process that opens the file next reads back first if the server stopped without emptying it (~10 ms).
+RESET_FRAMES = 4096
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def checkpoint_once(connection: sqlite3.Connection, database) -> tuple[int, int]:
+    """One pass: (frames in the WAL, frames copied into the database)."""
+    _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if frames > RESET_FRAMES:
+        # Passes that copy everything do not shorten the WAL: only a commit that starts with
+        # nothing left to copy starts it over, and under load another commit always came first.
+        with database.writing():  # no writer of ours can add frames: this pass copies them all
+            _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return frames, copied
+
+
+def start_checkpointer(database) -> threading.Thread:
+    """Checkpoint `database` (a SqliteDatabase) every `checkpoint_interval_seconds` until it is garbage."""
+    thread = threading.Thread(target=_checkpoint_while_alive,
+                              args=(weakref.ref(database), database.checkpoint_interval_seconds),
+                              name=f"sqlite-checkpoint-{database.path.name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _checkpoint_while_alive(database_ref: weakref.ref, interval_seconds: float) -> None:
+    while True:
+        time.sleep(interval_seconds)
+        database = database_ref()  # held only during a pass: the thread ends with the database
+        if database is None:
+            return
+        try:
+            # A connection per pass, closed after it: one left open by this thread would keep the
+            # process's last connection from checkpointing and removing the WAL when it exits,
+            # and the next process to open the file would first have to read the whole WAL back.
+            connection = sqlite3.connect(database.path, timeout=database.timeout_seconds, isolation_level=None)
+            try:
+                checkpoint_once(connection, database)
+            finally:
+                connection.close()
+        except (sqlite3.Error, OSError):  # busy or briefly unavailable: the next pass tries again
+            pass
+        finally:
+            del database
