@@ -238,29 +238,27 @@ def fit_decision_rule(out_of_fold: np.ndarray, y_encoded: np.ndarray, rare: int,
 
 
 def widen_the_cap(rules: list[dict]) -> list[int]:
-    """When none of the candidates' rules keeps the promise within its cap, the
-    rule(s) keeping it at the least cost (their `promise_beyond_the_cap`) take
-    that offer, and the promise says the cap was widened and why; the others
-    keep their rule and record what keeping it would have cost them. Offers
-    are removed from every rule. Returns the indices of the rules changed
-    (their holdout must be scored again)."""
+    """When none of the candidates' rules keeps the promise within its cap,
+    every rule keeping it within the widest cap (its `promise_beyond_the_cap`)
+    takes that offer, and the promise says the cap was widened and why; a rule
+    that cannot keep it even then stays as it is (and is left out by
+    selection). Each cost is measured against that family's own best rule, so
+    it does not rank families: selection chooses among the keepers on holdout
+    macro-F1. Offers are removed from every rule. Returns the indices of the
+    rules changed (their holdout must be scored again)."""
     offers = [rule.pop("promise_beyond_the_cap", None) for rule in rules]
     if any(rule["rare_class_promise"]["met"] for rule in rules):
         return []
-    costs = {index: offer["rare_class_promise"]["macro_f1_cost_in_rows"] for index, offer in enumerate(offers) if offer}
-    if not costs:
-        return []
-    cheapest = min(costs.values())
     changed = []
-    for index, cost in costs.items():
-        capped = rules[index]["rare_class_promise"]
-        if cost > cheapest + 1e-12:
-            capped["cost_beyond_the_cap"] = cost
+    for index, offer in enumerate(offers):
+        if offer is None:
             continue
-        promise = dict(offers[index]["rare_class_promise"], widened_from=capped["max_macro_f1_cost"], cap_widened=(
+        capped, kept = rules[index]["rare_class_promise"], offer["rare_class_promise"]
+        promise = dict(kept, widened_from=capped["max_macro_f1_cost"], cap_widened=(
             f"no candidate kept it within {capped['max_macro_f1_cost']} of out-of-fold macro-F1; this rule keeps "
-            f"it at the least cost ({cost}), within {offers[index]['rare_class_promise']['max_macro_f1_cost']}"))
-        rules[index].update(decision_weights=offers[index]["decision_weights"], tuning=offers[index]["tuning"],
+            f"it at a cost of {kept['macro_f1_cost_in_rows']} against its own best rule, within "
+            f"{kept['max_macro_f1_cost']}"))
+        rules[index].update(decision_weights=offer["decision_weights"], tuning=offer["tuning"],
                             rare_class_promise=promise)
         changed.append(index)
     return changed

@@ -348,20 +348,24 @@ def capped_rule(met: bool, offer_cost: float | None = None) -> dict:
     return rule
 
 
-def test_when_no_candidate_keeps_the_promise_within_the_cap_the_cheapest_keeper_is_served():
-    """Seed 10 of bench/rare_class.py: no family kept it within 0.05, the best
-    macro-F1 was served and recalled 0.89 of fresh rare rows; the forest keeps
-    it at 0.050 (fresh recall 0.998). The cheapest keeper takes its offer, the
-    others keep their rule and are left out, and selection serves the keeper."""
+def test_when_no_candidate_keeps_the_promise_within_the_cap_every_keeper_within_the_widest_is_eligible():
+    """Seeds 8 and 10 of bench/rare_class.py: no family kept it within 0.05,
+    the best macro-F1 was served and recalled 0.89 of fresh rare rows. Every
+    candidate keeping it within the widest cap takes its offer; the one that
+    cannot keep it even then keeps its rule and is left out. Each cost is
+    measured against that family's own best rule, so it does not rank the
+    families: selection chooses among the keepers on holdout macro-F1 -- here
+    the stronger keeper whose own cost (0.08) is the higher, not the weak one
+    whose cost (0.06) is the lower."""
     from shared.training.decision_rule import widen_the_cap
 
     rules = [capped_rule(False, 0.08), capped_rule(False, 0.06), capped_rule(False)]
-    assert widen_the_cap(rules) == [1]
-    widened = rules[1]["rare_class_promise"]
-    assert rules[1]["decision_weights"] == [1.0, 1.0, 40.0] and rules[1]["tuning"] == {"capped": False}
-    assert widened["met"] and widened["widened_from"] == 0.05 and "least cost (0.06)" in widened["cap_widened"]
-    assert rules[0]["decision_weights"] == [1.0, 1.0, 2.0] and not rules[0]["rare_class_promise"]["met"]
-    assert rules[0]["rare_class_promise"]["cost_beyond_the_cap"] == 0.08
+    assert widen_the_cap(rules) == [0, 1]
+    for rule, cost in ((rules[0], 0.08), (rules[1], 0.06)):
+        widened = rule["rare_class_promise"]
+        assert rule["decision_weights"] == [1.0, 1.0, 40.0] and rule["tuning"] == {"capped": False}
+        assert widened["met"] and widened["widened_from"] == 0.05 and f"cost of {cost}" in widened["cap_widened"]
+    assert rules[2]["decision_weights"] == [1.0, 1.0, 2.0] and not rules[2]["rare_class_promise"]["met"]
     assert not any("promise_beyond_the_cap" in rule for rule in rules)
 
     def candidate(name, f1, rule):
@@ -369,9 +373,11 @@ def test_when_no_candidate_keeps_the_promise_within_the_cap_the_cheapest_keeper_
         made.metrics = {"macro_f1": f1, "per_class": {}}
         return made
 
+    cannot_keep_it = candidate("mlp", 0.95, rules[2])
     served = select_winner([candidate("xgboost", 0.93, rules[0]), candidate("random_forest", 0.90, rules[1]),
-                            candidate("mlp", 0.93, rules[2])], 0.005)
-    assert served.family == "random_forest"
+                            cannot_keep_it], 0.005)
+    assert served.family == "xgboost"
+    assert cannot_keep_it.left_out and "xgboost, random_forest kept it" in cannot_keep_it.left_out
 
 
 def test_the_cap_is_not_widened_when_a_candidate_keeps_the_promise_within_it():
