@@ -17,8 +17,8 @@ Protocol (the same for the CLI, the bootstrap and the retrain function):
    Its decision rule (calibration, per-class decision weights; see
    `decision_rule`) is fitted on the best configuration's out-of-fold
    predictions, and the holdout is scored with the rule applied;
-4. when no candidate keeps the rare-class promise within its cost cap, the
-   one keeping it at the least cost (up to a wider cap) takes that rule
+4. when no candidate keeps the rare-class promise within its cost cap, every
+   one keeping it within a wider cap takes that rule
    (`decision_rule.widen_the_cap`); a candidate whose rule could not keep the
    promise is left out when another keeps it (the reason in its summary's `left_out`); when the
    rare rows are too few for any bound, those recalling fewer of them out of

@@ -215,4 +215,5 @@ def _note_rare_class_promise(challenger: Contender, decision: GateDecision) -> N
     elif promise and promise.get("widened_from") is not None:
         decision.reasons.append(
             f"note: the {promise.get('label')!r} recall promise costs {promise.get('macro_f1_cost_in_rows')} of "
-            f"out-of-fold macro-F1, beyond the {promise['widened_from']} cap: no candidate kept it within")
+            f"out-of-fold macro-F1 against its own best rule, beyond the {promise['widened_from']} cap: no "
+            f"candidate kept it within")

@@ -198,7 +198,7 @@ def test_a_rare_class_promise_kept_beyond_the_cap_is_said_in_the_decision():
                "macro_f1_cost_in_rows": 0.0503, "widened_from": 0.05}
     challenger = Contender(None, model(0.9).metrics, ALL, rare_class_promise=promise)
     text = " ".join(decide_promotion(challenger, []).reasons)
-    assert "costs 0.0503" in text and "beyond the 0.05 cap" in text
+    assert "costs 0.0503" in text and "against its own best rule" in text and "beyond the 0.05 cap" in text
     kept = Contender(None, model(0.9).metrics, ALL, rare_class_promise=dict(promise, widened_from=None))
     assert "beyond" not in " ".join(decide_promotion(kept, []).reasons)
 
