@@ -7,19 +7,22 @@ slowly. So production rows labelled before the change together weigh at most
 PRE_CHANGE_MAX_SHARE of the production rows.
 
 The reference fill is not pre-change evidence, but it is not new evidence
-either. It keeps the oldest day's weight, except in a class with no production
-label since the change: there it stands in for the labels clinicians do not
-give (they label only patients predicted ill, never the healthy ones) and
-weighs like a label given since the change. Capped with the old labels, such a
-class was learned from a few unrepresentative labels (bench/loop_simulation.py
+either. It keeps the oldest day's weight, except in a class clinicians do not
+label since the change: no label of it, or none given to a patient predicted
+in it (they label only patients predicted ill: the healthy class then has only
+false alarms). There the fill stands in for the missing labels and weighs like
+a label given since the change. Capped with the old labels, such a class was
+learned from a few unrepresentative labels (bench/loop_simulation.py
 sick_only: healthy recall 150 against the champion's 187 of 208, refused).
-Weighed up in a class that has new labels, the fill outweighed them (100 old,
-20 new, 280 fill rows: 3.5 / 20 / 280).
+Weighed up in a class that has labels of its own since the change, the fill
+outweighed them (100 old, 20 new, 280 fill rows: 3.5 / 20 / 280).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from shared.schema import LABELS
 
 # After a detected change, the labels from before it weigh at most this share of
 # the production rows' weight (the half-life alone leaves them about 2/3 the
@@ -39,6 +42,7 @@ def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float 
 
 
 def weigh_after_change(weights: np.ndarray, before: np.ndarray, y: np.ndarray, filled: int,
+                       labelled_predictions: set | None = None,
                        max_share: float = PRE_CHANGE_MAX_SHARE) -> tuple[np.ndarray, dict]:
     """The weights after a detected change (module docstring), and their record.
 
@@ -47,13 +51,16 @@ def weigh_after_change(weights: np.ndarray, before: np.ndarray, y: np.ndarray, f
         before: rows labelled before the change (the fill's entries are ignored).
         y: the rows' labels.
         filled: how many of the last rows are the reference fill.
+        labelled_predictions: the classes whose predicted patients were
+            labelled since the change (None: not known; labels alone decide).
     """
     is_fill = np.arange(len(weights)) >= len(weights) - filled
     production_before = before & ~is_fill
     factor = pre_change_factor(weights[~is_fill], production_before[~is_fill], max_share)
     weights = np.where(production_before, weights * factor, weights)
     since = ~before & ~is_fill
-    unlabelled_since = sorted(set(y[is_fill].tolist()) - set(y[since].tolist())) if since.any() else []
+    labelled = set(y[since].tolist()) & (labelled_predictions if labelled_predictions is not None else set(LABELS))
+    unlabelled_since = sorted(set(y[is_fill].tolist()) - labelled) if since.any() else []
     weighed_up = is_fill & np.isin(y, unlabelled_since)
     fill_weight = float(weights[since].mean()) if weighed_up.any() else None
     if fill_weight is not None:

@@ -96,13 +96,15 @@ def outcome_groups(predictions, start: datetime, days: int) -> list[LabelledRows
     groups = []
     for age in range(days):
         day_end = start + timedelta(days=days - age)
-        features, labels, callers = [], [], []
+        features, labels, callers, predicted = [], [], [], Counter()
         for chunk in predictions.iter_outcomes_recorded(day_end - timedelta(days=1), day_end):
             features.append(chunk.features)
             labels.extend(chunk.outcomes)
             callers.extend(chunk.outcome_callers or [None] * len(chunk))
+            predicted.update(chunk.predictions)
         X = np.vstack(features) if features else np.empty((0, len(FEATURES)))
-        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object), {"callers": callers}))
+        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object),
+                                   {"callers": callers, "predicted": dict(predicted)}))
     return groups
 
 
@@ -183,9 +185,13 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         if used else np.empty(0)
     pre_change = None
     if changed_since is not None:  # a group's labels belong to the day ending `age_days` before now
+        since = [g for g in production if now - timedelta(days=g.age_days) > changed_since]
+        # which classes' predicted patients clinicians labelled (the lake labels every row)
+        labelled_predictions = {label for g in since for label in (
+            g.detail.get("predicted", {}) if g.source == "outcomes" else set(g.y.tolist()))}
         weights, pre_change = weigh_after_change(weights, np.concatenate(
             [np.full(len(g), now - timedelta(days=g.age_days) <= changed_since) for g in used]
-        ) if used else np.empty(0, dtype=bool), y, filled=int(len(fill)))
+        ) if used else np.empty(0, dtype=bool), y, filled=int(len(fill)), labelled_predictions=labelled_predictions)
         pre_change["changed_since"] = isoformat(changed_since)
     record = {
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
