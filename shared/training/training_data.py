@@ -17,9 +17,10 @@ The policy (README, "What a retrain trains on"):
    input drift began), production rows labelled before it together weigh at
    most PRE_CHANGE_MAX_SHARE of the production rows' weight: with the half-life
    alone, the night after a shift the old population still carries about two
-   thirds of it, and the retrain learns the new one slowly. In a class with no
-   production label since the change, the reference fill (4.) weighs like a
-   label given since it (`change_weighting`).
+   thirds of it, and the retrain learns the new one slowly. In a class
+   clinicians do not label since the change (no label of it, or none on a
+   patient predicted in it), the reference fill (4.) weighs like a label given
+   since it (`change_weighting`).
    Stationary and manual retrains carry no change time and are weighted as above.
 4. **The synthetic reference set is a bootstrap only.** Each class has a
    quota, its share of TRAINING_MIN_ROWS in the reference data; a class with
