@@ -19,7 +19,7 @@ State lives in one small document per champion (`retrain_waits`), keyed by
 report, so a re-run of a window counts its labels once. It also keeps
 `changed_since`, the start of the first window of this wait where the
 inputs drifted: the retrain it requests weighs labels from before then down
-(`training_data.pre_change_factor`), so it learns the new population faster.
+(`change_weighting.pre_change_factor`), so it learns the new population faster.
 """
 
 from __future__ import annotations
