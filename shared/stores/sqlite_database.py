@@ -7,8 +7,9 @@ in sleeps of 1 to 100 ms, a blocked `flock` wakes as soon as the lock is free.
 
 `writing(blocking=False)` lets an event loop commit in place when no one else
 is writing, and hand the commit to a thread only when it would have to wait.
-That in-place connection never checkpoints the WAL inside a commit: a thread
-does (`sqlite_checkpoints`), so no fsync runs on the loop.
+No connection checkpoints the WAL inside a commit: a thread per process does
+(`sqlite_checkpoints`), so no fsync runs on the loop, nor in a fallback
+thread's commit while it holds the write lock the loops are waiting for.
 """
 
 from __future__ import annotations
@@ -102,8 +103,7 @@ class SqliteDatabase:
                                          isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            if not blocking:
-                self._checkpoint_in_a_thread(connection)
+            self._checkpoint_in_a_thread(connection)  # every connection: one left automatic would checkpoint
             with self._schema_lock:
                 if not self._schema_ready:
                     connection.executescript(_SCHEMA)

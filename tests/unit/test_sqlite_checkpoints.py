@@ -28,6 +28,21 @@ def test_commits_made_in_place_never_copy_the_wal_into_the_database_file(tmp_pat
     assert store.count() == 1501
 
 
+def test_no_connection_of_a_checkpointing_process_checkpoints_inside_a_commit(tmp_path):
+    """The thread fallback's blocking commits (and outcomes, metadata) write through other
+    connections: under contention one of them would otherwise checkpoint, fsyncs included,
+    while it holds the write lock that both workers' in-place commits are waiting for."""
+    path = tmp_path / "db.sqlite3"
+    store = SqlitePredictionStore(SqliteDatabase(path, checkpoint_interval_seconds=3600))
+    store.save_predictions([record()])  # a blocking connection first, as a fallback thread makes it
+    size = path.stat().st_size
+    for _ in range(750):
+        store.save_predictions([record()])
+        assert store.save_predictions_nowait([record()])
+    assert path.stat().st_size == size
+    assert store.count() == 1501
+
+
 def test_a_thread_checkpoints_what_the_in_place_commits_wrote(tmp_path):
     path = tmp_path / "db.sqlite3"
     store = SqlitePredictionStore(SqliteDatabase(path, checkpoint_interval_seconds=0.05))
