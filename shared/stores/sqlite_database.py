@@ -18,6 +18,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,18 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
                         raise
 
 
+# Every database of this process, weakly (they may still be garbage-collected): a forked child resets each.
+_databases: weakref.WeakSet = weakref.WeakSet()
+# The parent's connections, as a forked child inherited them: held, never used nor closed
+# (SQLite forbids carrying a connection across a fork; closing one is a use).
+_inherited_from_the_parent: list = []
+
+
+def _forget_the_parents_state_after_fork() -> None:
+    for database in list(_databases):
+        database._after_fork_in_child()
+
+
 class WriteWouldBlock(Exception):
     """`writing(blocking=False)`: another writer holds the database; nothing was written."""
 
@@ -91,6 +104,20 @@ class SqliteDatabase:
         self._write_lock = threading.Lock()  # flock is per process: threads queue here first
         self._lock_file: tuple[int, int] | None = None  # (pid, descriptor): a forked child opens its own
         self._checkpointer_pid: int | None = None  # threads do not survive a fork: each process starts its own
+        _databases.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A child gets the forking thread's connections (so it would never start its own
+        checkpointer) and locks that another thread of the parent may hold forever: fresh ones."""
+        _inherited_from_the_parent.append(self._local)
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._checkpointer_pid = None
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):  # the parent's flock holds while its own descriptor is open
+                os.close(self._lock_file[1])
+            self._lock_file = None
 
     def connection(self, blocking: bool = True) -> sqlite3.Connection:
         """This thread's connection; with `blocking=False` one that fails at
@@ -149,3 +176,7 @@ class SqliteDatabase:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
         finally:
             self._write_lock.release()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_the_parents_state_after_fork)
