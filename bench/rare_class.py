@@ -20,7 +20,9 @@ on the same data"; an oracle, so the gap is the least the champion can claim).
 `fill_only`: the issue's other case, on the reference generator -- 7
 production days without a TERMINAL outcome (recency weights 0.5 ** (age / 2))
 plus 33 TERMINAL fill rows that weigh 0.5 ** (28 / 2); fresh TERMINAL recall
-per family.
+per family, and whether each family kept (not left out) reaches 0.9.
+`fill_only=N` runs its seeds 0..N-1 (default 2; `fill_only_first` shifts
+them), `overlapping=0` runs it alone.
 
 Runs against whichever `shared/` is importable, so the same file measures
 the code before and after a change.
@@ -169,6 +171,18 @@ def fill_only(seed: int, rows: int, families) -> dict:
     return out
 
 
+def summarise_fill_only(runs: dict) -> dict:
+    """The done-when: every family kept (not left out) recalls >= 0.9 fresh."""
+    kept = [(seed, family, scores["recall"]) for seed, run in runs.items() for family, scores in run.items()
+            if family != "selected" and scores["left_out"] is None]
+    return {"kept": len(kept), "kept_below_0.9": [f"{seed} {family} {recall}" for seed, family, recall in kept
+                                                  if recall < 0.9],
+            "kept_recall_min": min(recall for _, _, recall in kept),
+            "selected_recall_min": min(run[run["selected"]]["recall"] for run in runs.values()),
+            "left_out": sum(scores["left_out"] is not None for run in runs.values() for family, scores in run.items()
+                            if family != "selected")}
+
+
 def summarise(runs: list[dict], key) -> dict:
     recalls = [key(run)["recall"] for run in runs]
     return {"seeds": len(recalls), "fresh_recall_at_least_0.9": sum(r >= 0.9 for r in recalls),
@@ -180,19 +194,26 @@ def summarise(runs: list[dict], key) -> dict:
 
 
 def main(quick: bool = False, seeds: int | None = None, rows: int | None = None,
-         families: tuple[str, ...] | None = None, first_seed: int = 0, with_fill_only: bool = True) -> dict:
+         families: tuple[str, ...] | None = None, first_seed: int = 0, fill_only_seeds: int = 2,
+         fill_only_first: int = 0, overlapping: bool = True) -> dict:
     from shared.training.candidates import FAMILIES
 
     started = time.perf_counter()
     seeds = seeds or (2 if quick else 16)
     rows = rows or (8_000 if quick else 20_000)
     families = families or FAMILIES
-    fresh = make_data(30_000 if quick else 150_000, seed=999)
-    runs = []
-    for seed in range(int(first_seed), int(first_seed) + seeds):
+    runs, table = [], {}
+    fresh = make_data(30_000 if quick else 150_000, seed=999) if overlapping else None
+    for seed in range(int(first_seed), int(first_seed) + seeds) if overlapping else ():
         runs.append(one_seed(seed, rows, fresh, families))
         print(f"seed {seed}: {round(time.perf_counter() - started)} s", file=sys.stderr, flush=True)
-    table = {"rows": rows, "fresh_rows": len(fresh[1]), "fresh_rare_rows": int(np.sum(fresh[1] == RARE)),
+    if fill_only_seeds:  # fill_only=0 to split the seeds over processes and run it once
+        table["fill_only"] = {f"seed {seed}": fill_only(seed, rows, families) for seed in range(
+            fill_only_first, fill_only_first + fill_only_seeds)}
+        table["fill_only_summary"] = summarise_fill_only(table["fill_only"])
+    if not overlapping:  # overlapping=0: the fill-only case alone
+        return dict(table, seconds=round(time.perf_counter() - started, 1))
+    table |= {"rows": rows, "fresh_rows": len(fresh[1]), "fresh_rare_rows": int(np.sum(fresh[1] == RARE)),
              "rare_share": RARE_SHARE, "softness": SOFTNESS, "folds": 3, "configuration": "first of each family",
              "per_family": {family: summarise(runs, lambda run, f=family: run["families"][f]) for family in families},
              "selected": summarise(runs, lambda run: run["selected"]),
@@ -203,8 +224,6 @@ def main(quick: bool = False, seeds: int | None = None, rows: int | None = None,
                  for basis in ("same_recall", "same_rule")},
              "plain_hist_gradient_boosting": summarise(runs, lambda run: run["plain_hist_gradient_boosting"]),
              "runs": runs}
-    if with_fill_only:  # fill_only=0 to split the seeds over processes and run it once
-        table["fill_only"] = {f"seed {seed}": fill_only(seed, rows, families) for seed in (0, 1)}
     table["seconds"] = round(time.perf_counter() - started, 1)
     return table
 
@@ -215,5 +234,7 @@ if __name__ == "__main__":
                           rows=int(arguments.get("rows", 0)) or None,
                           families=tuple(arguments["families"].split(",")) if "families" in arguments else None,
                           first_seed=int(arguments.get("first_seed", 0)),
-                          with_fill_only=arguments.get("fill_only", "1") != "0"),
+                          fill_only_seeds=int(arguments.get("fill_only", 2)),
+                          fill_only_first=int(arguments.get("fill_only_first", 0)),
+                          overlapping=arguments.get("overlapping", "1") != "0"),
                      indent=2))

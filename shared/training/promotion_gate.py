@@ -210,7 +210,8 @@ def _note_rare_class_promise(challenger: Contender, decision: GateDecision) -> N
         decision.reasons.append(
             f"note: no decision rule could promise {promise.get('label')!r} recall >= {promise.get('min_recall')} "
             f"with 95 % confidence (lower bound {promise.get('recall_lower_bound')} on "
-            f"{promise.get('rare_rows')} out-of-fold rows)")
+            f"{promise.get('rare_rows')} out-of-fold rows)"
+            + (f"; {promise['fallback']}" if promise.get("fallback") else ""))
     elif promise and promise.get("widened_from") is not None:
         decision.reasons.append(
             f"note: the {promise.get('label')!r} recall promise costs {promise.get('macro_f1_cost_in_rows')} of "

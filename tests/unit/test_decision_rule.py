@@ -381,3 +381,63 @@ def test_the_cap_is_not_widened_when_a_candidate_keeps_the_promise_within_it():
     assert widen_the_cap(rules) == []
     assert rules[1]["decision_weights"] == [1.0, 1.0, 2.0] and not rules[1]["rare_class_promise"]["met"]
     assert "promise_beyond_the_cap" not in rules[1]
+
+
+# --- Too few rare rows for any bound (issue 21's fill-only case: ~25 rare rows). ---
+
+def test_with_too_few_rare_rows_for_a_bound_the_rule_spends_the_cap_on_recall():
+    """24 rare rows: even 24 of 24 bounds at 0.88, so no promise. Of the
+    weights recalling the most rows, the rule takes the largest within the cap
+    (a margin bought with the cap, since the rows cannot measure one) -- not the
+    best macro-F1, which hugs the rows seen; a promise kept is tuned as before."""
+    from shared.training.decision_rule import PROMISE_MAX_MACRO_F1_COST, _grids, recall_lower_bound
+
+    probabilities, y = rare_class_problem(rows=1200, seed=3)
+    keep = np.flatnonzero(y != 2)
+    y, probabilities = np.concatenate([y[keep], y[y == 2][:24]]), np.concatenate(
+        [probabilities[keep], probabilities[y == 2][:24]])
+    assert recall_lower_bound(24, 24) < 0.9
+    chosen, tuning = tune_decision_weights(probabilities, y, rare=2, min_recall=0.9)
+    promise = tuning["rare_class_promise"]
+    assert not promise["met"] and "largest rare weight" in promise["tuned_for"]
+
+    def rows_f1_and_recalled(rare_weight):
+        weights = np.array(chosen, dtype=float)
+        weights[2] = rare_weight
+        decided = decide(probabilities, weights)
+        return macro_f1_and_recall(y, decided, 3, rare=2)[0], int(np.sum(decided[y == 2] == 2))
+
+    grid = _grids(y, 3, np.ones(len(y)))[2]
+    floor = rows_f1_and_recalled(chosen[2])[0] + promise["macro_f1_cost_in_rows"] - PROMISE_MAX_MACRO_F1_COST
+    affordable = [w for w in grid if rows_f1_and_recalled(w)[0] >= floor - 1e-12]
+    most = max(rows_f1_and_recalled(w)[1] for w in affordable)
+    assert promise["recalled_rows"] == most == rows_f1_and_recalled(chosen[2])[1]
+    assert chosen[2] == pytest.approx(max(w for w in affordable if rows_f1_and_recalled(w)[1] == most), rel=1e-5)
+    assert chosen[2] > min(w for w in affordable if rows_f1_and_recalled(w)[1] == most)  # not the tightest
+    _, kept = tune_decision_weights(*rare_class_problem(), rare=2, min_recall=0.9, max_cost=1.0)
+    assert kept["rare_class_promise"]["met"] and "tuned_for" not in kept["rare_class_promise"]
+
+
+def test_when_no_candidate_keeps_the_promise_those_recalling_fewer_rare_rows_are_left_out():
+    """The fallback (fill-only benchmark): nobody keeps the promise (25 rows
+    are too few for any bound; with 30, all must be recalled), so the
+    candidates recalling fewer rare rows out of fold than the best are left out,
+    labelled as a point estimate; the best stay, with the label in their
+    promise. Without a count to compare on, nobody is."""
+    def candidate(name, f1, recalled, rows=25):
+        made = Candidate(name, {}, None, [f1], [])
+        made.metrics = {"macro_f1": f1, "per_class": {}}
+        promise = {"met": False, "label": "ENFERMEDAD TERMINAL", "min_recall": 0.9, "rare_rows": rows,
+                   "recall_lower_bound": 0.8}
+        made.decision_rule = {"rare_class_promise": dict(promise, recalled_rows=recalled) if recalled else promise}
+        return made
+
+    forest, mlp, boosting = candidate("forest", 0.95, 24), candidate("mlp", 0.93, 25), candidate("hgb", 0.93, 25)
+    assert select_winner([forest, mlp, boosting], 0.005).family in ("mlp", "hgb")
+    assert "recalled 24 of 25 'ENFERMEDAD TERMINAL' rows, mlp, hgb recalled 25" in forest.left_out
+    assert "fallback" in forest.left_out and "point estimate" in forest.left_out
+    assert mlp.left_out is None and "fallback" in mlp.decision_rule["rare_class_promise"]["fallback"]
+    thirty = [candidate("forest", 0.95, 28, rows=30), candidate("mlp", 0.93, 29, rows=30)]
+    assert select_winner(thirty, 0.005).family == "mlp" and "28 of 30" in thirty[0].left_out
+    uncounted = [candidate("forest", 0.95, None), candidate("mlp", 0.93, 25)]
+    assert select_winner(uncounted, 0.005).family == "forest" and all(c.left_out is None for c in uncounted)

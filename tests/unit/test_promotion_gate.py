@@ -216,3 +216,11 @@ def test_two_rare_rows_of_ten_are_not_evidence_of_a_loss_given_predictions():
     assert paired.promote, paired.reasons
     assert "not a significant loss (McNemar exact p = 0.250)" in " ".join(paired.reasons)
     assert not decide_promotion(challenger, [champion]).promote
+
+
+def test_a_challenger_selected_by_the_fallback_says_so_in_the_decision():
+    promise = {"label": RARE, "met": False, "min_recall": 0.9, "recall_lower_bound": 0.887, "rare_rows": 25,
+               "fallback": "fallback: no candidate could keep the bounded promise; a point estimate"}
+    challenger = Contender(None, model(0.9).metrics, ALL, rare_class_promise=promise)
+    text = " ".join(decide_promotion(challenger, []).reasons)
+    assert "no decision rule could promise" in text and "fallback: no candidate could keep" in text
