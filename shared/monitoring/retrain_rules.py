@@ -24,7 +24,7 @@ the follow-up).
    meanwhile learns from the same labels and settles the follow-up too.
    It keeps the wait's `changed_since` (the report's `retrain_follow_up`
    says it): the retrain handler weighs the labels from before the change
-   down as for the first retrain (`training_data.weigh_after_change`);
+   down as for the first retrain (`change_weighting.weigh_after_change`);
    without it, sick_only's healthy class (reference fill only) weighed next
    to nothing again in the follow-up.
 """

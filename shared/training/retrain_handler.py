@@ -141,9 +141,12 @@ def _request_for(message: BusMessage, metadata, now: datetime) -> tuple[str, dic
         window = {name: report[name] for name in ("source", "partition", "window_start", "window_end")
                   if report.get(name)}
         trigger = {"reason": "drift", "report_id": report_id}
-        # a follow-up retrain (`monitoring.retrain_rules`) comes after the same change
-        changed_since = ((report.get("retrain_wait") or {}).get("changed_since")
-                         or (report.get("retrain_follow_up") or {}).get("changed_since"))
+        # a follow-up retrain (`monitoring.retrain_rules`) comes after its first
+        # retrain's change, unless this report's own wait published too
+        wait, follow_up = report.get("retrain_wait") or {}, report.get("retrain_follow_up") or {}
+        own = wait.get("status") == "published"
+        changed_since = ((wait.get("changed_since") if own else None) or follow_up.get("changed_since")
+                         or wait.get("changed_since"))
         if changed_since:  # input drift began then: older labels weigh less (`training_data`)
             trigger["changed_since"] = changed_since
         return key, {**request, "key": key, "data": window,  # the report's window: the new model's baseline

@@ -15,17 +15,20 @@ The policy (README, "What a retrain trains on"):
    these weighted totals.
    **After a detected change** (a drift retrain's `changed_since`, where
    input drift began), production rows labelled before it together weigh at
-   most PRE_CHANGE_MAX_SHARE of the production rows: with the half-life alone, the night after
-   a shift the old population still carries about two thirds of the weight,
-   and the retrain learns the new one slowly. The reference fill (4.) then
-   weighs like a label given since the change (`weigh_after_change`).
+   most PRE_CHANGE_MAX_SHARE of the production rows' weight: with the half-life
+   alone, the night after a shift the old population still carries about two
+   thirds of it, and the retrain learns the new one slowly. In a class
+   clinicians do not label since the change (no label of it, or none on a
+   patient predicted in it), the reference fill (4.) weighs like a label given
+   since it (`change_weighting`).
    Stationary and manual retrains carry no change time and are weighted as above.
 4. **The synthetic reference set is a bootstrap only.** Each class has a
    quota, its share of TRAINING_MIN_ROWS in the reference data; a class with
    fewer production rows than its quota is topped up with reference rows of
    that class. Reference rows count as the window's oldest: they yield
-   wherever production rows disagree, and weigh as little as the oldest day. Once production labels reach the
-   quotas, no synthetic row is used.
+   wherever production rows disagree, and weigh as little as the oldest day
+   (after a change: see 3.). Once production labels reach the quotas, no
+   synthetic row is used.
 
 The drift baseline of a new model is computed from `baseline_population`:
 every input of the window that asked for the retrain (logged predictions,
@@ -43,6 +46,11 @@ import numpy as np
 
 from shared.records import isoformat
 from shared.schema import FEATURES, LABELS
+from shared.training.change_weighting import (  # noqa: F401
+    PRE_CHANGE_MAX_SHARE,
+    pre_change_factor,
+    weigh_after_change,
+)
 from shared.training.contradictions import (  # noqa: F401 (the policy's parts, re-exported)
     AGREEMENT,
     CHANGE_SIGNIFICANCE,
@@ -89,13 +97,15 @@ def outcome_groups(predictions, start: datetime, days: int) -> list[LabelledRows
     groups = []
     for age in range(days):
         day_end = start + timedelta(days=days - age)
-        features, labels, callers = [], [], []
+        features, labels, callers, predicted = [], [], [], Counter()
         for chunk in predictions.iter_outcomes_recorded(day_end - timedelta(days=1), day_end):
             features.append(chunk.features)
             labels.extend(chunk.outcomes)
             callers.extend(chunk.outcome_callers or [None] * len(chunk))
+            predicted.update(chunk.predictions)
         X = np.vstack(features) if features else np.empty((0, len(FEATURES)))
-        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object), {"callers": callers}))
+        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object),
+                                   {"callers": callers, "predicted": dict(predicted)}))
     return groups
 
 
@@ -141,51 +151,6 @@ def recency_weight(age_days, half_life_days: float):
     return 0.5 ** (np.asarray(age_days, dtype=float) / half_life_days)
 
 
-# After a detected change, the labels from before it weigh at most this share of
-# the fit (the half-life alone leaves them about 2/3 the night after a shift).
-# 0.15 beat 0.25 and no cap in bench/loop_simulation.py over 3 seeds (notes/issue-20c.md).
-PRE_CHANGE_MAX_SHARE = 0.15
-
-
-def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float = PRE_CHANGE_MAX_SHARE) -> float:
-    """What the weights of the rows `before` the change are multiplied by so they
-    carry at most `max_share` of the total; 1 when they already do, or when
-    either side has no rows (nothing to learn the new population from)."""
-    pre, post = float(weights[before].sum()), float(weights[~before].sum())
-    if pre <= 0 or post <= 0:
-        return 1.0
-    return min(1.0, max_share / (1 - max_share) * post / pre)
-
-
-def weigh_after_change(weights: np.ndarray, before: np.ndarray, filled: int,
-                       max_share: float = PRE_CHANGE_MAX_SHARE) -> tuple[np.ndarray, dict]:
-    """The weights after a detected change. The last `filled` rows are the
-    reference fill; `before`: rows labelled before the change.
-
-    Production labels from before it carry at most `max_share` of the
-    production labels' weight. The fill is not pre-change evidence: it stands in
-    for the labels clinicians do not give a class (only patients predicted ill:
-    never the healthy ones), and weighs like a label given since the change.
-    Capped with the old labels, it weighed next to nothing, and the class was
-    learned from the few, unrepresentative labels it had (bench/loop_simulation.py
-    sick_only: healthy recall 150 against the champion's 187 of 208, refused).
-    """
-    is_fill = np.arange(len(weights)) >= len(weights) - filled
-    production_before = before & ~is_fill
-    factor = pre_change_factor(weights[~is_fill], production_before[~is_fill], max_share)
-    weights = np.where(production_before, weights * factor, weights)
-    since = ~before & ~is_fill
-    fill_weight = float(weights[since].mean()) if since.any() and is_fill.any() else None
-    if fill_weight is not None:
-        weights = np.where(is_fill, fill_weight, weights)
-    production = weights[~is_fill].sum()
-    return weights, {"max_share": max_share, "factor": round(factor, 6),
-                     "rows_before": int(production_before.sum()),
-                     "share_before": round(float(weights[production_before].sum() / max(production, 1e-12)), 6),
-                     "fill_rows": int(is_fill.sum()),
-                     "fill_weight": round(fill_weight, 6) if fill_weight is not None else None}
-
-
 @dataclass
 class TrainingData:
     X: np.ndarray
@@ -221,9 +186,13 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         if used else np.empty(0)
     pre_change = None
     if changed_since is not None:  # a group's labels belong to the day ending `age_days` before now
+        since = [g for g in production if now - timedelta(days=g.age_days) > changed_since]
+        # which classes' predicted patients clinicians labelled (the lake labels every row)
+        labelled_predictions = {label for g in since for label in (
+            g.detail.get("predicted", {}) if g.source == "outcomes" else set(g.y.tolist()))}
         weights, pre_change = weigh_after_change(weights, np.concatenate(
             [np.full(len(g), now - timedelta(days=g.age_days) <= changed_since) for g in used]
-        ) if used else np.empty(0, dtype=bool), filled=int(len(fill)))
+        ) if used else np.empty(0, dtype=bool), y, filled=int(len(fill)), labelled_predictions=labelled_predictions)
         pre_change["changed_since"] = isoformat(changed_since)
     record = {
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,

@@ -31,3 +31,34 @@ def test_degraded_outcomes_alone_name_no_change_time():
     # a wait that was cleared starts afresh
     _, wait = decide(night(20, region_labels=100), dict(wait, status="cleared"), min_labels=600, max_nights=1)
     assert wait["changed_since"] == "2026-01-20T00:00:00Z"
+
+
+def test_a_follow_up_published_on_a_report_whose_wait_did_not_publish_keeps_its_own_change_time(tmp_path):
+    """The report's own wait may be waiting on a later change; the follow-up it
+    publishes comes after the first one (review 3: everything since the
+    original change was capped as "pre-change")."""
+    from shared import wiring
+    from shared.event_bus.messages import BusMessage
+    from shared.stores.metadata.port import DRIFT_REPORTS, TRAINING_REQUESTS
+    from shared.stores.metadata.sqlite import SqliteMetadataStore
+    from shared.stores.sqlite_database import SqliteDatabase
+    from shared.training.retrain_handler import handle_retrain_message
+
+    class NoLauncher:
+        def launch(self, key: str) -> str:
+            return "not-started"
+
+    metadata = SqliteMetadataStore(SqliteDatabase(tmp_path / "metadata.sqlite3"))
+
+    def trigger(report_id: str, wait_status: str) -> dict:
+        metadata.put(DRIFT_REPORTS, report_id, dict(
+            night(20, region_labels=100), report_id=report_id,
+            retrain_wait={"status": wait_status, "changed_since": "2026-01-20T00:00:00Z"},
+            retrain_follow_up={"status": "published", "changed_since": "2026-01-11T00:00:00Z"}))
+        message = BusMessage({"report_id": report_id}, {}, f"m-{report_id}")
+        handle_retrain_message(message, metadata=metadata, launcher=NoLauncher(), settings=wiring.settings(),
+                               now=message.publish_time)
+        return metadata.get(TRAINING_REQUESTS, f"retrain-{report_id}")["request"]["trigger"]
+
+    assert trigger("waiting", "waiting")["changed_since"] == "2026-01-11T00:00:00Z"  # the follow-up's
+    assert trigger("published", "published")["changed_since"] == "2026-01-20T00:00:00Z"  # its own retrain's

@@ -125,3 +125,23 @@ def test_degraded_outcomes_where_the_inputs_drifted_wait_for_the_changed_regions
     assert first["retrain_wait"]["message"].startswith("waiting for labels: 100 of 600")
     assert retrain_rule(drifted(12, region_labels=150, degraded=True), "A", metadata, SETTINGS)  # out of patience
     assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "pending"  # a retrain after input drift
+
+
+def test_degraded_outcomes_with_drift_wait_at_most_the_drift_waits_nights_after_a_refused_retrain(metadata):
+    """After a refused retrain a degraded champion with a changed region waited
+    until the region's labels doubled: without bound, if they never come (review 3)."""
+    settings = SimpleNamespace(retrain_min_changed_labels=600, retrain_max_wait_nights=2)
+    assert not retrain_rule(drifted(10, region_labels=100, degraded=True), "A", metadata, settings)
+    assert not retrain_rule(drifted(11, region_labels=100, degraded=True), "A", metadata, settings)
+    assert retrain_rule(drifted(12, region_labels=100, degraded=True), "A", metadata, settings)  # refused
+    waiting = drifted(13, region_labels=10, degraded=True)
+    assert not retrain_rule(waiting, "A", metadata, settings)
+    assert "night 1 of at most 2" in waiting["retrain_wait"]["message"]
+    asked = drifted(14, region_labels=10, degraded=True)
+    assert retrain_rule(asked, "A", metadata, settings)  # 320 of 600 labels: asked again, out of patience
+    assert "waited 2 of 2 nights since the last request" in asked["retrain_wait"]["message"]
+    assert not asked["retrain_wait"]["short_of_labels"]  # asked again: no follow-up of its own
+    assert metadata.get(RETRAIN_WAITS, FOLLOW_UP)["status"] == "settled"
+    # drift alone keeps waiting for the doubled labels: the same evidence trains the same refused model
+    assert not retrain_rule(drifted(15, region_labels=10), "A", metadata, settings)
+    assert not retrain_rule(drifted(16, region_labels=10), "A", metadata, settings)

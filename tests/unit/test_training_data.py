@@ -32,8 +32,8 @@ def store(tmp_path):
     return SqlitePredictionStore(SqliteDatabase(tmp_path / "db.sqlite3"))
 
 
-def labelled(store, rows, label: str, made: datetime, recorded: datetime) -> None:
-    records = [PredictionRecord(uuid.uuid4().hex, made, *map(float, row), HEALTHY, {HEALTHY: 1.0}, "v1")
+def labelled(store, rows, label: str, made: datetime, recorded: datetime, predicted: str = HEALTHY) -> None:
+    records = [PredictionRecord(uuid.uuid4().hex, made, *map(float, row), predicted, {predicted: 1.0}, "v1")
                for row in rows]
     store.save_predictions(records)
     for record in records:
@@ -231,9 +231,9 @@ def test_after_a_detected_change_the_fill_weighs_like_a_new_label_not_an_old_one
         labelled(store, vitals(50, seed=200 + age), MILD, made=NOW - timedelta(days=age + 0.7),
                  recorded=NOW - timedelta(days=age + 0.5))
     labelled(store, vitals(40, heart_rate=115, seed=98), ACUTE, made=NOW - timedelta(days=1.2),
-             recorded=NOW - timedelta(hours=3))
+             recorded=NOW - timedelta(hours=3), predicted=ACUTE)
     labelled(store, vitals(20, heart_rate=118, seed=97), ACUTE, made=NOW - timedelta(days=1.9),
-             recorded=NOW - timedelta(days=1.2))
+             recorded=NOW - timedelta(days=1.2), predicted=ACUTE)
 
     def with_fill(changed):
         return assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=2000,
@@ -245,10 +245,42 @@ def test_after_a_detected_change_the_fill_weighs_like_a_new_label_not_an_old_one
     assert len(data.y[fill]) > 500 and (data.y[fill] == HEALTHY).any()  # the healthy class comes from the fill
     assert plain.weights[fill] == pytest.approx(recency_weight(28, 2.0))  # without a change: the oldest day
     since = data.y[:data.production_rows] == ACUTE
-    assert data.weights[fill] == pytest.approx(data.weights[:data.production_rows][since].mean())
+    no_new_label = data.y[fill] != ACUTE  # healthy: no label at all; mild: only before the change
+    assert data.weights[fill][no_new_label] == pytest.approx(data.weights[:data.production_rows][since].mean())
+    assert data.weights[fill][~no_new_label] == pytest.approx(recency_weight(28, 2.0))
     production = data.weights[:data.production_rows]
     assert production[~since].sum() / production.sum() == pytest.approx(PRE_CHANGE_MAX_SHARE)
     recorded = data.record["weights"]["pre_change"]
     assert recorded["rows_before"] == int((~since).sum()) == 8 * 50  # the fill is not counted among them
-    assert recorded["fill_rows"] == len(data.y[fill]) and recorded["fill_weight"] == pytest.approx(
+    assert recorded["fill_rows"] == int(no_new_label.sum()) and recorded["fill_weight"] == pytest.approx(
         data.weights[fill][0], abs=1e-6)
+
+
+def test_after_a_detected_change_only_a_class_clinicians_do_not_label_gets_its_fill_weighed_up(store):
+    """A class with labels since the change, given to patients predicted in it,
+    learns from them: its fill keeps the oldest day's weight. Weighed up, 327
+    fill rows outweighed its 20 new labels and 100 old ones (review: 3.5 / 20 /
+    280). A class labelled only where another was predicted (sick_only's
+    healthy: false alarms) is not: its fill stands in for the rest."""
+    changed_since = NOW - timedelta(days=1.5)
+    for age in range(2, 7):  # 100 old labels of the partly labelled class
+        labelled(store, vitals(20, heart_rate=95, seed=300 + age), MILD, made=NOW - timedelta(days=age + 0.7),
+                 recorded=NOW - timedelta(days=age + 0.5), predicted=MILD)
+    labelled(store, vitals(20, heart_rate=97, seed=96), MILD, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3), predicted=MILD)  # 20 new ones
+    labelled(store, vitals(5, temperature=36.5, heart_rate=60, seed=95), HEALTHY, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3), predicted=MILD)  # healthy: false alarms only
+    data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=2000,
+                                  half_life_days=2.0, reference_rows=5000, seed=3, now=NOW,
+                                  changed_since=changed_since)
+    production_y, production_w = data.y[:data.production_rows], data.weights[:data.production_rows]
+    fill_y, fill_w = data.y[data.production_rows:], data.weights[data.production_rows:]
+    new = production_w == production_w.max()
+    assert new.sum() == 25 and (production_y[new] == MILD).sum() == 20
+    assert (fill_y == MILD).sum() > 200 and (fill_y == HEALTHY).sum() > 500
+    assert fill_w[fill_y == MILD] == pytest.approx(recency_weight(28, 2.0))  # the old weight
+    assert fill_w[fill_y == MILD].sum() < production_w[new & (production_y == MILD)].sum()
+    assert fill_w[fill_y == HEALTHY] == pytest.approx(production_w[new].mean())  # weighed up
+    recorded = data.record["weights"]["pre_change"]
+    assert recorded["fill_rows"] == int((fill_w == production_w[new].mean()).sum())
+    assert MILD not in recorded["fill_classes"] and HEALTHY in recorded["fill_classes"]
