@@ -102,6 +102,8 @@ def _keep_only_probabilities(model) -> None:
     (ArgMax, a lookup of the class names, reshape, casts) is 5 of its 17 nodes and
     ~17 % of a one-row run that serving never reads. A tree ensemble's label comes
     from the same node as its probabilities, so its graph only loses the output."""
+    import onnx
+
     from shared.models.runtime import PROBABILITIES_OUTPUT
 
     graph, needed, kept = model.graph, {PROBABILITIES_OUTPUT}, []
@@ -109,12 +111,26 @@ def _keep_only_probabilities(model) -> None:
         if any(name in needed for name in node.output):
             kept.append(node)
             needed.update(node.input)
+            needed.update(_names_read_by_subgraphs(node))  # an If/Loop branch reads outer names directly
     outputs = [output for output in graph.output if output.name == PROBABILITIES_OUTPUT]
     initializers = [tensor for tensor in graph.initializer if tensor.name in needed]
     del graph.node[:], graph.output[:], graph.initializer[:]
     graph.node.extend(reversed(kept))
     graph.output.extend(outputs)
     graph.initializer.extend(initializers)
+    onnx.checker.check_model(model)  # a pruning mistake fails the export, not the first request
+
+
+def _names_read_by_subgraphs(node) -> set[str]:
+    """Every name the node's subgraphs (at any depth) read: a superset of the outer ones."""
+    names: set[str] = set()
+    for attribute in node.attribute:
+        subgraphs = [attribute.g] if attribute.HasField("g") else []
+        for subgraph in [*subgraphs, *attribute.graphs]:
+            for inner in subgraph.node:
+                names.update(inner.input)
+                names.update(_names_read_by_subgraphs(inner))
+    return names
 
 
 def _hist_gradient_boosting(classifier) -> bytes:

@@ -7,8 +7,9 @@ event loop, that froze the loop every few hundred commits for as long as the
 two fsyncs take (3-110 ms on a shared disk), and every request in flight
 waited for it.
 
-The connection that commits in place therefore turns automatic checkpoints
-off, and one daemon thread per process and database checkpoints instead:
+Every connection of a `SqliteDatabase` therefore turns automatic checkpoints
+off (the thread fallback's commits hold the write lock too), and one daemon
+thread per process and database checkpoints instead:
 PASSIVE (it neither waits for nor blocks a writer) five times a second; the
 sqlite3 module releases the GIL while SQLite works, so the fsyncs no longer
 stop the loop. Under load the WAL still grows, even when each pass copies
@@ -39,7 +40,10 @@ def checkpoint_once(connection: sqlite3.Connection, database) -> tuple[int, int]
     if frames > RESET_FRAMES:
         # Passes that copy everything do not shorten the WAL: only a commit that starts with
         # nothing left to copy starts it over, and under load another commit always came first.
-        with database.writing():  # no writer of ours can add frames: this pass copies them all
+        # Under the write lock the prediction log (the writer that keeps the WAL growing) adds no
+        # frames, so this pass usually copies them all. Outcomes and metadata write without that
+        # lock: one of theirs may still slip in, and the next pass past the bound tries again.
+        with database.writing():
             _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return frames, copied
 

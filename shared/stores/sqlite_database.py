@@ -7,8 +7,9 @@ in sleeps of 1 to 100 ms, a blocked `flock` wakes as soon as the lock is free.
 
 `writing(blocking=False)` lets an event loop commit in place when no one else
 is writing, and hand the commit to a thread only when it would have to wait.
-That in-place connection never checkpoints the WAL inside a commit: a thread
-does (`sqlite_checkpoints`), so no fsync runs on the loop.
+No connection checkpoints the WAL inside a commit: a thread per process does
+(`sqlite_checkpoints`), so no fsync runs on the loop, nor in a fallback
+thread's commit while it holds the write lock the loops are waiting for.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +77,18 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
                         raise
 
 
+# Every database of this process, weakly (they may still be garbage-collected): a forked child resets each.
+_databases: weakref.WeakSet = weakref.WeakSet()
+# The parent's connections, as a forked child inherited them: held, never used nor closed
+# (SQLite forbids carrying a connection across a fork; closing one is a use).
+_inherited_from_the_parent: list = []
+
+
+def _forget_the_parents_state_after_fork() -> None:
+    for database in list(_databases):
+        database._after_fork_in_child()
+
+
 class WriteWouldBlock(Exception):
     """`writing(blocking=False)`: another writer holds the database; nothing was written."""
 
@@ -90,6 +104,20 @@ class SqliteDatabase:
         self._write_lock = threading.Lock()  # flock is per process: threads queue here first
         self._lock_file: tuple[int, int] | None = None  # (pid, descriptor): a forked child opens its own
         self._checkpointer_pid: int | None = None  # threads do not survive a fork: each process starts its own
+        _databases.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A child gets the forking thread's connections (so it would never start its own
+        checkpointer) and locks that another thread of the parent may hold forever: fresh ones."""
+        _inherited_from_the_parent.append(self._local)
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._checkpointer_pid = None
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):  # the parent's flock holds while its own descriptor is open
+                os.close(self._lock_file[1])
+            self._lock_file = None
 
     def connection(self, blocking: bool = True) -> sqlite3.Connection:
         """This thread's connection; with `blocking=False` one that fails at
@@ -102,8 +130,7 @@ class SqliteDatabase:
                                          isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            if not blocking:
-                self._checkpoint_in_a_thread(connection)
+            self._checkpoint_in_a_thread(connection)  # every connection: one left automatic would checkpoint
             with self._schema_lock:
                 if not self._schema_ready:
                     connection.executescript(_SCHEMA)
@@ -149,3 +176,7 @@ class SqliteDatabase:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
         finally:
             self._write_lock.release()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forget_the_parents_state_after_fork)

@@ -41,6 +41,7 @@ from shared.training.retrain_handler import train_for_request
 log = get_logger("training_job")
 TRAINING_LEASE = "training"
 LEASE_POLL_SECONDS = (1.0, 30.0)  # first and longest pause between attempts at a busy lease
+DEADLINE_REPEAT_SECONDS = 1.0  # the deadline's alarm goes off again this often until the training stops
 
 
 @contextlib.contextmanager
@@ -52,7 +53,9 @@ def hard_deadline(seconds: float, expired: list | None = None) -> Iterator[None]
     The alarm also appends to `expired`: a library cleaning up after the
     interruption can replace our exception with its own (a thread pool
     interrupted while starting raises AttributeError), and the caller must
-    still know the deadline passed.
+    still know the deadline passed. It repeats every `DEADLINE_REPEAT_SECONDS`
+    until the block ends: one alarm that a catch-all swallowed would otherwise
+    leave the rest of the training without a limit.
     """
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("hard_deadline needs the main thread (signals are delivered there)")
@@ -60,14 +63,17 @@ def hard_deadline(seconds: float, expired: list | None = None) -> Iterator[None]
     def expire(signum, frame):
         if expired is not None:
             expired.append(True)
-        raise TrainingDeadlineExceeded(f"training ran past its deadline of {seconds:.0f} s")
+        raise TrainingDeadlineExceeded(f"training ran past its deadline of {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, DEADLINE_REPEAT_SECONDS)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        except TrainingDeadlineExceeded:  # an alarm landed just before: `expired` says so; the next is 1 s away
+            signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
@@ -108,33 +114,44 @@ def run_training_request(request: dict, *, predictions, artifacts, metadata, bus
             metadata.release_lease(TRAINING_LEASE, holder)
 
 
-def _train(request: dict, *, predictions, artifacts, metadata, bus, settings: Settings) -> dict:
+def _train(request: dict, *, predictions, artifacts, metadata, bus, settings: Settings,
+           train: Callable[..., dict] | None = None) -> dict:
     key, trigger = request["key"], request.get("trigger") or {}
     started = datetime.now(timezone.utc)
+    train = train or train_for_request
 
     def train_or_resume() -> dict:
-        return train_for_request(request.get("data") or {}, key=key, trigger=trigger, predictions=predictions,
-                                 artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, now=started)
+        return train(request.get("data") or {}, key=key, trigger=trigger, predictions=predictions,
+                     artifacts=artifacts, metadata=metadata, bus=bus, settings=settings, now=started)
 
     expired: list = []
+    result = None
     try:
         with hard_deadline(settings.training_deadline_seconds, expired):
             result = train_or_resume()
         if not expired:
             return result
         # The alarm went off and something inside swallowed it: the run went on past its deadline.
-        raise TrainingDeadlineExceeded(f"training ran past its deadline of {settings.training_deadline_seconds:.0f} s")
+        raise TrainingDeadlineExceeded(f"training ran past its deadline of {settings.training_deadline_seconds:g} s")
     except Exception as raised:  # noqa: BLE001 -- only the deadline's, whatever type it surfaced as
         if not expired and not isinstance(raised, TrainingDeadlineExceeded):
             raise
         error = raised if isinstance(raised, TrainingDeadlineExceeded) else TrainingDeadlineExceeded(
-            f"training ran past its deadline of {settings.training_deadline_seconds:.0f} s")
+            f"training ran past its deadline of {settings.training_deadline_seconds:g} s")
         if metadata.get(PROMOTIONS, key) is not None:
             # The promotion was decided before the alarm: its remaining steps are
             # short and safe to repeat, so finish them rather than fail the request.
             log.warning("deadline passed after the promotion was decided; finishing it", extra={"fields": {
                 "key": key}})
             return train_or_resume()
+        settled = metadata.get(PROCESSED_EVENTS, key)
+        if settled is not None:
+            # The run recorded itself (done or failed) before or after a swallowed alarm: one
+            # request keeps one record, never a second, contradicting "failed" over its marker.
+            log.warning("training ran past its deadline but recorded itself; keeping its record", extra={
+                "fields": {"key": key, "run_id": settled.get("run_id"), "status": settled.get("status")}})
+            return result or {"status": "recorded_before_deadline", "key": key, "run_id": settled.get("run_id"),
+                              "previous": settled}
         # A retry would run out the same way: record the failure, settle the request, alert.
         run_id = uuid.uuid4().hex
         metadata.put(EXPERIMENTS, run_id, {

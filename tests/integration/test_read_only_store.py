@@ -33,3 +33,24 @@ def test_an_unwritable_store_is_a_503_for_predict(prediction_id_in_an_unwritable
     assert response.status_code == 503, response.get_data()[:300]
     assert response.get_json()["error"]["code"] == "store_unavailable"
     assert response.headers["Retry-After"]
+
+
+def test_a_commit_sqlite_refuses_in_place_is_a_503_json_not_a_hang(trained_candidate):
+    """The in-place commit's own error path (`save_predictions_nowait` raising, not
+    meeting another writer): every request in the group answers 503 JSON, none hangs."""
+    import threading
+
+    from shared.stores.sqlite_database import SqliteDatabase
+
+    register_model(wiring.artifact_store(), trained_candidate, metadata=wiring.metadata_store())
+    assert client("predict").get(QUERY).status_code == 200  # the store and its schema exist
+    # A real SQLite error that is not SQLITE_BUSY ("no such table"), standing in for a full disk
+    SqliteDatabase(Path(os.environ["LOCAL_DATA_DIR"]) / "mlops.sqlite3").connection().execute("DROP TABLE predictions")
+    answered = {}
+    request = threading.Thread(target=lambda: answered.update(response=client("predict").get(QUERY)), daemon=True)
+    request.start()
+    request.join(20)
+    assert "response" in answered, "the request was never answered: its commit's waiter was never settled"
+    response = answered["response"]
+    assert response.status_code == 503, response.get_data()[:300]
+    assert response.get_json()["error"]["code"] == "store_unavailable"

@@ -5,9 +5,11 @@ import asyncio
 import threading
 from datetime import datetime, timezone
 
+import pytest
+
 from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord
-from shared.serving.group_commit import GroupCommitter
+from shared.serving.group_commit import IN_PLACE_RETRY_PAUSES, GroupCommitter
 
 
 def records(name: str, count: int = 1) -> list[PredictionRecord]:
@@ -151,9 +153,14 @@ def test_requests_ready_together_share_a_commit_made_in_place_on_the_loop():
     assert store.threads == [loop_thread]
 
 
-def test_a_commit_that_would_wait_is_made_in_a_worker_thread_instead():
+@pytest.mark.parametrize("would_wait, attempts, in_place", [
+    (True, 2 + len(IN_PLACE_RETRY_PAUSES), False),  # a writer that holds on: then a worker thread waits
+    (2, 3, True),  # another worker's brief commit (~100 µs): retried in place; a thread waited ~5 ms for the GIL
+])
+def test_a_commit_that_meets_another_writer_is_retried_in_place_then_made_in_a_thread(would_wait, attempts,
+                                                                                       in_place):
     store = InPlaceStore()
-    store.would_wait = True
+    store.would_wait = would_wait
     committer = GroupCommitter(store)
 
     async def scenario():
@@ -162,18 +169,28 @@ def test_a_commit_that_would_wait_is_made_in_a_worker_thread_instead():
 
     loop_thread = asyncio.run(scenario())
     assert store.committed() == {"waits-0"}
-    assert len(store.threads) == 1 and store.threads[0] != loop_thread
+    assert store.attempts == attempts and len(store.threads) == 1
+    assert (store.threads[0] == loop_thread) is in_place
 
 
-def test_a_commit_that_meets_a_brief_writer_is_retried_in_place_instead_of_in_a_thread():
+def test_a_commit_that_fails_in_place_fails_every_request_in_it_and_the_next_commit_works():
+    """SQLite's common failure (a full disk, an unwritable lock file): `save_predictions_nowait`
+    raises, and every request in the group must get that error (503), none left waiting."""
     store = InPlaceStore()
-    store.would_wait = 2  # another worker's commit (~100 µs) holds the database for the first two attempts
     committer = GroupCommitter(store)
 
-    async def scenario():
-        await committer.save(records("brief"))
-        return threading.current_thread().name
+    def refuse(batch):
+        store.attempts += 1
+        raise StoreUnavailable("prediction store unavailable: disk full")
 
-    loop_thread = asyncio.run(scenario())
-    assert store.committed() == {"brief-0"}
-    assert store.attempts == 3 and store.threads == [loop_thread]  # a thread waited ~5 ms for the GIL back
+    async def scenario():
+        store.save_predictions_nowait = refuse
+        outcomes = await asyncio.wait_for(asyncio.gather(
+            *(committer.save(records(f"r{index}")) for index in range(3)), return_exceptions=True), 2)
+        del store.save_predictions_nowait
+        await asyncio.wait_for(committer.save(records("after")), 2)
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert [type(outcome) for outcome in outcomes] == [StoreUnavailable] * 3
+    assert store.attempts == 2 and store.committed() == {"after-0"}  # one refused group, one commit, no thread

@@ -192,3 +192,39 @@ def test_the_training_deadline_is_not_taken_for_a_failed_export(exporter, monkey
             export_checked(object())
         else:
             serving_cost.served_latency_ms(object(), ["A", "B"], {}, np.zeros((1, 3)))
+
+
+def test_pruning_keeps_what_a_subgraph_reads_from_the_outer_graph_and_checks_the_result():
+    """A name read inside an If's branch is no input of the If node itself: pruning by node
+    inputs alone dropped it and left a graph onnxruntime refuses. The checker now runs after."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from shared.models.portable import _keep_only_probabilities
+
+    def branch(name, source):
+        return helper.make_graph([helper.make_node("Identity", [source], [f"{name}_out"])], name, [],
+                                 [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, [1, 2])])
+
+    weights = helper.make_tensor("weights", TensorProto.FLOAT, [1, 2], [0.25, 0.75])
+    nodes = [
+        helper.make_node("ReduceSum", ["input"], ["total"], keepdims=0),
+        helper.make_node("Greater", ["total", "zero"], ["positive"]),
+        helper.make_node("Squeeze", ["positive"], ["condition"]),
+        helper.make_node("If", ["condition"], ["probabilities"], then_branch=branch("then", "weights"),
+                         else_branch=branch("else", "weights")),
+        helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("label", TensorProto.INT64, [1]),
+                               helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, 2])],
+                              [weights, helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    _keep_only_probabilities(model)
+    assert [output.name for output in model.graph.output] == ["probabilities"]
+    assert "ArgMax" not in {node.op_type for node in model.graph.node}
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    answer = session.run(None, {"input": np.ones((1, 3), dtype=np.float32)})[0]
+    assert answer.tolist() == [[0.25, 0.75]]

@@ -28,6 +28,21 @@ def test_commits_made_in_place_never_copy_the_wal_into_the_database_file(tmp_pat
     assert store.count() == 1501
 
 
+def test_no_connection_of_a_checkpointing_process_checkpoints_inside_a_commit(tmp_path):
+    """The thread fallback's blocking commits (and outcomes, metadata) write through other
+    connections: under contention one of them would otherwise checkpoint, fsyncs included,
+    while it holds the write lock that both workers' in-place commits are waiting for."""
+    path = tmp_path / "db.sqlite3"
+    store = SqlitePredictionStore(SqliteDatabase(path, checkpoint_interval_seconds=3600))
+    store.save_predictions([record()])  # a blocking connection first, as a fallback thread makes it
+    size = path.stat().st_size
+    for _ in range(750):
+        store.save_predictions([record()])
+        assert store.save_predictions_nowait([record()])
+    assert path.stat().st_size == size
+    assert store.count() == 1501
+
+
 def test_a_thread_checkpoints_what_the_in_place_commits_wrote(tmp_path):
     path = tmp_path / "db.sqlite3"
     store = SqlitePredictionStore(SqliteDatabase(path, checkpoint_interval_seconds=0.05))
@@ -100,3 +115,67 @@ def test_a_process_that_checkpointed_in_a_thread_still_empties_the_wal_as_it_exi
     # SQLite empties the WAL as the last connection closes: a connection the thread kept open would stop that
     assert not wal.exists() or wal.stat().st_size == 0
     assert SqlitePredictionStore(SqliteDatabase(path)).count() == 300
+
+
+FORK_SCRIPT = """
+import os, signal, sys, threading, uuid
+from datetime import datetime, timezone
+from shared.records import PredictionRecord
+from shared.stores.predictions.sqlite import SqlitePredictionStore
+from shared.stores.sqlite_database import SqliteDatabase
+
+def record():
+    return [PredictionRecord(uuid.uuid4().hex, datetime.now(timezone.utc), 36.6, 70.0, 120.0, 'NO ENFERMO',
+                             {'NO ENFERMO': 1.0}, 'v1')]
+
+database = SqliteDatabase(sys.argv[1], checkpoint_interval_seconds=3600)
+store = SqlitePredictionStore(database)
+assert store.save_predictions_nowait(record())  # the parent's cached connection and checkpointer
+parents_connection = database.connection(blocking=False)
+database._write_lock.acquire()  # held at the fork, as the parent's checkpointer thread may hold it
+child = os.fork()
+if child == 0:
+    signal.alarm(10)  # a child hung on the inherited lock dies of the alarm instead
+    try:
+        store.save_predictions(record())
+        assert store.save_predictions_nowait(record())
+        assert database.connection(blocking=False) is not parents_connection, "the parent's connection"
+        threads = [thread.name for thread in threading.enumerate()]
+        assert any(name.startswith("sqlite-checkpoint") for name in threads), f"no checkpointer: {threads}"
+    except BaseException as error:
+        print(repr(error), flush=True)
+        os._exit(3)
+    os._exit(0)
+_, status = os.waitpid(child, 0)
+database._write_lock.release()
+code = os.waitstatus_to_exitcode(status)  # -14: killed by its alarm, hung
+if code:
+    sys.exit(f"the child exited with {code}")
+assert store.count() == 3
+"""
+
+
+def test_a_forked_child_opens_its_own_connections_lock_and_checkpointer(tmp_path):
+    """A child forked after the database was used must not wait on a lock held at the fork
+    by a parent's thread, nor reuse the parent's connection (SQLite forbids it; and with
+    automatic checkpoints off and no checkpointer of its own, its WAL would grow without bound)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", FORK_SCRIPT, str(tmp_path / "db.sqlite3")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr[-2000:])
+
+
+def test_a_database_used_and_dropped_is_garbage_collected_fork_hook_and_checkpointer_included(tmp_path):
+    import gc
+    import weakref
+
+    database = SqliteDatabase(tmp_path / "db.sqlite3", checkpoint_interval_seconds=0.01)
+    assert SqlitePredictionStore(database).save_predictions_nowait([record()])
+    dropped = weakref.ref(database)
+    del database
+    gc.collect()
+    assert dropped() is None
