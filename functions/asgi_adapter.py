@@ -17,11 +17,11 @@ from functions.http_adapter import (
     body_too_large,
     error_status_and_headers,
     log_failure,
+    max_body_bytes,
     refuse_before_reading,
     store_fault,
 )
 from shared import errors, wiring
-from shared.config import Settings
 from shared.serving.http_contract import allowed_methods, require_method
 from shared.structured_logging import trace_context
 
@@ -93,7 +93,7 @@ def json_endpoint(*methods: str):
                     return Response(status_code=204, headers={"Allow": ", ".join(allowed_methods(methods))})
                 if isinstance(settings, Exception):
                     raise settings
-                await read_body(request, getattr(settings, "max_body_bytes", Settings.max_body_bytes))
+                await read_body(request, max_body_bytes(settings))
                 require_method(request.method, methods)
                 return await handler(request)
             except errors.ServiceError as error:

@@ -148,9 +148,13 @@ def json_endpoint(*methods: str):
 
 
 def body_limit(function: str) -> int:
+    return max_body_bytes(wiring.settings(function))
+
+
+def max_body_bytes(settings) -> int:
     """MAX_BODY_BYTES for the functions that read a body; the others read none,
     so they hold any body to the default bound instead of a setting of their own."""
-    return getattr(wiring.settings(function), "max_body_bytes", Settings.max_body_bytes)
+    return getattr(settings, "max_body_bytes", Settings.max_body_bytes)
 
 
 def internal_error_response() -> flask.Response:

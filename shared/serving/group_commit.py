@@ -73,14 +73,12 @@ class GroupCommitter:
         """Commit what is queued in place when a synchronous store can do so at
         once (no task, no thread: the common case); otherwise start the task that
         commits until the queue is empty, retrying or waiting as `_commit` does."""
-        save_nowait = getattr(self.store, "save_predictions_nowait", None)
-        if getattr(self.store, "save_predictions_async", None) is not None:
-            save_nowait = None
+        save_nowait = self._save_nowait()
         try:
             while save_nowait is not None and queue.waiting:
                 group = self._next_group(queue)
                 try:
-                    committed = save_nowait([record for requested, _ in group for record in requested])
+                    committed = save_nowait(_records(group))
                 except Exception as error:  # noqa: BLE001 -- handed to every waiter, who re-raises it
                     _settle(group, error)
                     continue
@@ -93,6 +91,12 @@ class GroupCommitter:
                 queue.task = loop.create_task(self._commit_while_waiting(queue))
             else:
                 queue.committing = False
+
+    def _save_nowait(self):
+        """The store's in-place commit, if it has one and no async commit."""
+        if getattr(self.store, "save_predictions_async", None) is not None:
+            return None
+        return getattr(self.store, "save_predictions_nowait", None)
 
     def _next_group(self, queue: _Queue) -> list[tuple[list[PredictionRecord], asyncio.Future]]:
         group, size = [], 0
@@ -107,7 +111,7 @@ class GroupCommitter:
         if save_async is not None:
             await save_async(records)
             return
-        save_nowait = getattr(self.store, "save_predictions_nowait", None)
+        save_nowait = self._save_nowait()
         if save_nowait is not None:
             if save_nowait(records):
                 return
@@ -121,15 +125,18 @@ class GroupCommitter:
         try:
             while queue.waiting:
                 group = self._next_group(queue)
-                records = [record for requested, _ in group for record in requested]
                 try:
-                    await self._commit(records)
+                    await self._commit(_records(group))
                 except Exception as error:  # noqa: BLE001 -- handed to every waiter, who re-raises it
                     _settle(group, error)
                 else:
                     _settle(group, None)
         finally:
             queue.committing = False
+
+
+def _records(group: list[tuple[list[PredictionRecord], asyncio.Future]]) -> list[PredictionRecord]:
+    return [record for requested, _ in group for record in requested]
 
 
 def _settle(group: list[tuple[list[PredictionRecord], asyncio.Future]], error: Exception | None) -> None:
