@@ -93,6 +93,7 @@ def filter_chunk(chunk: WindowChunk, quarantined: dict[str, datetime], keep_unla
                    outcomes=pick(outcomes), outcome_callers=pick(chunk.outcome_callers),
                    outcome_times=pick(times), outcome_histories=pick(histories),
                    model_versions=pick(chunk.model_versions) if chunk.model_versions else [],
+                   predicted_times=pick(chunk.predicted_times) if chunk.predicted_times else [],
                    probabilities=None if chunk.probabilities is None else chunk.probabilities[keep])
 
 

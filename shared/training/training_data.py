@@ -91,21 +91,34 @@ def bootstrap_fill(production: list[LabelledRows], reference: LabelledRows, quot
     return fill, {"quotas": quotas, "production_rows_per_class": have}
 
 
-def outcome_groups(predictions, start: datetime, days: int) -> list[LabelledRows]:
+def outcome_groups(predictions, start: datetime, days: int, seen_before: datetime | None = None
+                   ) -> list[LabelledRows]:
     """Clinicians' outcomes recorded in each day of the window, newest first;
-    each group's `detail["callers"]` says who sent each label (None: not kept)."""
+    each group's `detail["callers"]` says who sent each label (None: not kept).
+    With `seen_before` (a change time), a day's outcomes of patients predicted
+    at or before it form a group of their own, `detail["seen_before"]` True."""
     groups = []
     for age in range(days):
         day_end = start + timedelta(days=days - age)
-        features, labels, callers, predicted = [], [], [], Counter()
+        rows = {False: ([], [], [], Counter()), True: ([], [], [], Counter())}
         for chunk in predictions.iter_outcomes_recorded(day_end - timedelta(days=1), day_end):
-            features.append(chunk.features)
-            labels.extend(chunk.outcomes)
-            callers.extend(chunk.outcome_callers or [None] * len(chunk))
-            predicted.update(chunk.predictions)
-        X = np.vstack(features) if features else np.empty((0, len(FEATURES)))
-        groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object),
-                                   {"callers": callers, "predicted": dict(predicted)}))
+            made = chunk.predicted_times or [None] * len(chunk)
+            old = np.array([seen_before is not None and at is not None and at <= seen_before for at in made],
+                           dtype=bool)
+            for part in (False, True):
+                features, labels, callers, predicted = rows[part]
+                keep = old == part
+                features.append(chunk.features[keep])
+                labels.extend(label for label, kept in zip(chunk.outcomes, keep) if kept)
+                callers.extend(c for c, kept in zip(chunk.outcome_callers or [None] * len(chunk), keep) if kept)
+                predicted.update(p for p, kept in zip(chunk.predictions, keep) if kept)
+        for part in (False, True) if seen_before is not None else (False,):
+            features, labels, callers, predicted = rows[part]
+            if part and not labels:
+                continue
+            X = np.vstack(features) if features else np.empty((0, len(FEATURES)))
+            groups.append(LabelledRows("outcomes", age, X, np.asarray(labels, dtype=object),
+                                       {"callers": callers, "predicted": dict(predicted), "seen_before": part}))
     return groups
 
 
@@ -172,7 +185,8 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
     from shared.training.synthetic_data import generate_reference_data
 
     start = now - timedelta(days=window_days)
-    groups, caller_share = cap_caller_share(outcome_groups(predictions, start, window_days), max_caller_share)
+    groups, caller_share = cap_caller_share(outcome_groups(predictions, start, window_days, changed_since),
+                                            max_caller_share)
     if artifacts is not None:
         groups += lake_groups(artifacts, (now - timedelta(days=window_days - 1)).date(), now.date())
     production = drop_contradicted(groups)
@@ -186,14 +200,20 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         if used else np.empty(0)
     pre_change = None
     if changed_since is not None:  # a group's labels belong to the day ending `age_days` before now
-        since = [g for g in production if now - timedelta(days=g.age_days) > changed_since]
+
+        def seen_before(group: LabelledRows) -> bool:  # its patients were seen before the change
+            return group.detail.get("seen_before") or now - timedelta(days=group.age_days) <= changed_since
+
+        since = [g for g in production if not seen_before(g)]
         # which classes' predicted patients clinicians labelled (the lake labels every row)
         labelled_predictions = {label for g in since for label in (
             g.detail.get("predicted", {}) if g.source == "outcomes" else set(g.y.tolist()))}
         weights, pre_change = weigh_after_change(weights, np.concatenate(
-            [np.full(len(g), now - timedelta(days=g.age_days) <= changed_since) for g in used]
+            [np.full(len(g), seen_before(g)) for g in used]
         ) if used else np.empty(0, dtype=bool), y, filled=int(len(fill)), labelled_predictions=labelled_predictions)
         pre_change["changed_since"] = isoformat(changed_since)
+        pre_change["seen_before_labelled_after"] = sum(len(g) for g in production if g.detail.get("seen_before")
+                                                       and now - timedelta(days=g.age_days) > changed_since)
     record = {
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
                    "recent_labels_win": {

@@ -186,6 +186,18 @@ def test_an_overwrite_keeps_every_earlier_label_with_its_caller_and_time(predict
     assert chunk.outcome_times[0] == T0 + timedelta(hours=3)
 
 
+def test_labelled_rows_say_when_each_prediction_was_made(prediction_store):
+    """A retrain after a change tells old patients from new by when they were
+    seen, not when their label came (training_data)."""
+    made = record(seconds=90)
+    prediction_store.save_predictions([made])
+    prediction_store.record_outcome(made.prediction_id, "ENFERMEDAD AGUDA", T0 + timedelta(days=2))
+    chunk = next(prediction_store.iter_outcomes_recorded(T0 + timedelta(days=1), T0 + timedelta(days=3)))
+    assert chunk.predicted_times == [T0 + timedelta(seconds=90)]
+    assert next(prediction_store.iter_window(T0, T0 + timedelta(hours=1))).predicted_times == [
+        T0 + timedelta(seconds=90)]
+
+
 def test_outcome_requests_are_counted_per_caller_and_hour(prediction_store):
     counts = [prediction_store.count_outcome_request("2026010100", "a@clinic.example") for _ in range(3)]
     assert counts == [1, 2, 3]

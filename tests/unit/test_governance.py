@@ -55,13 +55,15 @@ def test_filter_chunk_drops_rows_left_unlabelled_only_when_asked():
     assert filter_chunk(chunk, since, keep_unlabelled=True).outcomes == [None, "A"]
 
 
-def test_filter_chunk_keeps_each_rows_version_and_probabilities_with_it():
+def test_filter_chunk_keeps_each_rows_version_probabilities_and_time_with_it():
     chunk = WindowChunk(np.zeros((2, 3)), ["A", "A"], ["B", "A"], model_versions=["v1", "v2"],
                         probabilities=np.array([[0.1, 0.9], [0.8, 0.2]]), outcome_callers=["attacker", "clinician"],
-                        outcome_times=[T0, T0], outcome_histories=[[], []])
+                        outcome_times=[T0, T0], outcome_histories=[[], []],
+                        predicted_times=[T0 - timedelta(hours=2), T0 - timedelta(hours=1)])
     filtered = filter_chunk(chunk, {"attacker": T0 - timedelta(days=1)}, keep_unlabelled=False)
     assert filtered.model_versions == ["v2"]
     assert filtered.probabilities.tolist() == [[0.8, 0.2]]
+    assert filtered.predicted_times == [T0 - timedelta(hours=1)]
 
 
 def test_a_labeller_far_below_its_peers_is_flagged_and_honest_peers_are_not():

@@ -215,6 +215,32 @@ def test_after_a_detected_change_older_labels_carry_at_most_their_share(store):
     assert plain.record["weights"]["pre_change"] is None
 
 
+def test_after_a_detected_change_a_patient_seen_before_it_is_old_evidence_whenever_labelled(store):
+    """The change time is where the inputs changed: a label given after it to a
+    patient seen before it describes the old population (outcomes come up to
+    48 h late). Counted as new by its recording day, such rows were 721 of the
+    1,605 "new" labels of bench/loop_simulation.py's night-12 retrain."""
+    changed_since = NOW - timedelta(days=1.5)
+    for age in range(2, 20):
+        labelled(store, vitals(50, seed=100 + age), HEALTHY, made=NOW - timedelta(days=age + 0.7),
+                 recorded=NOW - timedelta(days=age + 0.5))
+    labelled(store, vitals(60, seed=90), HEALTHY, made=NOW - timedelta(days=1.8),  # seen before, labelled after
+             recorded=NOW - timedelta(hours=5))
+    labelled(store, vitals(50, heart_rate=115, seed=99), ACUTE, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3))
+    plain = assemble(store)
+    data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=0,
+                                  half_life_days=2.0, reference_rows=5000, seed=3, now=NOW,
+                                  changed_since=changed_since)
+    assert data.weights[data.y == HEALTHY].sum() / data.weights.sum() == pytest.approx(PRE_CHANGE_MAX_SHARE)
+    assert np.array_equal(np.sort(data.weights[data.y == ACUTE]), np.sort(plain.weights[plain.y == ACUTE]))
+    late = data.weights[(data.y == HEALTHY) & (data.weights > recency_weight(1.5, 2.0))]
+    assert len(late) == 0  # the late labels were scaled down with the other old ones
+    recorded = data.record["weights"]["pre_change"]
+    assert recorded["rows_before"] == 18 * 50 + 60
+    assert recorded["seen_before_labelled_after"] == 60
+
+
 def test_the_change_cap_never_weighs_older_labels_up_or_leaves_nothing_to_learn():
     weights = np.array([1.0, 1.0, 0.01, 0.01])
     assert pre_change_factor(weights, np.array([False, False, True, True])) == 1.0  # already a small share
@@ -232,7 +258,7 @@ def test_after_a_detected_change_the_fill_weighs_like_a_new_label_not_an_old_one
                  recorded=NOW - timedelta(days=age + 0.5))
     labelled(store, vitals(40, heart_rate=115, seed=98), ACUTE, made=NOW - timedelta(days=1.2),
              recorded=NOW - timedelta(hours=3), predicted=ACUTE)
-    labelled(store, vitals(20, heart_rate=118, seed=97), ACUTE, made=NOW - timedelta(days=1.9),
+    labelled(store, vitals(20, heart_rate=118, seed=97), ACUTE, made=NOW - timedelta(days=1.4),
              recorded=NOW - timedelta(days=1.2), predicted=ACUTE)
 
     def with_fill(changed):

@@ -204,7 +204,7 @@ class FirestorePredictionStore:
             if not snapshots:
                 return
             rows, predictions, outcomes, versions, probabilities = [], [], [], [], []
-            callers, times, histories = [], [], []
+            callers, times, histories, made = [], [], [], []
             for snapshot in snapshots:
                 data = snapshot.to_dict()
                 rows.append([data[name] for name in FEATURES])
@@ -215,9 +215,11 @@ class FirestorePredictionStore:
                 callers.append(data.get("outcome_caller"))
                 times.append(data.get("outcome_updated_at") or data.get("outcome_recorded_at"))
                 histories.append(list(data.get("outcome_history") or []))
+                made.append(data.get("created_at"))
             yield WindowChunk(np.asarray(rows, dtype=float), predictions, outcomes,
                               model_versions=versions, probabilities=probability_rows(probabilities),
-                              outcome_callers=callers, outcome_times=times, outcome_histories=histories)
+                              outcome_callers=callers, outcome_times=times, outcome_histories=histories,
+                              predicted_times=made)
             if len(snapshots) < chunk_size:
                 return
             last = snapshots[-1]

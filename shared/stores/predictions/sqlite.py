@@ -136,7 +136,8 @@ class SqlitePredictionStore:
                      order: str = "created_us") -> Iterator[WindowChunk]:
         cursor = self._execute(
             "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label, model_version, probabilities,"
-            " outcome_caller, COALESCE(outcome_updated_us, outcome_recorded_us), outcome_history FROM predictions"
+            " outcome_caller, COALESCE(outcome_updated_us, outcome_recorded_us), outcome_history, created_us"
+            " FROM predictions"
             f" WHERE {where} ORDER BY {order}",
             parameters,
         )
@@ -151,6 +152,7 @@ class SqlitePredictionStore:
                 outcome_callers=list(columns[7]),
                 outcome_times=[from_micros(micros) for micros in columns[8]],
                 outcome_histories=[_history(text) for text in columns[9]],
+                predicted_times=[from_micros(micros) for micros in columns[10]],
             )
 
     def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]:
