@@ -147,12 +147,14 @@ def train_candidates(
     progress: Callable[[str], None] | None = None,
     sample_weight: np.ndarray | None = None,
     rare_class_min_recall: float = RARE_CLASS_MIN_RECALL,
+    since_change: np.ndarray | None = None,
 ) -> TrainingResult:
-    """Run the whole protocol and return every candidate with the winner."""
+    """Run the whole protocol and return every candidate with the winner.
+    `since_change`: rows of patients seen since a detected change (the gate's recall view)."""
     unknown = [family for family in families if family not in FAMILIES]
     if unknown or not families:
         raise TrainingDataError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
-    data = prepare_data(X, y, seed, folds, weights=sample_weight)
+    data = prepare_data(X, y, seed, folds, weights=sample_weight, since_change=since_change)
     y_train_encoded = encode(data.y_train, data.labels)
     rare = rarest_label(data)
     deadline = time.monotonic() + budget_seconds

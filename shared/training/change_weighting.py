@@ -20,15 +20,24 @@ outweighed them (100 old, 20 new, 280 fill rows: 3.5 / 20 / 280).
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
+
 import numpy as np
 
+from shared.records import isoformat
 from shared.schema import LABELS
+from shared.training.labelled_rows import LabelledRows
 
 # After a detected change, the labels from before it weigh at most this share of
 # the production rows' weight (the half-life alone leaves them about 2/3 the
 # night after a shift). 0.15 beat 0.25 and no cap in bench/loop_simulation.py
 # over 3 seeds (notes/issue-20c.md).
 PRE_CHANGE_MAX_SHARE = 0.15
+# A class whose labelling the change moved: "recent labels win" dropped at
+# least this many of its older rows as relabelled (stationary classes: 0-3).
+# Its recall is then judged on labels given since the change (promotion_gate).
+RELABELLED_MIN_ROWS = 5
 
 
 def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float = PRE_CHANGE_MAX_SHARE) -> float:
@@ -71,3 +80,44 @@ def weigh_after_change(weights: np.ndarray, before: np.ndarray, y: np.ndarray, f
                      "share_before": round(float(weights[production_before].sum() / max(production, 1e-12)), 6),
                      "fill_rows": int(weighed_up.sum()), "fill_classes": unlabelled_since if weighed_up.any() else [],
                      "fill_weight": round(fill_weight, 6) if fill_weight is not None else None}
+
+
+def labelling_age(now: datetime, changed_since: datetime | None):
+    """How old a group's labelling is, for "recent labels win": its day's age,
+    but labels given after a change to patients seen before it describe the
+    old rule (outcomes come late), so they are as old as the last day before
+    it -- else they stood among the new labels and hid the change from the
+    test (bench/loop_simulation.py night 12: 33 and 78 relabelled rows dropped,
+    58 and 86 with this)."""
+    if changed_since is None:
+        return lambda group: group.age_days
+    change_age = math.ceil((now - changed_since) / timedelta(days=1))
+    return lambda group: max(group.age_days, change_age) if group.detail.get("seen_before") else group.age_days
+
+
+def weigh_since_change(weights: np.ndarray, used: list[LabelledRows], production: list[LabelledRows],
+                       y: np.ndarray, filled: int, now: datetime, changed_since: datetime
+                       ) -> tuple[np.ndarray, dict, np.ndarray]:
+    """The weights after a change (`weigh_after_change`), their record, and the
+    rows the gate judges recall on: labels given since it to patients seen
+    since it, in the classes whose labelling it moved (RELABELLED_MIN_ROWS).
+
+    A row is before the change when its patient was seen before it, whenever
+    it was labelled (`detail["seen_before"]`, from the prediction's time), or
+    when its day ended before it. `used`: production groups then the fill."""
+    def seen_before(group: LabelledRows) -> bool:
+        return bool(group.detail.get("seen_before")) or now - timedelta(days=group.age_days) <= changed_since
+
+    since = [g for g in production if not seen_before(g)]
+    # which classes' predicted patients clinicians labelled (the lake labels every row)
+    labelled_predictions = {label for g in since for label in (
+        g.detail.get("predicted", {}) if g.source == "outcomes" else set(g.y.tolist()))}
+    before = np.concatenate([np.full(len(g), seen_before(g)) for g in used]) if used else np.empty(0, bool)
+    weights, record = weigh_after_change(weights, before, y, filled, labelled_predictions)
+    dropped = {label: sum(g.detail.get("dropped", {}).get(label, 0) for g in production) for label in LABELS}
+    relabelled = sorted(label for label, count in dropped.items() if count >= RELABELLED_MIN_ROWS)
+    since_change = ~before & (np.arange(len(y)) < len(y) - filled) & np.isin(y, relabelled)
+    record.update(changed_since=isoformat(changed_since), recall_judged_since_for=relabelled,
+                  seen_before_labelled_after=sum(len(g) for g in production if g.detail.get("seen_before")
+                                                 and now - timedelta(days=g.age_days) > changed_since))
+    return weights, record, since_change

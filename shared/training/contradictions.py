@@ -94,12 +94,13 @@ def outvoted(group: LabelledRows, newer: list[LabelledRows], neighbours: int = R
                         dict(group.detail, dropped=per_class(group.y[~keep])))
 
 
-def drop_contradicted(groups: list[LabelledRows]) -> list[LabelledRows]:
+def drop_contradicted(groups: list[LabelledRows], age=lambda group: group.age_days) -> list[LabelledRows]:
     """Each group without the rows strictly newer groups relabelled (newest first;
-    a day's outcomes and lake rows are equals, and form its period with older days)."""
+    a day's outcomes and lake rows are equals, and form its period with older days).
+    `age` orders them: a group's labelling day unless the caller knows better
+    (after a change, late labels of patients seen before it are as old as it)."""
     kept: list[LabelledRows] = []
-    for group in sorted(groups, key=lambda g: g.age_days):
-        period = [g for g in groups if g.age_days >= group.age_days and g is not group]
-        kept.append(without_contradictions(group, [g for g in kept if g.age_days < group.age_days],
-                                           [group] + period))
+    for group in sorted(groups, key=age):
+        period = [g for g in groups if age(g) >= age(group) and g is not group]
+        kept.append(without_contradictions(group, [g for g in kept if age(g) < age(group)], [group] + period))
     return kept

@@ -40,6 +40,7 @@ class PreparedData:
     fingerprint: dict
     w_train: np.ndarray | None = None  # row weights (None: every row counts once)
     w_holdout: np.ndarray | None = None
+    since_change_holdout: np.ndarray | None = None  # holdout rows seen since a detected change (the gate's)
 
 
 def data_fingerprint(X: np.ndarray, y: np.ndarray) -> dict:
@@ -83,9 +84,10 @@ def split_by_content(X: np.ndarray, y: np.ndarray, fraction: float = HOLDOUT_FRA
 
 
 def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_FOLDS,
-                 weights: np.ndarray | None = None) -> PreparedData:
+                 weights: np.ndarray | None = None, since_change: np.ndarray | None = None) -> PreparedData:
     """Validate, drop unlearnable classes, split 80/20 by content, pick fold count.
-    `weights` (one per row, positive) travel with their rows into both parts."""
+    `weights` (one per row, positive) travel with their rows into both parts;
+    `since_change` (rows seen since a detected change) into the holdout's."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=object)
     if X.ndim != 2 or X.shape[1] != len(FEATURES) or len(X) != len(y):
@@ -124,5 +126,6 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
         notes.append(f"cross-validation uses {used_folds} folds instead of {folds}: the rarest class has "
                      f"{rarest} training example(s)")
     w_train, w_holdout = (weights[~holdout], weights[holdout]) if weights is not None else (None, None)
+    since = np.asarray(since_change, dtype=bool)[keep][holdout] if since_change is not None else None
     return PreparedData(X_train, y_train, X_holdout, y_holdout, labels, used_folds, notes, fingerprint,
-                        w_train, w_holdout)
+                        w_train, w_holdout, since)

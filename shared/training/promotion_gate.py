@@ -24,6 +24,17 @@ Rules (defaults configurable in `Settings`):
    0.125), or, given per-row predictions, not significant by an exact McNemar
    test on the class's rows where the two disagree (2 of 10 rows lost: p =
    0.25; 5 of 8: p = 0.03, refused).
+   After a detected change, a class whose labelling it moved is judged on
+   the rows labelled for patients seen since it (`EvaluationRows.since_change`;
+   `change_weighting` says which classes: "recent labels win" dropped their
+   older labels as relabelled): its older labels follow the rule the change
+   replaced, and a challenger that learnt the new one loses "recall" on them
+   (bench/loop_simulation.py: mild cases with heart rate >= 110 relabelled
+   acute; night-12 candidates 0.013-0.034 better on the new population were
+   refused). Only with at least as many such rows as the exact test needs
+   disagreeing rows to call any loss significant (`min_rows_for_a_significant_loss`,
+   5): with fewer, every row judges, as before. Other classes, the rare one
+   included, keep every row.
 4. No silent shrink: every class the champion predicts, the challenger predicts.
 5. No no-op: a challenger trained on the champion's exact data must score
    strictly better; `registry.promote` refuses the version already serving.
@@ -60,6 +71,7 @@ class EvaluationRows:
 
     y_true: np.ndarray
     weights: np.ndarray | None = None
+    since_change: np.ndarray | None = None  # rows of patients seen since a detected change (None: no change)
 
 
 @dataclass(frozen=True)
@@ -83,12 +95,13 @@ class GateDecision:
     bar_version: str | None = None
     reasons: list[str] = field(default_factory=list)
     paired_comparisons: dict = field(default_factory=dict)  # champion version -> difference and its interval
+    rows_since_change: int | None = None  # evaluation rows of patients seen since a detected change
 
     def to_dict(self) -> dict:
         return {"promote": self.promote, "challenger_macro_f1": self.challenger_macro_f1,
                 "champion_macro_f1": self.champion_macro_f1, "bar_macro_f1": self.bar_macro_f1,
                 "bar_version": self.bar_version, "reasons": list(self.reasons),
-                "paired_comparisons": dict(self.paired_comparisons)}
+                "paired_comparisons": dict(self.paired_comparisons), "rows_since_change": self.rows_since_change}
 
 
 def decide_promotion(challenger: Contender, champions: list[Contender], rules: GateRules = GateRules(),
@@ -99,6 +112,8 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
     paired bootstrap; otherwise by the fixed tolerance."""
     score = round(float(challenger.metrics["macro_f1"]), 6)
     decision = GateDecision(True, score)
+    if rows is not None and rows.since_change is not None:
+        decision.rows_since_change = int(np.sum(rows.since_change))
 
     def refuse(reason: str) -> None:
         decision.promote = False
@@ -130,24 +145,41 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
     for label, champion_class in current.metrics["per_class"].items():
         if champion_class["support"] == 0 or label in dropped:
             continue
-        support = champion_class["support"]
-        champion_rows = recalled_rows(current, label, support, rows)
-        challenger_rows = recalled_rows(challenger, label, support, rows)
+        support, judged, view = champion_class["support"], rows, ""
+        if paired and rows.since_change is not None:
+            since = int(np.sum(rows.since_change & (np.asarray(rows.y_true, dtype=object) == label)))
+            if since >= min_rows_for_a_significant_loss(rules):
+                support, judged = since, EvaluationRows(np.where(rows.since_change, rows.y_true, None))
+                view = f" (judged on the {since} rows labelled since the change)"
+        champion_rows = recalled_rows(current, label, support, judged)
+        challenger_rows = recalled_rows(challenger, label, support, judged)
         rows_lost = champion_rows - challenger_rows
         drop = rows_lost / support
         if drop <= rules.max_recall_drop or rows_lost <= 1:
+            if view:
+                decision.reasons.append(f"recall of {label!r}: {challenger_rows} vs {champion_rows} of {support} "
+                                        f"rows{view}")
             continue
-        evidence = ""
+        evidence = view
         if paired:
-            p_value = recall_loss_p_value(current, challenger, label, rows)
+            p_value = recall_loss_p_value(current, challenger, label, judged)
             if p_value >= 1 - rules.confidence:
                 decision.reasons.append(f"recall of {label!r}: {challenger_rows} vs {champion_rows} of {support} "
-                                        f"rows, not a significant loss (McNemar exact p = {p_value:.3f})")
+                                        f"rows{view}, not a significant loss (McNemar exact p = {p_value:.3f})")
                 continue
-            evidence = f"; McNemar exact p = {p_value:.3f}"
+            evidence += f"; McNemar exact p = {p_value:.3f}"
         refuse(f"recall of {label!r} drops by {drop:.3f} (more than {rules.max_recall_drop}): the challenger "
                f"recalls {challenger_rows} of {support} rows, the champion {champion_rows}{evidence}")
     return decision
+
+
+def min_rows_for_a_significant_loss(rules: GateRules) -> int:
+    """The fewest rows only the champion recalls that the exact McNemar test
+    can call a significant loss (5 at 95 %: p = 1/32)."""
+    disagreeing = 1
+    while 0.5 ** disagreeing >= 1 - rules.confidence:
+        disagreeing += 1
+    return disagreeing
 
 
 def recall_loss_p_value(champion: Contender, challenger: Contender, label: str, rows: EvaluationRows) -> float:

@@ -196,6 +196,7 @@ def train_for_request(request_data: dict, *, key: str, trigger: dict, prediction
                               options=training_options(settings), actor="retrain", data_sources=sources,
                               trigger=trigger, run_id=run_id,
                               baseline_population=population, sample_weight=data.weights,
+                              since_change=data.since_change,
                               outcome_reference=data.production,
                               labelled_share=sources["baseline"].get("labelled_share_by_prediction"),
                               promotion_key=key, publish_promoted=publish)

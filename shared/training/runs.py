@@ -123,6 +123,7 @@ def run_training(
     progress: Callable[[str], None] | None = None,
     baseline_population: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
+    since_change: np.ndarray | None = None,
     outcome_reference: tuple[np.ndarray, np.ndarray] | None = None,
     labelled_share: dict[str, float] | None = None,
     promotion_key: str | None = None,
@@ -149,7 +150,7 @@ def run_training(
     champions, gate_notes = load_champions(store, metadata, champion_version)  # before spending time training
     result = train_candidates(X, y, seed=options.seed, families=options.families,
                               budget_seconds=options.budget_seconds, progress=progress, sample_weight=sample_weight,
-                              rare_class_min_recall=options.rare_class_min_recall)
+                              rare_class_min_recall=options.rare_class_min_recall, since_change=since_change)
     winner = result.winner
     data = result.data
     champion_metrics, decision = _score_and_decide(winner, champions, data, options)
@@ -230,7 +231,7 @@ def _score_and_decide(winner, champions, data, options: TrainingOptions):
         [Contender(model.version, champion_metrics[model.version], model.labels,
                    model.manifest.get("data_fingerprint", {}).get("sha256"), predictions[model.version])
          for model in champions],
-        options.gate, EvaluationRows(data.y_holdout, data.w_holdout))
+        options.gate, EvaluationRows(data.y_holdout, data.w_holdout, data.since_change_holdout))
     return champion_metrics, decision
 
 

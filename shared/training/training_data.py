@@ -48,8 +48,10 @@ from shared.records import isoformat
 from shared.schema import FEATURES, LABELS
 from shared.training.change_weighting import (  # noqa: F401
     PRE_CHANGE_MAX_SHARE,
+    labelling_age,
     pre_change_factor,
     weigh_after_change,
+    weigh_since_change,
 )
 from shared.training.contradictions import (  # noqa: F401 (the policy's parts, re-exported)
     AGREEMENT,
@@ -171,6 +173,7 @@ class TrainingData:
     weights: np.ndarray
     record: dict  # sources, window, rows per class, weights: goes into the experiment
     production_rows: int  # the first rows are labelled production data, the rest reference fill
+    since_change: np.ndarray | None = None  # rows of patients seen since `changed_since` (the gate's recall view)
 
     @property
     def production(self) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +192,7 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
                                             max_caller_share)
     if artifacts is not None:
         groups += lake_groups(artifacts, (now - timedelta(days=window_days - 1)).date(), now.date())
-    production = drop_contradicted(groups)
+    production = drop_contradicted(groups, labelling_age(now, changed_since))
     X_ref, y_ref = generate_reference_data(reference_rows, seed=seed)
     reference = outvoted(LabelledRows("reference", window_days, X_ref, y_ref), production)
     fill, fill_detail = bootstrap_fill(production, reference, class_quotas(min_rows, y_ref))
@@ -198,22 +201,10 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
     y = np.concatenate([g.y for g in used]) if used else np.empty(0, dtype=object)
     weights = np.concatenate([np.full(len(g), recency_weight(g.age_days, half_life_days)) for g in used]) \
         if used else np.empty(0)
-    pre_change = None
-    if changed_since is not None:  # a group's labels belong to the day ending `age_days` before now
-
-        def seen_before(group: LabelledRows) -> bool:  # its patients were seen before the change
-            return group.detail.get("seen_before") or now - timedelta(days=group.age_days) <= changed_since
-
-        since = [g for g in production if not seen_before(g)]
-        # which classes' predicted patients clinicians labelled (the lake labels every row)
-        labelled_predictions = {label for g in since for label in (
-            g.detail.get("predicted", {}) if g.source == "outcomes" else set(g.y.tolist()))}
-        weights, pre_change = weigh_after_change(weights, np.concatenate(
-            [np.full(len(g), seen_before(g)) for g in used]
-        ) if used else np.empty(0, dtype=bool), y, filled=int(len(fill)), labelled_predictions=labelled_predictions)
-        pre_change["changed_since"] = isoformat(changed_since)
-        pre_change["seen_before_labelled_after"] = sum(len(g) for g in production if g.detail.get("seen_before")
-                                                       and now - timedelta(days=g.age_days) > changed_since)
+    pre_change = since_change = None
+    if changed_since is not None:
+        weights, pre_change, since_change = weigh_since_change(weights, used, production, y, len(fill), now,
+                                                               changed_since)
     record = {
         "policy": {"window_days": window_days, "min_rows": min_rows, "half_life_days": half_life_days,
                    "recent_labels_win": {
@@ -235,7 +226,7 @@ def assemble_training_data(*, predictions, artifacts, window_days: int, min_rows
         "rows": int(len(y)),
         "rows_per_class": per_class(y),
     }
-    return TrainingData(X, y, weights, record, int(len(y) - len(fill)))
+    return TrainingData(X, y, weights, record, int(len(y) - len(fill)), since_change)
 
 
 def _summary(groups: list[LabelledRows]) -> dict:

@@ -224,3 +224,55 @@ def test_a_challenger_selected_by_the_fallback_says_so_in_the_decision():
     challenger = Contender(None, model(0.9).metrics, ALL, rare_class_promise=promise)
     text = " ".join(decide_promotion(challenger, []).reasons)
     assert "no decision rule could promise" in text and "fallback: no candidate could keep" in text
+
+
+def relabelled_case(rows_since: int):
+    """A labelling change turned part of MILD into ACUTE. 100 MILD rows labelled
+    before it (weight 0.05), `rows_since` MILD rows labelled after it (weight 1).
+    The champion recalls every old row and 3/4 of the new ones; the challenger,
+    trained on the new rule, calls 60 old rows ACUTE and recalls 11/12 of the new."""
+    mild, acute = ALL[1], ALL[2]
+    y = rows_and_truth(rows=2000)
+    y[np.isin(y, [mild])] = ALL[0]
+    old, new = np.arange(100) * 10, np.arange(rows_since) * 10 + 1
+    y[old], y[new] = mild, mild
+    since = np.zeros(len(y), dtype=bool)
+    since[new] = True
+    since[np.flatnonzero(~np.isin(np.arange(len(y)), old))[::2]] = True  # half the other rows are new too
+    weights = np.where(since, 1.0, 0.05)
+    champion_says, challenger_says = y.copy(), y.copy()
+    champion_says[new[: rows_since // 4]] = acute
+    challenger_says[old[:60]] = acute
+    challenger_says[new[: rows_since // 12]] = acute
+    champion, challenger = scored("champion", y, champion_says, weights), scored(None, y, challenger_says, weights)
+    return challenger, champion, EvaluationRows(y, weights, since)
+
+
+def test_after_a_labelling_change_recall_is_judged_on_labels_given_since_when_they_are_enough():
+    """Labels given before a detected change may follow the rule it replaced;
+    with at least 5 rows of the class since (the fewest disagreeing rows an
+    exact McNemar test at 95 % can call a significant loss) they judge."""
+    challenger, champion, rows = relabelled_case(rows_since=24)
+    decision = decide_promotion(challenger, [champion], rows=rows)
+    assert decision.promote, decision.reasons
+    assert "22 vs 18 of 24 rows (judged on the 24 rows labelled since the change)" in " ".join(decision.reasons)
+    whole = decide_promotion(challenger, [champion], rows=EvaluationRows(rows.y_true, rows.weights))
+    assert not whole.promote  # every row judged: 100 old MILD labels, 60 lost
+
+
+def test_after_a_labelling_change_too_few_labels_since_leave_every_row_to_judge():
+    challenger, champion, rows = relabelled_case(rows_since=4)
+    decision = decide_promotion(challenger, [champion], rows=rows)
+    mild = [reason for reason in decision.reasons if ALL[1] in reason]
+    assert not decision.promote and len(mild) == 1
+    assert "recalls 44 of 104 rows, the champion 103" in mild[0] and "since the change" not in mild[0]
+
+
+def test_after_a_labelling_change_a_loss_among_labels_given_since_is_still_refused():
+    challenger, champion, rows = relabelled_case(rows_since=60)
+    worse = challenger.predictions.copy()
+    worse[np.flatnonzero(rows.since_change & (rows.y_true == ALL[1]))[:30]] = ALL[0]
+    challenger = scored(None, rows.y_true, worse, rows.weights)
+    decision = decide_promotion(challenger, [champion], rows=rows)
+    assert not decision.promote
+    assert "judged on the 60 rows labelled since the change" in " ".join(decision.reasons)

@@ -118,3 +118,17 @@ def test_retraining_on_the_champions_exact_data_promotes_nothing(stores):
     assert registry.read_champion(store)[0]["version"] == first["winner"]["version"]
     with pytest.raises(ValidationError, match="no-op"):
         registry.promote(store, metadata, first["winner"]["version"], reason="again", actor="cli")
+
+
+def test_the_gate_is_told_which_rows_were_seen_since_a_change(stores):
+    """A drift retrain's rows of patients seen since the change travel with their
+    rows into the holdout, where the gate judges recall on them (promotion_gate)."""
+    X, y = generate_reference_data(3000, seed=5)
+    run(stores, X, y)  # a champion
+    since = np.arange(len(y)) % 2 == 0
+    store, metadata = stores
+    record = run_training(X, y, store=store, metadata=metadata, options=QUICK, actor="test", data_sources={},
+                          since_change=since)
+    reasons = " ".join(record["promotion"]["reasons"])
+    assert "rows labelled since the change" in reasons
+    assert "since the change" not in " ".join(run(stores, X, y)["promotion"]["reasons"])

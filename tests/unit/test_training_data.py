@@ -239,6 +239,39 @@ def test_after_a_detected_change_a_patient_seen_before_it_is_old_evidence_whenev
     recorded = data.record["weights"]["pre_change"]
     assert recorded["rows_before"] == 18 * 50 + 60
     assert recorded["seen_before_labelled_after"] == 60
+    assert not data.since_change.any() and plain.since_change is None  # no class relabelled: the gate sees all
+
+
+def test_after_a_detected_change_a_relabelled_class_is_judged_on_labels_given_since(store):
+    """Recent labels win: old MILD labels where ACUTE is now given are dropped,
+    the late ones of patients seen before the change too (as old as the change:
+    among the new labels they hid it). MILD's labelling moved, so the gate
+    judges its recall on MILD labels of patients seen since (promotion_gate)."""
+    changed_since = NOW - timedelta(days=1.5)
+    for age in range(2, 7):
+        labelled(store, vitals(40, heart_rate=115, seed=400 + age), MILD, made=NOW - timedelta(days=age + 0.7),
+                 recorded=NOW - timedelta(days=age + 0.5))
+        labelled(store, vitals(40, seed=410 + age), HEALTHY, made=NOW - timedelta(days=age + 0.7),
+                 recorded=NOW - timedelta(days=age + 0.5))
+    labelled(store, vitals(30, heart_rate=115, seed=420), MILD, made=NOW - timedelta(days=1.8),  # late, old rule
+             recorded=NOW - timedelta(hours=6))
+    labelled(store, vitals(60, heart_rate=115, seed=421), ACUTE, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3))
+    labelled(store, vitals(40, heart_rate=95, seed=422), MILD, made=NOW - timedelta(days=1.2),
+             recorded=NOW - timedelta(hours=3))
+    labelled(store, vitals(30, seed=423), HEALTHY, made=NOW - timedelta(days=1.2), recorded=NOW - timedelta(hours=3))
+    data = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=2000,
+                                  half_life_days=2.0, reference_rows=5000, seed=3, now=NOW,
+                                  changed_since=changed_since)
+    assert data.record["outcomes"]["dropped_as_contradicted"][MILD] == 5 * 40 + 30
+    assert data.record["weights"]["pre_change"]["recall_judged_since_for"] == [MILD]
+    assert data.since_change.sum() == 40 and (data.y[data.since_change] == MILD).all()
+    assert (data.X[data.since_change][:, 1] < 105).all()  # the new MILD rows, not the late old ones
+    assert (data.y[data.production_rows:] == MILD).any() and not data.since_change[data.production_rows:].any()
+    long_ago = assemble_training_data(predictions=store, artifacts=None, window_days=28, min_rows=2000,
+                                      half_life_days=2.0, reference_rows=5000, seed=3, now=NOW,
+                                      changed_since=NOW - timedelta(days=40))  # older than the window
+    assert not long_ago.since_change[long_ago.production_rows:].any()  # the fill is never a label since
 
 
 def test_the_change_cap_never_weighs_older_labels_up_or_leaves_nothing_to_learn():
