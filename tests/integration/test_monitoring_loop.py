@@ -7,7 +7,6 @@ import os
 import time
 from datetime import date, datetime, timedelta, timezone
 
-import numpy as np
 import pytest
 
 from shared import wiring
@@ -61,9 +60,8 @@ def test_shifted_traffic_closes_the_loop_locally(weak_candidate, quick_training_
     # input drift began with this window: the retrain knows, from the report, and records how it weighed
     assert experiments[0]["trigger"]["changed_since"] == report["window_start"]
     assert experiments[0]["data_sources"]["weights"]["pre_change"]["changed_since"] == report["window_start"]
-    # every labelled row came after the change: the gate was told so, for its recall rule
-    holdout_rows = int(np.sum(experiments[0]["candidates"][0]["holdout"]["confusion_matrix"]["matrix"]))
-    assert 0 < experiments[0]["promotion"]["rows_since_change"] <= holdout_rows
+    # the gate was told which rows came since the change (none here: no class was relabelled)
+    assert experiments[0]["promotion"]["rows_since_change"] == 0
     new_version = registry.read_champion(wiring.artifact_store())[0]["version"]
     assert new_version != champion["version"]
     # the new champion's baseline is the shifted window's population, not its training mix
