@@ -173,7 +173,7 @@ class TrainingData:
     weights: np.ndarray
     record: dict  # sources, window, rows per class, weights: goes into the experiment
     production_rows: int  # the first rows are labelled production data, the rest reference fill
-    since_change: np.ndarray | None = None  # rows of patients seen since `changed_since` (the gate's recall view)
+    since_change: np.ndarray | None = None  # seen since `changed_since`, in classes it relabelled (for the gate)
 
     @property
     def production(self) -> tuple[np.ndarray, np.ndarray]:
