@@ -36,7 +36,6 @@ thereby stops predicting a class the champion predicts).
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -58,6 +57,7 @@ from shared.training.holdout import (  # noqa: F401
     in_holdout,
     prepare_data,
 )
+from shared.training.labelled_rows import rarest_class
 from shared.training.paired_comparison import paired_macro_f1_difference
 from shared.training.promotion_gate import EvaluationRows
 from shared.training.search import (  # noqa: F401
@@ -132,8 +132,7 @@ class TrainingResult:
 
 
 def rarest_label(data: PreparedData) -> str:
-    counts = Counter(data.y_train)
-    return min(data.labels, key=lambda label: (counts[label], data.labels.index(label)))
+    return rarest_class(data.y_train, data.labels)
 
 
 def train_candidates(

@@ -27,7 +27,7 @@ import numpy as np
 
 from shared.records import isoformat
 from shared.schema import LABELS
-from shared.training.labelled_rows import LabelledRows
+from shared.training.labelled_rows import LabelledRows, rarest_class
 
 # After a detected change, the labels from before it weigh at most this share of
 # the production rows' weight (the half-life alone leaves them about 2/3 the
@@ -100,7 +100,9 @@ def weigh_since_change(weights: np.ndarray, used: list[LabelledRows], production
                        ) -> tuple[np.ndarray, dict, np.ndarray]:
     """The weights after a change (`weigh_after_change`), their record, and the
     rows the gate judges recall on: labels given since it to patients seen
-    since it, in the classes whose labelling it moved (RELABELLED_MIN_ROWS).
+    since it, in the classes whose labelling it moved (RELABELLED_MIN_ROWS),
+    never the rare class (as training picks it: `rarest_class`; its rows since
+    a change are the fewest of all), which the record names when it is left out.
 
     A row is before the change when its patient was seen before it, whenever
     it was labelled (`detail["seen_before"]`, from the prediction's time), or
@@ -115,9 +117,12 @@ def weigh_since_change(weights: np.ndarray, used: list[LabelledRows], production
     before = np.concatenate([np.full(len(g), seen_before(g)) for g in used]) if used else np.empty(0, bool)
     weights, record = weigh_after_change(weights, before, y, filled, labelled_predictions)
     dropped = {label: sum(g.detail.get("dropped", {}).get(label, 0) for g in production) for label in LABELS}
-    relabelled = sorted(label for label, count in dropped.items() if count >= RELABELLED_MIN_ROWS)
+    rare = rarest_class(y, [label for label in LABELS if label in set(y.tolist())] or LABELS)
+    flagged = sorted(label for label, count in dropped.items() if count >= RELABELLED_MIN_ROWS)
+    relabelled = [label for label in flagged if label != rare]  # the rare class keeps every row (promotion_gate)
     since_change = ~before & (np.arange(len(y)) < len(y) - filled) & np.isin(y, relabelled)
     record.update(changed_since=isoformat(changed_since), recall_judged_since_for=relabelled,
+                  rare_class_left_out=rare if rare in flagged else None,
                   seen_before_labelled_after=sum(len(g) for g in production if g.detail.get("seen_before")
                                                  and now - timedelta(days=g.age_days) > changed_since))
     return weights, record, since_change

@@ -28,3 +28,10 @@ class LabelledRows:
 def per_class(labels) -> dict[str, int]:
     counts = Counter(map(str, labels))
     return {label: counts.get(label, 0) for label in LABELS}
+
+
+def rarest_class(y, labels=LABELS) -> str:
+    """The class of `labels` with the fewest rows in `y` (ties: the earlier in
+    `labels`): the one the rare-class promise and the gate protect."""
+    counts = Counter(map(str, y))
+    return min(labels, key=lambda label: (counts.get(label, 0), list(labels).index(label)))

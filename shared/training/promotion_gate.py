@@ -25,19 +25,24 @@ Rules (defaults configurable in `Settings`):
    test on the class's rows where the two disagree (2 of 10 rows lost: p =
    0.25; 5 of 8: p = 0.03, refused).
    After a detected change, a loss on every row in a class whose labelling
-   the change moved is judged again on the rows of patients seen since it
-   (`EvaluationRows.since_change`; `change_weighting` names the classes:
-   "recent labels win" dropped their older labels as relabelled), and stands
-   only if it is a loss there too: the older labels follow the rule the
-   change replaced, and a challenger that learnt the new one loses "recall"
-   on them (bench/loop_simulation.py: mild cases with heart rate >= 110
-   relabelled acute; night-12 candidates 0.013-0.034 better on the new
-   population were refused). Only with at least as many such rows as the
-   exact test needs disagreeing rows to call any loss significant
-   (`min_rows_for_a_significant_loss`, 5). The view since only excuses, never
-   adds a refusal: judged there alone, a follow-up 0.046 better lost 10 of 91
-   new mild rows (repeated measurements of fewer patients) and was refused.
-   Other classes, the rare one included, keep every row.
+   the change moved (`change_weighting` names it: "recent labels win" dropped
+   its older labels as relabelled) is judged again on the rows of patients
+   seen since it (`EvaluationRows.since_change`): the older labels follow the
+   rule the change replaced, and a challenger that learnt the new one loses
+   "recall" on them (bench/loop_simulation.py: night-12 candidates 0.013-0.034
+   better on the new population were refused). The loss is excused only on
+   evidence that the challenger is not worse there: with at least 5 such rows
+   (`recall_rule.min_rows_for_a_significant_loss`), the one-sided 95 % upper bound of its
+   recall loss on them (`recall_loss_upper_bound`, exact on the rows where the
+   two disagree) must be within PROMOTION_MAX_RECALL_DROP. A mere "not
+   significant" would excuse most on the fewest rows (2 of 6 against 6 of 6:
+   p = 0.06). A bound rather than the observed recall alone, so one lucky row
+   among few does not decide either. The view since only excuses, never adds
+   a refusal (judged there alone, a follow-up 0.046 better lost 10 of 91 new
+   mild rows and was refused). The rare class (the challenger's rare-class
+   promise, else the evaluation rows' rarest) is never excused: its rows
+   since a change are the fewest of all. Each excuse is recorded with both
+   views (`GateDecision.recall_excused`).
 4. No silent shrink: every class the champion predicts, the challenger predicts.
 5. No no-op: a challenger trained on the champion's exact data must score
    strictly better; `registry.promote` refuses the version already serving.
@@ -54,7 +59,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.config import DEFAULTS
+from shared.training.labelled_rows import rarest_class
 from shared.training.paired_comparison import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, paired_macro_f1_difference
+from shared.training.recall_rule import recall_loss, since_change_view
 
 
 @dataclass(frozen=True)
@@ -99,12 +106,14 @@ class GateDecision:
     reasons: list[str] = field(default_factory=list)
     paired_comparisons: dict = field(default_factory=dict)  # champion version -> difference and its interval
     rows_since_change: int | None = None  # evaluation rows of patients seen since a detected change
+    recall_excused: dict = field(default_factory=dict)  # label -> {"all_rows": ..., "since_rows": ...}
 
     def to_dict(self) -> dict:
         return {"promote": self.promote, "challenger_macro_f1": self.challenger_macro_f1,
                 "champion_macro_f1": self.champion_macro_f1, "bar_macro_f1": self.bar_macro_f1,
                 "bar_version": self.bar_version, "reasons": list(self.reasons),
-                "paired_comparisons": dict(self.paired_comparisons), "rows_since_change": self.rows_since_change}
+                "paired_comparisons": dict(self.paired_comparisons), "rows_since_change": self.rows_since_change,
+                "recall_excused": {label: dict(views) for label, views in self.recall_excused.items()}}
 
 
 def decide_promotion(challenger: Contender, champions: list[Contender], rules: GateRules = GateRules(),
@@ -145,86 +154,23 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
     dropped = [label for label in current.labels if label not in challenger.labels]
     if dropped:
         refuse(f"the challenger no longer predicts {dropped}: the class set may not shrink silently")
+    rare = (challenger.rare_class_promise or {}).get("label") or (
+        rarest_class(rows.y_true, current.labels) if paired else None)
     for label, champion_class in current.metrics["per_class"].items():
         if champion_class["support"] == 0 or label in dropped:
             continue
-        loss = _recall_loss(current, challenger, label, champion_class["support"], rows if paired else None, rules)
-        if loss is None:
+        loss = recall_loss(current, challenger, label, champion_class["support"], rows if paired else None, rules)
+        if loss is None or not loss.refused:
+            if loss is not None:
+                decision.reasons.append(loss.describe(rules))
             continue
-        since = 0
-        if paired and rows.since_change is not None:
-            since = int(np.sum(rows.since_change & (np.asarray(rows.y_true, dtype=object) == label)))
-        if loss.startswith("refused") and since >= min_rows_for_a_significant_loss(rules):
-            judged = EvaluationRows(np.where(rows.since_change, rows.y_true, None))
-            recent = _recall_loss(current, challenger, label, since, judged, rules)
-            view = f" on the {since} rows labelled since the change"
-            if recent is None or not recent.startswith("refused"):
-                kept = [recalled_rows(model, label, since, judged) for model in (challenger, current)]
-                decision.reasons.append(f"{loss.split(': ', 1)[1]}; but{view} the challenger recalls {kept[0]} of "
-                                        f"{since}, the champion {kept[1]}: not a loss there, and the older labels "
-                                        f"follow the rule the change replaced")
-                continue
-            loss += f"; and{view}: {recent.split(': ', 2)[2]}"
-        (refuse if loss.startswith("refused") else decision.reasons.append)(loss.split(": ", 1)[1]
-                                                                             if loss.startswith("refused") else loss)
+        excuse = since_change_view(current, challenger, label, rows if paired else None, rules, rare)
+        if excuse is not None and excuse.excused:
+            decision.recall_excused[label] = {"all_rows": loss.to_dict(), "since_rows": excuse.to_dict()}
+            decision.reasons.append(f"{loss.describe(rules)}; but {excuse.describe(rules)}")
+        else:
+            refuse(loss.describe(rules) + (f"; and {excuse.describe(rules)}" if excuse is not None else ""))
     return decision
-
-
-def _recall_loss(champion: Contender, challenger: Contender, label: str, support: int,
-                 rows: EvaluationRows | None, rules: GateRules) -> str | None:
-    """Rule 3 for one class on `rows` (None: from the metrics): None when no
-    loss beyond the drop, "refused: ..." with the evidence, or the reason a
-    loss beyond it is not significant."""
-    champion_rows = recalled_rows(champion, label, support, rows)
-    challenger_rows = recalled_rows(challenger, label, support, rows)
-    rows_lost = champion_rows - challenger_rows
-    drop = rows_lost / support
-    if drop <= rules.max_recall_drop or rows_lost <= 1:
-        return None
-    evidence = ""
-    if rows is not None:
-        p_value = recall_loss_p_value(champion, challenger, label, rows)
-        if p_value >= 1 - rules.confidence:
-            return (f"recall of {label!r}: {challenger_rows} vs {champion_rows} of {support} rows, not a "
-                    f"significant loss (McNemar exact p = {p_value:.3f})")
-        evidence = f"; McNemar exact p = {p_value:.3f}"
-    return (f"refused: recall of {label!r} drops by {drop:.3f} (more than {rules.max_recall_drop}): the challenger "
-            f"recalls {challenger_rows} of {support} rows, the champion {champion_rows}{evidence}")
-
-
-def min_rows_for_a_significant_loss(rules: GateRules) -> int:
-    """The fewest rows only the champion recalls that the exact McNemar test
-    can call a significant loss (5 at 95 %: p = 1/32)."""
-    disagreeing = 1
-    while 0.5 ** disagreeing >= 1 - rules.confidence:
-        disagreeing += 1
-    return disagreeing
-
-
-def recall_loss_p_value(champion: Contender, challenger: Contender, label: str, rows: EvaluationRows) -> float:
-    """One-sided exact McNemar test on the class's rows where the two disagree:
-    how likely this many rows only the champion recalls, were both equally good."""
-    from scipy.stats import binom
-
-    truth = np.asarray(rows.y_true, dtype=object) == label
-    champion_hit = truth & (np.asarray(champion.predictions, dtype=object) == label)
-    challenger_hit = truth & (np.asarray(challenger.predictions, dtype=object) == label)
-    only_champion = int(np.sum(champion_hit & ~challenger_hit))
-    only_challenger = int(np.sum(challenger_hit & ~champion_hit))
-    if only_champion == 0:
-        return 1.0
-    return float(binom.sf(only_champion - 1, only_champion + only_challenger, 0.5))
-
-
-def recalled_rows(contender: Contender, label: str, support: int, rows: EvaluationRows | None) -> int:
-    """Rows of `label` the contender recalls, counted as rows whatever the metrics' weights."""
-    if rows is not None and contender.predictions is not None:
-        truth = np.asarray(rows.y_true, dtype=object) == label
-        return int(np.sum(truth & (np.asarray(contender.predictions, dtype=object) == label)))
-    per_class = contender.metrics["per_class"][label]
-    if "recalled_rows" in per_class:
-        return int(per_class["recalled_rows"])
-    return int(round(per_class["recall"] * support))  # unweighted metrics: recall is a share of rows
 
 
 def _compare_paired(challenger, champions, rules, rows, decision, refuse) -> None:

@@ -1,5 +1,7 @@
 """Each rule of the promotion gate, on hand-made metrics: each test fails when its rule is removed."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from shared.schema import LABELS
@@ -226,12 +228,12 @@ def test_a_challenger_selected_by_the_fallback_says_so_in_the_decision():
     assert "no decision rule could promise" in text and "fallback: no candidate could keep" in text
 
 
-def relabelled_case(rows_since: int):
-    """A labelling change turned part of MILD into ACUTE. 100 MILD rows labelled
+def relabelled_case(rows_since: int, target: str = ALL[1]):
+    """A labelling change turned part of MILD (`target`) into ACUTE. 100 MILD rows labelled
     before it (weight 0.05), `rows_since` MILD rows labelled after it (weight 1).
     The champion recalls every old row and 3/4 of the new ones; the challenger,
     trained on the new rule, calls 60 old rows ACUTE and recalls 11/12 of the new."""
-    mild, acute = ALL[1], ALL[2]
+    mild, acute = target, ALL[2]
     y = rows_and_truth(rows=2000)
     y[np.isin(y, [mild])] = ALL[0]
     old, new = np.arange(100) * 10, np.arange(rows_since) * 10 + 1
@@ -297,3 +299,53 @@ def test_labels_given_since_a_change_only_excuse_a_loss_on_every_row_never_add_o
     champion, challenger = scored("champion", y, champion_says), scored(None, y, challenger_says)
     decision = decide_promotion(challenger, [champion], rows=EvaluationRows(y, None, since))
     assert decision.promote, decision.reasons
+
+
+def test_after_a_labelling_change_few_rows_since_excuse_nothing_without_evidence():
+    """Review 20.1: with 6 rows since the change an exact test can hardly call
+    anything a loss (4 of 6 lost: p = 0.0625). The excuse needs evidence that
+    the challenger is not worse there: 2 of 6 against the champion's 6 of 6
+    (and 42 of 106 over every row) is refused, and the reason says why."""
+    challenger, champion, rows = relabelled_case(rows_since=6)
+    new = np.flatnonzero(rows.since_change & (rows.y_true == ALL[1]))
+    champion_says, challenger_says = champion.predictions.copy(), challenger.predictions.copy()
+    champion_says[new], challenger_says[new] = ALL[1], ALL[1]
+    challenger_says[new[:4]] = ALL[2]
+    champion_says[np.flatnonzero(rows.since_change & (rows.y_true == ALL[0]))[:300]] = ALL[3]  # worse elsewhere
+    champion = scored("champion", rows.y_true, champion_says, rows.weights)
+    challenger = scored(None, rows.y_true, challenger_says, rows.weights)
+    decision = decide_promotion(challenger, [champion], rows=rows)
+    assert not decision.promote
+    text = " ".join(decision.reasons)
+    assert "recalls 42 of 106 rows, the champion 106" in text
+    assert "on the 6 rows labelled since the change: the challenger recalls 2 of 6 rows, the champion 6" in text
+    assert "not a loss" not in text and decision.recall_excused == {}
+
+
+def test_an_excused_loss_is_recorded_per_class_with_both_views():
+    """Review 20.6: why the served model won is data, not prose."""
+    challenger, champion, rows = relabelled_case(rows_since=24)
+    decision = decide_promotion(challenger, [champion], rows=rows)
+    excused = decision.to_dict()["recall_excused"]
+    assert list(excused) == [ALL[1]]
+    assert excused[ALL[1]]["all_rows"] | {"p_value": None} == {
+        "support": 124, "champion_rows": 118, "challenger_rows": 62, "p_value": None, "refused": True}
+    since = excused[ALL[1]]["since_rows"]
+    assert (since["support"], since["champion_rows"], since["challenger_rows"]) == (24, 18, 22)
+    assert since["loss_upper_bound"] <= GateRules().max_recall_drop
+    assert "not a significant loss there (McNemar exact p = 1.000)" in " ".join(decision.reasons)
+
+
+def test_the_rare_class_is_never_excused_by_the_rows_since_a_change():
+    """Review 20.2: the rare class keeps every row whatever the change's mask
+    says -- its rows since a change are the fewest of all. It is taken from the
+    challenger's rare-class promise, else the evaluation rows' rarest class."""
+    challenger, champion, rows = relabelled_case(rows_since=24, target=RARE)
+    promised = replace(challenger, rare_class_promise={"label": RARE, "met": True})
+    for contender in (promised, challenger):
+        decision = decide_promotion(contender, [champion], rows=rows)
+        assert not decision.promote and decision.recall_excused == {}
+        assert f"recall of {RARE!r} drops" in " ".join(decision.reasons)
+        assert "the rare class is never judged on the rows since a change" in " ".join(decision.reasons)
+    mild, mild_champion, mild_rows = relabelled_case(rows_since=24)
+    assert decide_promotion(mild, [mild_champion], rows=mild_rows).promote  # the same case in MILD is excused

@@ -343,3 +343,24 @@ def test_after_a_detected_change_only_a_class_clinicians_do_not_label_gets_its_f
     recorded = data.record["weights"]["pre_change"]
     assert recorded["fill_rows"] == int((fill_w == production_w[new].mean()).sum())
     assert MILD not in recorded["fill_classes"] and HEALTHY in recorded["fill_classes"]
+
+
+def test_after_a_detected_change_the_rare_class_is_never_marked_relabelled():
+    """Review 20.2: even when recent labels win drops enough of its older rows,
+    the rare class keeps every row for the gate; the record says it was left out."""
+    from shared.training.change_weighting import weigh_since_change
+
+    changed_since = NOW - timedelta(days=1.5)
+    terminal = LABELS[-1]
+
+    def group(age, labels, dropped=None):
+        return LabelledRows("outcomes", age, vitals(len(labels), seed=age), np.array(labels, dtype=object),
+                            {"dropped": dropped or {}, "predicted": set(labels)})
+
+    old = group(5, [HEALTHY] * 40 + [MILD] * 30 + [terminal] * 3, {MILD: 6, terminal: 7})
+    new = group(0, [HEALTHY] * 40 + [MILD] * 20 + [terminal] * 4)
+    y = np.concatenate([old.y, new.y])
+    _, record, since = weigh_since_change(np.ones(len(y)), [old, new], [old, new], y, 0, NOW, changed_since)
+    assert record["recall_judged_since_for"] == [MILD]
+    assert record["rare_class_left_out"] == terminal
+    assert since.sum() == 20 and (y[since] == MILD).all()
