@@ -29,14 +29,7 @@ from shared.monitoring.estimated_performance import reference_from_model  # CBPE
 from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
-from shared.training.candidates import (
-    SEARCH_SPACES,
-    SPLIT,
-    evaluate,
-    in_holdout,
-    predict_labels,
-    train_candidates,
-)
+from shared.training.candidates import SEARCH_SPACES, SPLIT, evaluate, in_holdout, predict_labels, train_candidates
 from shared.training.promotion import Publish, complete_promotion, open_intent
 from shared.training.promotion_gate import Contender, EvaluationRows, GateRules, decide_promotion
 
@@ -201,7 +194,8 @@ def run_training(
         record = settle_experiment(store, metadata, closed) or record
     log.info("training run finished", extra={"fields": {
         "run_id": run_id, "version": version, "winner": winner.family,
-        "macro_f1": winner.metrics["macro_f1"], "promoted": record["promotion"]["promoted"]}})
+        "macro_f1": winner.metrics["macro_f1"], "promoted": record["promotion"]["promoted"],
+        "recall_excused": record["promotion"].get("recall_excused") or None}})
     return record
 
 
