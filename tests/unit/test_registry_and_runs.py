@@ -20,9 +20,13 @@ from tests.conftest import register_model
 QUICK = TrainingOptions(seed=3, families=("xgboost",), budget_seconds=0.0)
 
 
+def make_stores(path):
+    return LocalArtifactStore(path / "artifacts"), SqliteMetadataStore(SqliteDatabase(path / "m.db"))
+
+
 @pytest.fixture
 def stores(tmp_path):
-    return LocalArtifactStore(tmp_path / "artifacts"), SqliteMetadataStore(SqliteDatabase(tmp_path / "m.db"))
+    return make_stores(tmp_path)
 
 
 def run(stores, X, y, actor="test"):
@@ -133,3 +137,31 @@ def test_the_gate_is_told_which_rows_were_seen_since_a_change(stores):
 
     assert record["promotion"]["rows_since_change"] == int(since[in_holdout(X, y)].sum()) > 0
     assert run(stores, X, y)["promotion"]["rows_since_change"] is None
+
+
+def test_after_a_labelling_change_the_rows_since_it_decide_a_relabelled_class(tmp_path):
+    """End to end: the champion learnt MILD under the old rule; the new rule
+    calls MILD with heart rate >= 100 ACUTE. The challenger, trained mostly on
+    new labels, loses MILD recall on the old labels (96 vs 135 of 157) but not
+    on the 52 rows labelled since the change (47 vs 44): promoted with the
+    excuse recorded; without the rows since, refused."""
+    X, y = generate_reference_data(3000, seed=5)
+    X_old, y_old = generate_reference_data(2000, seed=6)
+    X_new, y_new = generate_reference_data(2000, seed=7)
+    y_new[(y_new == "ENFERMEDAD LEVE") & (X_new[:, 1] >= 100)] = "ENFERMEDAD AGUDA"
+    X2, y2 = np.vstack([X_old, X_new]), np.concatenate([y_old, y_new])
+    new = np.arange(len(y2)) >= len(y_old)
+    since = new & (y2 == "ENFERMEDAD LEVE")
+    options = TrainingOptions(seed=3, families=("xgboost",), budget_seconds=0.0, change_bounds=None)
+    decisions = []
+    for view in (since, None):
+        store, metadata = make_stores(tmp_path / ("since" if view is not None else "all"))
+        run_training(X, y, store=store, metadata=metadata, options=options, actor="test", data_sources={})
+        record = run_training(X2, y2, store=store, metadata=metadata, options=options, actor="test",
+                              data_sources={}, sample_weight=np.where(new, 1.0, 0.05), since_change=view)
+        decisions.append(record["promotion"])
+    excused, refused = decisions
+    assert excused["promoted"] and not refused["promoted"]
+    assert list(excused["recall_excused"]) == ["ENFERMEDAD LEVE"] and refused["recall_excused"] == {}
+    assert excused["recall_excused"]["ENFERMEDAD LEVE"]["since_rows"]["support"] == 52
+    assert "recall of 'ENFERMEDAD LEVE' drops" in " ".join(refused["reasons"])
