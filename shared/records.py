@@ -71,7 +71,8 @@ class WindowChunk:
     outcome_times: list[datetime | None] = field(default_factory=list)
     outcome_histories: list[list[dict]] = field(default_factory=list)
     # When each prediction was made (its inputs seen; empty from a source that
-    # keeps no time): a retrain after a change tells old patients from new by it.
+    # keeps no time; SQLite fills it only for `iter_outcomes_recorded`, the one
+    # reader): a retrain after a change tells old patients from new by it.
     predicted_times: list[datetime | None] = field(default_factory=list)
 
     def __len__(self) -> int:

@@ -349,3 +349,18 @@ def test_the_rare_class_is_never_excused_by_the_rows_since_a_change():
         assert "the rare class is never judged on the rows since a change" in " ".join(decision.reasons)
     mild, mild_champion, mild_rows = relabelled_case(rows_since=24)
     assert decide_promotion(mild, [mild_champion], rows=mild_rows).promote  # the same case in MILD is excused
+
+
+def test_the_fewest_rows_for_a_significant_loss_is_closed_form_and_checked():
+    """Review 20.9: the least d with 0.5 ** d < 1 - confidence, without a loop
+    that never ends at confidence 1."""
+    import pytest
+
+    from shared.training.recall_rule import min_rows_for_a_significant_loss
+
+    for confidence in (0.5, 0.8, 0.9, 0.95, 0.96875, 0.99, 0.999):
+        least = next(d for d in range(1, 64) if 0.5 ** d < 1 - confidence)
+        assert min_rows_for_a_significant_loss(GateRules(confidence=confidence)) == least
+    for bad in (1.0, 0.0, 1.5):
+        with pytest.raises(ValueError, match="confidence"):
+            min_rows_for_a_significant_loss(GateRules(confidence=bad))

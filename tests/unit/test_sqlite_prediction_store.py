@@ -75,3 +75,15 @@ def test_batch_is_all_or_nothing(store):
     with pytest.raises(sqlite3.IntegrityError):
         store.save_predictions([record(1), duplicate])
     assert store.count() == 1
+
+
+def test_only_outcomes_by_recording_time_carry_when_each_prediction_was_made(store):
+    """Review 20.8: drift windows and hourly units never read the prediction's
+    time, so they do not pay for a datetime a row; the retrain's outcomes do."""
+    made = record(90)
+    store.save_predictions([made])
+    store.record_outcome(made.prediction_id, "ENFERMEDAD AGUDA", T0 + timedelta(days=2))
+    assert next(store.iter_window(T0, T0 + timedelta(hours=1))).predicted_times == []
+    assert next(store.iter_labelled()).predicted_times == []
+    assert next(store.iter_outcomes_recorded(T0 + timedelta(days=1), T0 + timedelta(days=3))).predicted_times == [
+        T0 + timedelta(seconds=90)]

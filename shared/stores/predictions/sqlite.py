@@ -133,11 +133,13 @@ class SqlitePredictionStore:
         return self._record(rows[0])
 
     def _iter_chunks(self, where: str, parameters: tuple, chunk_size: int,
-                     order: str = "created_us") -> Iterator[WindowChunk]:
+                     order: str = "created_us", with_times: bool = False) -> Iterator[WindowChunk]:
+        """`with_times`: also when each prediction was made (only the retrain's
+        outcomes need it; a datetime a row would slow every drift window)."""
         cursor = self._execute(
             "SELECT temperature, heart_rate, blood_pressure, prediction, outcome_label, model_version, probabilities,"
-            " outcome_caller, COALESCE(outcome_updated_us, outcome_recorded_us), outcome_history, created_us"
-            " FROM predictions"
+            " outcome_caller, COALESCE(outcome_updated_us, outcome_recorded_us), outcome_history"
+            + (", created_us" if with_times else "") + " FROM predictions"
             f" WHERE {where} ORDER BY {order}",
             parameters,
         )
@@ -152,7 +154,7 @@ class SqlitePredictionStore:
                 outcome_callers=list(columns[7]),
                 outcome_times=[from_micros(micros) for micros in columns[8]],
                 outcome_histories=[_history(text) for text in columns[9]],
-                predicted_times=[from_micros(micros) for micros in columns[10]],
+                predicted_times=[from_micros(micros) for micros in columns[10]] if with_times else [],
             )
 
     def iter_window(self, start: datetime, end: datetime, chunk_size: int = 5000) -> Iterator[WindowChunk]:
@@ -164,7 +166,8 @@ class SqlitePredictionStore:
     def iter_outcomes_recorded(self, start: datetime, end: datetime,
                                chunk_size: int = 5000) -> Iterator[WindowChunk]:
         return self._iter_chunks("outcome_recorded_us >= ? AND outcome_recorded_us < ?",
-                                 (to_micros(start), to_micros(end)), chunk_size, order="outcome_recorded_us")
+                                 (to_micros(start), to_micros(end)), chunk_size, order="outcome_recorded_us",
+                                 with_times=True)
 
     def count_outcome_request(self, hour: str, caller: str) -> int:
         """Add one to `caller`'s counter for `hour` (YYYYMMDDHH, UTC); returns the new count.
