@@ -35,9 +35,13 @@ from shared.training.labelled_rows import LabelledRows, rarest_class
 # over 3 seeds (notes/issue-20c.md).
 PRE_CHANGE_MAX_SHARE = 0.15
 # A class whose labelling the change moved: "recent labels win" dropped at
-# least this many of its older rows as relabelled (stationary classes: 0-3).
-# Its recall is then judged on labels given since the change (promotion_gate).
+# least this many of its older rows as relabelled, and this share of them
+# (bench/loop_simulation.py night 12-15: relabelled LEVE 58-157 rows, 3-8 %;
+# stationary classes 0-6 rows, at most 1.1 %: a count alone grows with the
+# outcomes' volume). Its recall is then judged on labels given since the
+# change (promotion_gate).
 RELABELLED_MIN_ROWS = 5
+RELABELLED_MIN_SHARE = 0.02
 
 
 def pre_change_factor(weights: np.ndarray, before: np.ndarray, max_share: float = PRE_CHANGE_MAX_SHARE) -> float:
@@ -100,7 +104,8 @@ def weigh_since_change(weights: np.ndarray, used: list[LabelledRows], production
                        ) -> tuple[np.ndarray, dict, np.ndarray]:
     """The weights after a change (`weigh_after_change`), their record, and the
     rows the gate judges recall on: labels given since it to patients seen
-    since it, in the classes whose labelling it moved (RELABELLED_MIN_ROWS),
+    since it, in the classes whose labelling it moved (RELABELLED_MIN_ROWS and
+    RELABELLED_MIN_SHARE of their older rows; the record keeps each class's drops),
     never the rare class (as training picks it: `rarest_class`; its rows since
     a change are the fewest of all), which the record names when it is left out.
 
@@ -117,11 +122,14 @@ def weigh_since_change(weights: np.ndarray, used: list[LabelledRows], production
     before = np.concatenate([np.full(len(g), seen_before(g)) for g in used]) if used else np.empty(0, bool)
     weights, record = weigh_after_change(weights, before, y, filled, labelled_predictions)
     dropped = {label: sum(g.detail.get("dropped", {}).get(label, 0) for g in production) for label in LABELS}
+    kept = {label: int(np.sum(before[:len(y) - filled] & (y[:len(y) - filled] == label))) for label in LABELS}
     rare = rarest_class(y, [label for label in LABELS if label in set(y.tolist())] or LABELS)
-    flagged = sorted(label for label, count in dropped.items() if count >= RELABELLED_MIN_ROWS)
+    flagged = sorted(label for label, count in dropped.items() if count >= RELABELLED_MIN_ROWS
+                     and count >= RELABELLED_MIN_SHARE * (count + kept[label]))
     relabelled = [label for label in flagged if label != rare]  # the rare class keeps every row (promotion_gate)
     since_change = ~before & (np.arange(len(y)) < len(y) - filled) & np.isin(y, relabelled)
     record.update(changed_since=isoformat(changed_since), recall_judged_since_for=relabelled,
+                  dropped_as_relabelled=dropped,
                   rare_class_left_out=rare if rare in flagged else None,
                   seen_before_labelled_after=sum(len(g) for g in production if g.detail.get("seen_before")
                                                  and now - timedelta(days=g.age_days) > changed_since))

@@ -364,3 +364,34 @@ def test_after_a_detected_change_the_rare_class_is_never_marked_relabelled():
     assert record["recall_judged_since_for"] == [MILD]
     assert record["rare_class_left_out"] == terminal
     assert since.sum() == 20 and (y[since] == MILD).all()
+
+
+def flagged_relabelled(dropped: dict, kept_before: dict) -> list[str]:
+    """Which classes weigh_since_change marks relabelled, given per class the
+    rows recent labels win dropped and the pre-change rows it kept."""
+    from shared.training.change_weighting import weigh_since_change
+
+    old = LabelledRows("outcomes", 5, np.zeros((0, 3)), np.empty(0, dtype=object), {"dropped": dropped})
+    rows = [LabelledRows("outcomes", 5, vitals(n, seed=i), np.array([label] * n, dtype=object), {})
+            for i, (label, n) in enumerate(kept_before.items())]
+    new = LabelledRows("outcomes", 0, vitals(3), np.array([LABELS[-1]] * 3, dtype=object), {})
+    groups = [old, *rows, new]
+    y = np.concatenate([g.y for g in groups])
+    _, record, _ = weigh_since_change(np.ones(len(y)), groups, groups, y, 0, NOW, NOW - timedelta(days=1.5))
+    assert record["dropped_as_relabelled"] == {label: dropped.get(label, 0) for label in LABELS}
+    return record["recall_judged_since_for"]
+
+
+def test_relabelled_means_a_share_of_the_class_and_at_least_5_rows():
+    """Review 20.4: at least 5 dropped rows and 2 % of the class's older rows
+    (the loop's relabelled LEVE: 58-157 drops, 3-8 %; stationary classes at
+    most 6 of 549, 1.1 %), so a busier hospital's noise is not a relabelling."""
+    assert flagged_relabelled({MILD: 4}, {MILD: 100}) == []
+    assert flagged_relabelled({MILD: 5}, {MILD: 100}) == [MILD]
+    assert flagged_relabelled({MILD: 19}, {MILD: 981}) == []
+    assert flagged_relabelled({MILD: 20}, {MILD: 980}) == [MILD]
+
+
+def test_a_stationary_class_at_ten_times_the_loops_volume_is_not_relabelled():
+    """The loop's stationary drops (CRÓNICA 6 of 549, NO ENFERMO 4 of 5,810) at 10x the outcomes."""
+    assert flagged_relabelled({LABELS[3]: 60, HEALTHY: 40}, {LABELS[3]: 5490, HEALTHY: 58100, MILD: 18000}) == []
