@@ -182,3 +182,18 @@ def test_fields_other_parts_of_the_loop_add_are_shown_when_present(console, cham
     assert "0.8765" in console.get("/drift-reports").get_data(as_text=True)
     daily = json.loads(console.get("/", query_string={"format": "json"}).data)["daily"]
     assert daily["estimated"] == {"2026-01-02": 0.8765} and daily["realised"] == {}
+
+
+def test_an_excused_recall_loss_is_shown_with_both_views(console):
+    """Review 20.6: the operator sees why a challenger that lost recall on every row still won."""
+    metadata = wiring.metadata_store()
+    metadata.put(EXPERIMENTS, "excused", {
+        "run_id": "excused", "created_at": "2026-01-02T00:00:00Z", "winner": {"family": "xgboost", "version": "v9"},
+        "promotion": {"promoted": True, "reasons": [], "recall_excused": {"ENFERMEDAD LEVE": {
+            "all_rows": {"support": 349, "champion_rows": 338, "challenger_rows": 287, "p_value": 6e-15},
+            "since_rows": {"support": 23, "champion_rows": 23, "challenger_rows": 22, "p_value": 0.5,
+                           "loss_upper_bound": 0.0435}}}}})
+    text = console.get("/experiments").get_data(as_text=True)
+    assert "Recall loss excused by the rows since a change" in text
+    assert "<td data-label=\"every row\">287 vs 338 of 349</td>" in text
+    assert "<td data-label=\"rows since the change\">22 vs 23 of 23</td>" in text and ">0.0435<" in text
