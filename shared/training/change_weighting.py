@@ -21,6 +21,7 @@ outweighed them (100 old, 20 new, 280 fill rows: 3.5 / 20 / 280).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -86,7 +87,7 @@ def weigh_after_change(weights: np.ndarray, before: np.ndarray, y: np.ndarray, f
                      "fill_weight": round(fill_weight, 6) if fill_weight is not None else None}
 
 
-def labelling_age(now: datetime, changed_since: datetime | None):
+def labelling_age(now: datetime, changed_since: datetime | None) -> Callable[[LabelledRows], int]:
     """How old a group's labelling is, for "recent labels win": its day's age,
     but labels given after a change to patients seen before it describe the
     old rule (outcomes come late), so they are as old as the last day before

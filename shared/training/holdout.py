@@ -96,6 +96,8 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
         weights = np.asarray(weights, dtype=float)
         if weights.shape != y.shape or not np.isfinite(weights).all() or (weights <= 0).any():
             raise TrainingDataError("training weights must be one positive number per row")
+    if since_change is not None and np.shape(since_change) != y.shape:
+        raise TrainingDataError("the rows seen since a change must be one flag per row")
     if len(y) == 0:
         raise TrainingDataError("training data is empty")
     unknown = sorted(set(map(str, y)) - set(LABELS))

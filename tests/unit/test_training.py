@@ -276,3 +276,11 @@ def test_a_class_held_out_only_by_its_forced_row_is_named_in_the_experiment_note
     notes = prepare_data(X[keep], y[keep], seed=0).notes
     assert any(rare in note and "lowest-hash row" in note for note in notes)
     assert not any("lowest-hash row" in note for note in prepare_data(X, y, seed=0).notes)
+
+
+def test_rows_seen_since_a_change_must_be_one_flag_per_row():
+    """Review 20.10: like the weights, else a misaligned mask judges the wrong rows (or fails as an IndexError)."""
+    X, y = generate_reference_data(600, seed=2)
+    with pytest.raises(TrainingDataError, match="since a change"):
+        prepare_data(X, y, seed=1, since_change=np.ones(len(y) - 1, dtype=bool))
+    assert prepare_data(X, y, seed=1, since_change=np.ones(len(y), dtype=bool)).since_change_holdout.all()
