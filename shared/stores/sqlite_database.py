@@ -27,9 +27,15 @@ try:
 except ImportError:  # Windows: no lock file; SQLite's busy handler alone serialises writers
     fcntl = None
 
-_SCHEMA = """
+# The prediction log is one B-tree in (time, id) order: a commit appends to its last leaf page, where a
+# random id's own index (the previous layout: `prediction_id TEXT PRIMARY KEY` plus a time index) made each
+# one-row commit write ~3.6 pages (14.8 KB) of WAL, one of them a random page the checkpoint then copies
+# back. Ids the service issues carry their time (`ids.new_prediction_id`), so the key finds them; other ids
+# (older releases', tests') are the only rows in `predictions_by_other_id`. A database made before keeps its
+# table (both layouts answer the same SQL; only new files get this one).
+_PREDICTIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS predictions (
-    prediction_id TEXT PRIMARY KEY,
+    prediction_id TEXT NOT NULL,
     created_us INTEGER NOT NULL,
     temperature REAL NOT NULL,
     heart_rate REAL NOT NULL,
@@ -41,9 +47,14 @@ CREATE TABLE IF NOT EXISTS predictions (
     outcome_recorded_us INTEGER,
     outcome_updated_us INTEGER,
     outcome_caller TEXT,
-    outcome_history TEXT
-);
-CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_us, prediction_id);
+    outcome_history TEXT,
+    PRIMARY KEY (created_us, prediction_id)
+) WITHOUT ROWID;
+"""
+# True for a row whose id does not carry its own time: the lookup repeats this term to use the index.
+NOT_TIME_KEYED = "(length(prediction_id) <> 46 OR substr(prediction_id, 33) <> printf('%014x', created_us))"
+_OTHER_IDS_INDEX = f"CREATE INDEX IF NOT EXISTS predictions_by_other_id ON predictions (prediction_id) WHERE {NOT_TIME_KEYED};"
+_SCHEMA = """
 CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
     WHERE outcome_recorded_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outcome_rates (
@@ -63,6 +74,11 @@ CREATE INDEX IF NOT EXISTS documents_by_time ON documents (collection, created_u
 
 # Columns added after the first release: a database made by an older checkout gains them.
 _ADDED_COLUMNS = {"predictions": (("outcome_caller", "TEXT"), ("outcome_history", "TEXT"))}
+
+
+def _without_rowid(connection: sqlite3.Connection, table: str) -> bool:
+    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    return "WITHOUT ROWID" in sql.upper()
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -133,6 +149,9 @@ class SqliteDatabase:
             self._checkpoint_in_a_thread(connection)  # every connection: one left automatic would checkpoint
             with self._schema_lock:
                 if not self._schema_ready:
+                    connection.executescript(_PREDICTIONS_TABLE)
+                    if _without_rowid(connection, "predictions"):  # not a previous release's table
+                        connection.executescript(_OTHER_IDS_INDEX)
                     connection.executescript(_SCHEMA)
                     _add_missing_columns(connection)
                     self._schema_ready = True
