@@ -28,9 +28,10 @@ import threading
 import time
 import weakref
 
-# 16 MB of WAL at SQLite's 4 KB pages: under load a pass under the write lock every second or two, and what
-# a process that opens the file next reads back first if the server stopped without emptying it (~10 ms).
-RESET_FRAMES = 4096
+# 16 MB of WAL at the 2 KB pages of new databases (32 MB for a file made before with 4 KB pages): under load a
+# pass under the write lock every second or two, and what a process that opens the file next reads back first if
+# the server stopped without emptying it (~10 ms).
+RESET_FRAMES = 8192
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
 

@@ -27,6 +27,10 @@ try:
 except ImportError:  # Windows: no lock file; SQLite's busy handler alone serialises writers
     fcntl = None
 
+# Every commit writes whole pages to the WAL: a one-prediction commit rewrites its leaf page (rows of ~250
+# bytes). 2 KB pages halve those bytes (measured: 6.5 -> 3.8 KB a commit) and what each checkpoint fsyncs;
+# the rows still fit a page (an index B-tree keeps up to ~490 bytes of a row in a 2 KB page).
+PAGE_SIZE_OF_NEW_DATABASES = 2048
 # The prediction log is one B-tree in (time, id) order: a commit appends to its last leaf page, where a
 # random id's own index (the previous layout: `prediction_id TEXT PRIMARY KEY` plus a time index) made each
 # one-row commit write ~3.6 pages (14.8 KB) of WAL, one of them a random page the checkpoint then copies
@@ -144,6 +148,7 @@ class SqliteDatabase:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=self.timeout_seconds if blocking else 0.0,
                                          isolation_level=None)
+            connection.execute(f"PRAGMA page_size={PAGE_SIZE_OF_NEW_DATABASES}")  # no effect on an existing file
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             self._checkpoint_in_a_thread(connection)  # every connection: one left automatic would checkpoint

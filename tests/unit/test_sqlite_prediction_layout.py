@@ -82,8 +82,22 @@ def test_one_prediction_commits_about_one_page_to_the_wal(tmp_path):
     path = tmp_path / "db.sqlite3"
     store = SqlitePredictionStore(SqliteDatabase(path, checkpoint_interval_seconds=3600))
     store.save_predictions([service_record(T0 + timedelta(milliseconds=i)) for i in range(20_000)])
-    # A leaf page and, when it fills, its parent: the previous layout wrote ~3.6 pages (14.8 KB).
-    assert _wal_bytes_per_commit(path, store) < 2 * 4096
+    # A leaf page of 2 KB and, when it fills, its parent: the previous layout wrote ~3.7 pages of 4 KB (15 KB).
+    assert _wal_bytes_per_commit(path, store) < 4096
+
+
+def test_new_databases_use_2_kb_pages_and_older_ones_keep_theirs(tmp_path):
+    new = SqliteDatabase(tmp_path / "new.sqlite3")
+    SqlitePredictionStore(new).count()
+    assert new.connection().execute("PRAGMA page_size").fetchone()[0] == 2048
+    old_path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(old_path, isolation_level=None)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.executescript(PREVIOUS_RELEASE_SCHEMA)
+    old.close()
+    reopened = SqliteDatabase(old_path)
+    SqlitePredictionStore(reopened).count()
+    assert reopened.connection().execute("PRAGMA page_size").fetchone()[0] == 4096
 
 
 @pytest.mark.parametrize("make", [service_record, foreign_record], ids=["service id", "foreign id"])
