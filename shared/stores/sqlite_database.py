@@ -114,7 +114,7 @@ class WriteWouldBlock(Exception):
 
 
 class SqliteDatabase:
-    def __init__(self, path: str | Path, timeout_seconds: float = 5.0, checkpoint_interval_seconds: float = 0.2):
+    def __init__(self, path: str | Path, timeout_seconds: float = 5.0, checkpoint_interval_seconds: float = 0.5):
         self.path = Path(path)
         self.timeout_seconds = timeout_seconds
         self.checkpoint_interval_seconds = checkpoint_interval_seconds

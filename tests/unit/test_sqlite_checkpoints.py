@@ -179,3 +179,32 @@ def test_a_database_used_and_dropped_is_garbage_collected_fork_hook_and_checkpoi
     del database
     gc.collect()
     assert dropped() is None
+
+
+def test_one_process_checkpoints_a_file_however_many_open_it(tmp_path, monkeypatch):
+    """Each pass fsyncs the WAL and the database file, and a writer's WAL write waits on ext4 while
+    the WAL is being synced: two workers each checkpointing doubled those stalls for nothing."""
+    passes = []
+    real = sqlite_checkpoints.checkpoint_once
+
+    def recording(connection, database):
+        passes.append(database)
+        return real(connection, database)
+
+    monkeypatch.setattr(sqlite_checkpoints, "checkpoint_once", recording)
+    path = tmp_path / "db.sqlite3"
+    first, second = (SqliteDatabase(path, checkpoint_interval_seconds=0.02) for _ in range(2))
+    for database in (first, second):
+        assert SqlitePredictionStore(database).save_predictions_nowait([record()])
+    time.sleep(0.5)
+    assert len(passes) >= 5
+    assert len({id(database) for database in passes}) == 1
+    checkpointing = passes[0]
+    del passes[:]
+    survivor = second if checkpointing is first else first
+    del checkpointing, first, second  # the checkpointing one goes away: the other takes over
+    import gc
+
+    gc.collect()
+    time.sleep(0.5)
+    assert passes and all(database is survivor for database in passes)
