@@ -27,16 +27,17 @@ try:
 except ImportError:  # Windows: no lock file; SQLite's busy handler alone serialises writers
     fcntl = None
 
-# Every commit writes whole pages to the WAL: a one-prediction commit rewrites its leaf page (rows of ~250
-# bytes). 2 KB pages halve those bytes (measured: 6.5 -> 3.8 KB a commit) and what each checkpoint fsyncs;
-# the rows still fit a page (an index B-tree keeps up to ~490 bytes of a row in a 2 KB page).
+# Every commit writes whole pages to the WAL: a one-prediction commit rewrites its leaf page (rows of ~260
+# bytes), and now and then splits it. 2 KB pages write 28 % fewer bytes than 4 KB (bench/prediction_log.py:
+# 5.3 against 7.4 KB a commit, same commit time), which each checkpoint then fsyncs; 1 KB pages would spill
+# rows into overflow pages (a 4x larger file). A 2 KB index page keeps up to ~490 bytes of a row.
 PAGE_SIZE_OF_NEW_DATABASES = 2048
 # The prediction log is one B-tree in (time, id) order: a commit appends to its last leaf page, where a
 # random id's own index (the previous layout: `prediction_id TEXT PRIMARY KEY` plus a time index) made each
-# one-row commit write ~3.6 pages (14.8 KB) of WAL, one of them a random page the checkpoint then copies
-# back. Ids the service issues carry their time (`ids.new_prediction_id`), so the key finds them; other ids
-# (older releases', tests') are the only rows in `predictions_by_other_id`. A database made before keeps its
-# table (both layouts answer the same SQL; only new files get this one).
+# one-row commit write ~3.7 pages (15 KB) of WAL, one of them a random page the checkpoint then copies back.
+# Ids the service issues carry their time (`ids.new_prediction_id`), so the key finds them; other ids (older
+# releases', tests') are the only rows in `predictions_by_other_id`. A database made before keeps its table
+# (both layouts answer the same SQL; only new files get this one).
 _PREDICTIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS predictions (
     prediction_id TEXT NOT NULL,
