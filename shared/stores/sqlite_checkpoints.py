@@ -26,11 +26,11 @@ it returns, whoever checkpoints it later.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sqlite3
 import threading
-import time
 import weakref
 
 try:
@@ -63,11 +63,27 @@ def checkpoint_once(connection: sqlite3.Connection, database) -> tuple[int, int]
     return frames, copied
 
 
+# Set as the interpreter exits: a pass in flight finishes, none starts. A connection a pass still held
+# would keep the process's last connection from emptying the WAL (the daemon thread is frozen mid-pass).
+_exiting = threading.Event()
+_threads: weakref.WeakSet = weakref.WeakSet()
+
+
+def _let_the_pass_in_flight_finish() -> None:
+    _exiting.set()
+    for thread in list(_threads):
+        thread.join(timeout=2.0)
+
+
+atexit.register(_let_the_pass_in_flight_finish)
+
+
 def start_checkpointer(database) -> threading.Thread:
     """Checkpoint `database` (a SqliteDatabase) every `checkpoint_interval_seconds` until it is garbage."""
     thread = threading.Thread(target=_checkpoint_while_alive,
                               args=(weakref.ref(database), database.checkpoint_interval_seconds),
                               name=f"sqlite-checkpoint-{database.path.name}", daemon=True)
+    _threads.add(thread)
     thread.start()
     return thread
 
@@ -75,8 +91,7 @@ def start_checkpointer(database) -> threading.Thread:
 def _checkpoint_while_alive(database_ref: weakref.ref, interval_seconds: float) -> None:
     lock = None
     try:
-        while True:
-            time.sleep(interval_seconds)
+        while not _exiting.wait(interval_seconds):
             database = database_ref()  # held only during a pass: the thread ends with the database
             if database is None:
                 return
