@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS predictions (
 """
 # True for a row whose id does not carry its own time: the lookup repeats this term to use the index.
 NOT_TIME_KEYED = "(length(prediction_id) <> 46 OR substr(prediction_id, 33) <> printf('%014x', created_us))"
-_OTHER_IDS_INDEX = f"CREATE INDEX IF NOT EXISTS predictions_by_other_id ON predictions (prediction_id) WHERE {NOT_TIME_KEYED};"
+_OTHER_IDS_INDEX = (f"CREATE INDEX IF NOT EXISTS predictions_by_other_id ON predictions (prediction_id)"
+                    f" WHERE {NOT_TIME_KEYED};")
 _SCHEMA = """
 CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
     WHERE outcome_recorded_us IS NOT NULL;

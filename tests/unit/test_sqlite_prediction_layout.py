@@ -133,7 +133,8 @@ def test_a_database_made_by_the_previous_release_still_works(tmp_path):
     old_records = [foreign_record(T0 + timedelta(seconds=i // 2)) for i in range(10)]
     old.executemany("INSERT INTO predictions (prediction_id, created_us, temperature, heart_rate, blood_pressure,"
                     " prediction, probabilities, model_version) VALUES (?, ?, 36.6, 70.0, 120.0, 'NO ENFERMO',"
-                    " '{\"NO ENFERMO\": 1.0}', 'v1')", [(r.prediction_id, to_micros(r.created_at)) for r in old_records])
+                    " '{\"NO ENFERMO\": 1.0}', 'v1')",
+                    [(r.prediction_id, to_micros(r.created_at)) for r in old_records])
     old.close()
 
     store = SqlitePredictionStore(SqliteDatabase(path))
