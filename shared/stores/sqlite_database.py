@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+from shared.stores.predictions.sqlite_layout import create_predictions_table
+
 try:
     import fcntl
 except ImportError:  # Windows: no lock file; SQLite's busy handler alone serialises writers
@@ -32,34 +34,6 @@ except ImportError:  # Windows: no lock file; SQLite's busy handler alone serial
 # 5.3 against 7.4 KB a commit, same commit time), which each checkpoint then fsyncs; 1 KB pages would spill
 # rows into overflow pages (a 4x larger file). A 2 KB index page keeps up to ~490 bytes of a row.
 PAGE_SIZE_OF_NEW_DATABASES = 2048
-# The prediction log is one B-tree in (time, id) order: a commit appends to its last leaf page, where a
-# random id's own index (the previous layout: `prediction_id TEXT PRIMARY KEY` plus a time index) made each
-# one-row commit write ~3.7 pages (15 KB) of WAL, one of them a random page the checkpoint then copies back.
-# Ids the service issues carry their time (`ids.new_prediction_id`), so the key finds them; other ids (older
-# releases', tests') are the only rows in `predictions_by_other_id`. A database made before keeps its table
-# (both layouts answer the same SQL; only new files get this one).
-_PREDICTIONS_TABLE = """
-CREATE TABLE IF NOT EXISTS predictions (
-    prediction_id TEXT NOT NULL,
-    created_us INTEGER NOT NULL,
-    temperature REAL NOT NULL,
-    heart_rate REAL NOT NULL,
-    blood_pressure REAL NOT NULL,
-    prediction TEXT NOT NULL,
-    probabilities TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    outcome_label TEXT,
-    outcome_recorded_us INTEGER,
-    outcome_updated_us INTEGER,
-    outcome_caller TEXT,
-    outcome_history TEXT,
-    PRIMARY KEY (created_us, prediction_id)
-) WITHOUT ROWID;
-"""
-# True for a row whose id does not carry its own time: the lookup repeats this term to use the index.
-NOT_TIME_KEYED = "(length(prediction_id) <> 46 OR substr(prediction_id, 33) <> printf('%014x', created_us))"
-_OTHER_IDS_INDEX = (f"CREATE INDEX IF NOT EXISTS predictions_by_other_id ON predictions (prediction_id)"
-                    f" WHERE {NOT_TIME_KEYED};")
 _SCHEMA = """
 CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
     WHERE outcome_recorded_us IS NOT NULL;
@@ -80,11 +54,6 @@ CREATE INDEX IF NOT EXISTS documents_by_time ON documents (collection, created_u
 
 # Columns added after the first release: a database made by an older checkout gains them.
 _ADDED_COLUMNS = {"predictions": (("outcome_caller", "TEXT"), ("outcome_history", "TEXT"))}
-
-
-def _without_rowid(connection: sqlite3.Connection, table: str) -> bool:
-    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-    return "WITHOUT ROWID" in sql.upper()
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -156,9 +125,7 @@ class SqliteDatabase:
             self._checkpoint_in_a_thread(connection)  # every connection: one left automatic would checkpoint
             with self._schema_lock:
                 if not self._schema_ready:
-                    connection.executescript(_PREDICTIONS_TABLE)
-                    if _without_rowid(connection, "predictions"):  # not a previous release's table
-                        connection.executescript(_OTHER_IDS_INDEX)
+                    create_predictions_table(connection)
                     connection.executescript(_SCHEMA)
                     _add_missing_columns(connection)
                     self._schema_ready = True

@@ -11,8 +11,8 @@ import pytest
 
 from shared.records import PredictionRecord
 from shared.serving.prediction_service import predict_records
-from shared.stores.predictions.cursor import to_micros
 from shared.stores.predictions.ids import new_prediction_id
+from shared.stores.predictions.micros import to_micros
 from shared.stores.predictions.sqlite import SqlitePredictionStore
 from shared.stores.sqlite_database import SqliteDatabase
 
@@ -116,13 +116,14 @@ def test_a_prediction_is_found_by_id_through_an_index(tmp_path, make):
     assert "SCAN" not in plan, plan
 
 
-def test_a_service_id_with_another_time_is_still_found(tmp_path):
-    """An id shaped like the service's whose time is not the record's (copied, hand-made): found, not lost."""
+def test_a_service_shaped_id_whose_time_is_not_its_records_is_refused(tmp_path):
+    """Such an id (copied, hand-made) would escape both the key and the unique index of other ids."""
     store = SqlitePredictionStore(SqliteDatabase(tmp_path / "db.sqlite3"))
     odd = PredictionRecord(new_prediction_id(T0), T0 + timedelta(days=3), 36.6, 70.0, 120.0, "NO ENFERMO",
                            {"NO ENFERMO": 1.0}, "v1")
-    store.save_predictions([odd, service_record(T0)])
-    assert store.get_prediction(odd.prediction_id) == odd
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_predictions([service_record(T0), odd])
+    assert store.count() == 0  # one transaction: neither
 
 
 def test_a_database_made_by_the_previous_release_still_works(tmp_path):
@@ -153,3 +154,27 @@ def test_a_database_made_by_the_previous_release_still_works(tmp_path):
     keys = [(r.created_at, r.prediction_id) for r in seen]
     assert keys == sorted(((r.created_at, r.prediction_id) for r in old_records + new_records), reverse=True)
     assert store.count() == 20
+
+
+def test_an_id_saved_twice_is_refused_on_a_database_of_the_previous_release_too(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(PREVIOUS_RELEASE_SCHEMA)
+    store = SqlitePredictionStore(SqliteDatabase(path))
+    first = foreign_record(T0)
+    store.save_predictions([first])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_predictions([PredictionRecord(first.prediction_id, T0 + timedelta(seconds=1),
+                                                 36.6, 70.0, 120.0, "NO ENFERMO", {"NO ENFERMO": 1.0}, "v1")])
+    assert store.count() == 1
+
+
+def test_the_index_a_previous_release_adds_to_a_new_file_is_dropped_on_open(tmp_path):
+    """Opened by the previous release, a new file gains its `predictions_by_time` (a copy of the key)."""
+    path = tmp_path / "db.sqlite3"
+    SqlitePredictionStore(SqliteDatabase(path)).count()
+    with sqlite3.connect(path) as downgraded:
+        downgraded.execute("CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_us, prediction_id)")
+    SqlitePredictionStore(SqliteDatabase(path)).count()
+    names = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "predictions_by_time" not in names

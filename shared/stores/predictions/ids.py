@@ -18,6 +18,7 @@ import re
 from datetime import datetime
 
 from shared.errors import NotFound
+from shared.stores.predictions.micros import to_micros
 
 PREDICTION_ID_PATTERN = "^[0-9a-f]{1,64}$"
 _PREDICTION_ID = re.compile(PREDICTION_ID_PATTERN)
@@ -27,8 +28,10 @@ _TIME_DIGITS = 14  # microseconds since 1970 up to the year 4254
 
 
 def new_prediction_id(created_at: datetime) -> str:
-    from shared.stores.predictions.cursor import to_micros
-
+    """128 random bits, then `created_at` in µs. Random first: Firestore spreads keys by their
+    start, and ids that increase would all land on one tablet; the time last lets SQLite find
+    the record by its (time, id) key. The time is also in the record: anyone holding an id
+    learns when the prediction was made (SECURITY.md)."""
     return os.urandom(16).hex() + format(to_micros(created_at), f"0{_TIME_DIGITS}x")
 
 

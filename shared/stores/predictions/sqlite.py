@@ -11,9 +11,11 @@ import numpy as np
 from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
-from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
+from shared.stores.predictions.cursor import decode_cursor, page_of
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found, time_in_prediction_id
-from shared.stores.sqlite_database import NOT_TIME_KEYED, SqliteDatabase, WriteWouldBlock
+from shared.stores.predictions.micros import from_micros, to_micros
+from shared.stores.predictions.sqlite_layout import NOT_TIME_KEYED
+from shared.stores.sqlite_database import SqliteDatabase, WriteWouldBlock
 
 
 class SqlitePredictionStore:
