@@ -97,34 +97,55 @@ def _checkpoint_while_alive(database_ref: weakref.ref, interval_seconds: float) 
                 return
             if lock is None:
                 lock = _become_the_checkpointer(database.path)
-            if lock is not None or fcntl is None:
+            if lock is not None:
                 _pass(database)
             del database
     finally:
-        if lock is not None:
-            _held_checkpoint_locks.discard(lock)
-            os.close(lock)  # releases it: another process's thread takes over
+        if lock is not None and lock != NO_LOCK:
+            _give_up(lock)  # another process's thread takes over
+
+
+# Returned instead of a descriptor where no lock can be taken (Windows, or a file system refusing flock):
+# this process checkpoints, whether or not another does too.
+NO_LOCK = -1
+
+# Held around taking and recording a lock, and around forgetting and closing it, and across a fork
+# (`register_at_fork` below): so a child never inherits a lock's descriptor that is not yet, or no
+# longer, in `_held_checkpoint_locks`. Such a copy would keep the lock held, by a process that never
+# checkpoints, for as long as the child lives.
+_election = threading.Lock()
 
 
 def _become_the_checkpointer(path) -> int | None:
-    """The lock file's descriptor if this process is now the one checkpointing `path`, else None.
-    Held until the thread ends (or the process dies: the kernel releases it)."""
+    """The lock file's descriptor if this process is now the one checkpointing `path` (NO_LOCK if it
+    checkpoints without one), else None. Held until the thread ends or the process dies."""
     if fcntl is None:
-        return None
-    try:
-        descriptor = os.open(path.with_name(path.name + ".checkpoint-lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:  # the folder is gone or read-only: the next pass tries again
-        return None
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # another process checkpoints this file
+        return NO_LOCK
+    with _election:
+        try:
+            descriptor = os.open(path.with_name(path.name + ".checkpoint-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:  # the folder is gone or read-only: the next pass tries again
+            return None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process checkpoints this file
+            os.close(descriptor)
+            return None
+        except OSError:  # no locks on this file system (ENOLCK, EOPNOTSUPP): every process checkpoints
+            os.close(descriptor)
+            return NO_LOCK
+        _held_checkpoint_locks.add(descriptor)
+        return descriptor
+
+
+def _give_up(descriptor: int) -> None:
+    with _election:
+        _held_checkpoint_locks.discard(descriptor)
         os.close(descriptor)
-        return None
-    _held_checkpoint_locks.add(descriptor)
-    return descriptor
 
 
 def _close_inherited_locks() -> None:
+    _election.release()
     for descriptor in list(_held_checkpoint_locks):
         with contextlib.suppress(OSError):
             os.close(descriptor)
@@ -132,7 +153,8 @@ def _close_inherited_locks() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_inherited_locks)
+    os.register_at_fork(before=_election.acquire, after_in_parent=_election.release,
+                        after_in_child=_close_inherited_locks)
 
 
 def _pass(database) -> None:
