@@ -25,18 +25,9 @@ from shared.stores.predictions.ids import new_prediction_id
 from shared.stores.predictions.sqlite import SqlitePredictionStore
 from shared.stores.sqlite_database import SqliteDatabase
 
-PREVIOUS_RELEASE_SCHEMA = """
-PRAGMA page_size=4096;
-PRAGMA journal_mode=WAL;
-CREATE TABLE predictions (
-    prediction_id TEXT PRIMARY KEY, created_us INTEGER NOT NULL, temperature REAL NOT NULL,
-    heart_rate REAL NOT NULL, blood_pressure REAL NOT NULL, prediction TEXT NOT NULL, probabilities TEXT NOT NULL,
-    model_version TEXT NOT NULL, outcome_label TEXT, outcome_recorded_us INTEGER, outcome_updated_us INTEGER,
-    outcome_caller TEXT, outcome_history TEXT
-);
-CREATE INDEX predictions_by_time ON predictions (created_us, prediction_id);
-CREATE INDEX predictions_by_outcome_time ON predictions (outcome_recorded_us) WHERE outcome_recorded_us IS NOT NULL;
-"""
+# The table as releases before the (time, id) layout created it: one copy, shared with the tests.
+_PREVIOUS_RELEASE_SQL = Path(__file__).parents[1] / "tests" / "data" / "previous_release_predictions.sql"
+PREVIOUS_RELEASE_SCHEMA = "PRAGMA page_size=4096;\nPRAGMA journal_mode=WAL;\n" + _PREVIOUS_RELEASE_SQL.read_text()
 
 
 def _record(at: datetime, previous: bool) -> PredictionRecord:

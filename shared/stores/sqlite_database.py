@@ -35,8 +35,6 @@ except ImportError:  # Windows: no lock file; SQLite's busy handler alone serial
 # rows into overflow pages (a 4x larger file). A 2 KB index page keeps up to ~490 bytes of a row.
 PAGE_SIZE_OF_NEW_DATABASES = 2048
 _SCHEMA = """
-CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
-    WHERE outcome_recorded_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outcome_rates (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL

@@ -6,6 +6,7 @@ works (its rows, their ids, history order, cursors, outcomes)."""
 import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -18,18 +19,8 @@ from shared.stores.sqlite_database import SqliteDatabase
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-# The table as releases up to this one created it: a random TEXT primary key (an index of its own) and a
-# time index beside it. Existing `.local` databases have it.
-PREVIOUS_RELEASE_SCHEMA = """
-CREATE TABLE predictions (
-    prediction_id TEXT PRIMARY KEY, created_us INTEGER NOT NULL, temperature REAL NOT NULL,
-    heart_rate REAL NOT NULL, blood_pressure REAL NOT NULL, prediction TEXT NOT NULL, probabilities TEXT NOT NULL,
-    model_version TEXT NOT NULL, outcome_label TEXT, outcome_recorded_us INTEGER, outcome_updated_us INTEGER,
-    outcome_caller TEXT, outcome_history TEXT
-);
-CREATE INDEX predictions_by_time ON predictions (created_us, prediction_id);
-CREATE INDEX predictions_by_outcome_time ON predictions (outcome_recorded_us) WHERE outcome_recorded_us IS NOT NULL;
-"""
+# The table as releases before this layout created it (existing `.local` databases have it).
+PREVIOUS_RELEASE_SCHEMA = (Path(__file__).parents[1] / "data" / "previous_release_predictions.sql").read_text()
 
 
 def service_record(at: datetime) -> PredictionRecord:

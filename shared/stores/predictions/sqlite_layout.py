@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS predictions (
     CHECK (length(prediction_id) <> 46 OR substr(prediction_id, 33) = printf('%014x', created_us))
 ) WITHOUT ROWID;
 """
+OUTCOME_TIME_INDEX = """
+CREATE INDEX IF NOT EXISTS predictions_by_outcome_time ON predictions (outcome_recorded_us)
+    WHERE outcome_recorded_us IS NOT NULL;
+"""
 OTHER_IDS_INDEX = (f"CREATE UNIQUE INDEX IF NOT EXISTS predictions_by_other_id ON predictions (prediction_id)"
                    f" WHERE {NOT_TIME_KEYED};")
 
@@ -65,3 +69,4 @@ def create_predictions_table(connection: sqlite3.Connection) -> None:
     if is_clustered(connection):
         connection.executescript(OTHER_IDS_INDEX)
         connection.execute("DROP INDEX IF EXISTS predictions_by_time")  # a previous release adds it back
+    connection.executescript(OUTCOME_TIME_INDEX)
