@@ -3,17 +3,18 @@
 
 import contextlib
 import time
-import uuid
 from datetime import datetime, timezone
 
 from shared.records import PredictionRecord
 from shared.stores import sqlite_checkpoints
+from shared.stores.predictions.ids import new_prediction_id
 from shared.stores.predictions.sqlite import SqlitePredictionStore
 from shared.stores.sqlite_database import SqliteDatabase
 
 
 def record() -> PredictionRecord:
-    return PredictionRecord(uuid.uuid4().hex, datetime.now(timezone.utc), 36.6, 70.0, 120.0, "NO ENFERMO",
+    created = datetime.now(timezone.utc)
+    return PredictionRecord(new_prediction_id(created), created, 36.6, 70.0, 120.0, "NO ENFERMO",
                             {"NO ENFERMO": 1.0}, "v1")
 
 
