@@ -4,6 +4,10 @@ every request (a value changed at run time applies to the next one), and
 through the Mapping machinery): ~9 µs of a ~400 µs request. The bytes mapping
 behind `os.environ` on POSIX, with the keys encoded once, answers the same in
 ~1 µs for all of them. Any other mapping (tests pass dicts) is read as given.
+
+`os.environ._data` is CPython's private attribute: an interpreter or a release
+without it (or where it is not a dict) silently takes the slow path, with the
+same values (tests/unit/test_environment.py compares both with `os.environ.get`).
 """
 
 from __future__ import annotations
