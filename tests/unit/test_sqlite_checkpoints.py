@@ -5,6 +5,8 @@ import contextlib
 import time
 from datetime import datetime, timezone
 
+import pytest
+
 from shared.records import PredictionRecord
 from shared.stores import sqlite_checkpoints
 from shared.stores.predictions.ids import new_prediction_id
@@ -268,7 +270,7 @@ def lock_is_free(path) -> bool:
 # Process A: its checkpoint thread is in the middle of its election (lock taken, not yet recorded as held)
 # when the main thread forks; the child lives on, A exits.
 FORK_DURING_ELECTION = """
-import fcntl, os, sys, threading, time, types
+import fcntl, gc, os, sys, threading, time, types
 from shared.stores import sqlite_checkpoints
 from shared.stores.sqlite_database import SqliteDatabase
 
@@ -290,11 +292,19 @@ if child == 0:
     time.sleep(60)
     os._exit(0)
 print(child, flush=True)
-os._exit(0)
+if sys.argv[2] == "exits":
+    os._exit(0)
+del database  # A lives on without it: its thread ends and lets the lock go
+gc.collect()
+while sqlite_checkpoints._held_checkpoint_locks:
+    time.sleep(0.01)
+print("dropped", flush=True)
+time.sleep(60)
 """
 
 
-def test_a_fork_during_the_election_leaves_the_lock_to_whoever_comes_next(tmp_path):
+@pytest.mark.parametrize("then", ["exits", "drops its database"])
+def test_a_fork_during_the_election_leaves_the_lock_to_whoever_comes_next(tmp_path, then):
     """A child that kept an unrecorded copy of the lock's descriptor would hold the lock for as long as it
     lives, with no checkpointer anywhere: the WAL would grow without bound."""
     import os
@@ -305,14 +315,21 @@ def test_a_fork_during_the_election_leaves_the_lock_to_whoever_comes_next(tmp_pa
     from tests.conftest import ROOT
 
     path = tmp_path / "db.sqlite3"
-    done = subprocess.run([sys.executable, "-c", FORK_DURING_ELECTION, str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    child = int(done.stdout)
+    parent = subprocess.Popen([sys.executable, "-c", FORK_DURING_ELECTION, str(path), then.split()[0]], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    child = None
     try:
+        child = int(parent.stdout.readline())
+        if then == "exits":
+            assert parent.wait(timeout=30) == 0
+        else:
+            assert parent.stdout.readline().strip() == "dropped"
         assert eventually(lambda: lock_is_free(path), within_seconds=5), "the forked child holds the lock"
     finally:
-        os.kill(child, signal.SIGKILL)
+        parent.kill()
+        parent.wait(timeout=30)
+        if child:
+            os.kill(child, signal.SIGKILL)
 
 
 def test_a_killed_checkpointer_is_replaced(tmp_path, monkeypatch):
