@@ -14,7 +14,6 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from shared.schema import LABELS
 from shared.stores.artifacts.local import LocalArtifactStore
 from shared.stores.metadata.port import CHAMPION_HISTORY, DRIFT_REPORTS, EXPERIMENTS
 from shared.stores.metadata.sqlite import SqliteMetadataStore
+from shared.stores.predictions.ids import new_prediction_id
 from shared.stores.predictions.sqlite import SqlitePredictionStore
 from shared.stores.sqlite_database import SqliteDatabase
 
@@ -42,7 +42,8 @@ def fill(folder: Path, predictions: int) -> dict:
     for index in range(predictions):
         label = LABELS[index % len(LABELS)]
         batch.append(PredictionRecord(
-            prediction_id=uuid.uuid4().hex, created_at=now - timedelta(seconds=30 * index),
+            prediction_id=new_prediction_id(now - timedelta(seconds=30 * index)),
+            created_at=now - timedelta(seconds=30 * index),
             temperature=37.0, heart_rate=80.0, blood_pressure=120.0, prediction=label,
             probabilities={label: 0.9}, model_version=f"v{index % 3}",
             outcome_label=label if index % 3 == 0 else None,

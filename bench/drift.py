@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -36,6 +35,7 @@ print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "sample_si
 
 def fill(store, rows: int, batch: int) -> float:
     from shared.records import PredictionRecord
+    from shared.stores.predictions.ids import new_prediction_id
     from shared.training.synthetic_data import generate_reference_data, label_by_rule
 
     X, _ = generate_reference_data(min(rows, 200_000), seed=9)
@@ -46,7 +46,8 @@ def fill(store, rows: int, batch: int) -> float:
         records = []
         for i in range(offset, min(rows, offset + batch)):
             row = X[i % len(X)]
-            records.append(PredictionRecord(uuid.uuid4().hex, now - timedelta(seconds=i % 86_000), float(row[0]),
+            created = now - timedelta(seconds=i % 86_000)
+            records.append(PredictionRecord(new_prediction_id(created), created, float(row[0]),
                                             float(row[1]), float(row[2]), labels[i % len(X)], {}, "bench"))
         store.save_predictions(records)
     return time.perf_counter() - started

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 from tests import emulators
@@ -27,12 +26,14 @@ OUTCOME_EVERY = 20  # one prediction in 20 gets a clinician's label
 
 def fill_hour(store, hour: datetime, rows: int, seed: int) -> None:
     from shared.records import PredictionRecord
+    from shared.stores.predictions.ids import new_prediction_id
     from shared.training.synthetic_data import generate_reference_data, label_by_rule
 
     X, _ = generate_reference_data(rows, seed=seed)
     labels = label_by_rule(X)
-    records = [PredictionRecord(uuid.uuid4().hex, hour + timedelta(seconds=3599 * i / rows), *X[i].tolist(),
-                                labels[i], {}, "bench") for i in range(rows)]
+    times = [hour + timedelta(seconds=3599 * i / rows) for i in range(rows)]
+    records = [PredictionRecord(new_prediction_id(times[i]), times[i], *X[i].tolist(), labels[i], {}, "bench")
+               for i in range(rows)]
     for offset in range(0, rows, 500):
         store.save_predictions(records[offset:offset + 500])
     for record in records[::OUTCOME_EVERY]:

@@ -12,20 +12,21 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord
 from shared.schema import LABELS
+from shared.stores.predictions.ids import new_prediction_id
 from tests import emulators
 
 TIMEOUT_SECONDS = 5.0
 
 
 def contend(store, calls: int, threads: int) -> dict:
-    record = PredictionRecord(uuid.uuid4().hex, datetime.now(timezone.utc), 36.6, 80.0, 120.0, LABELS[0],
+    created = datetime.now(timezone.utc)
+    record = PredictionRecord(new_prediction_id(created), created, 36.6, 80.0, 120.0, LABELS[0],
                               {label: 0.2 for label in LABELS}, "bench")
     store.save_predictions([record])
     outcomes, seconds, lock = {"ok": 0, "unavailable": 0, "other": 0}, [], threading.Lock()

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -82,11 +81,13 @@ def committed_write_ms(env: dict, writes: int) -> float:
     os.environ.update({key: env[key] for key in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")})
     from shared.records import PredictionRecord
     from shared.stores.predictions.firestore import FirestorePredictionStore
+    from shared.stores.predictions.ids import new_prediction_id
 
     store = FirestorePredictionStore(env["GOOGLE_CLOUD_PROJECT"])
     timings = []
     for _ in range(writes):
-        record = PredictionRecord(prediction_id=uuid.uuid4().hex, created_at=datetime.now(timezone.utc),
+        created = datetime.now(timezone.utc)
+        record = PredictionRecord(prediction_id=new_prediction_id(created), created_at=created,
                                   temperature=36.0, heart_rate=120.0, blood_pressure=90.0, prediction="NO ENFERMO",
                                   probabilities={"NO ENFERMO": 1.0}, model_version="bench")
         started = time.perf_counter()

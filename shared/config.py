@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from shared.environment import read_variables
 from shared.errors import ConfigError
 
 _CHOICES = {
@@ -192,14 +193,13 @@ def load_settings(environ: Mapping[str, str] | None = None, function: str | None
     """Settings from the environment, validated, failing with the variable's name.
 
     With `function`, only that function's variables are read, and the result
-    has only those attributes. Parsed once per distinct configuration: a
-    request re-reads a dozen environment values, not the whole table.
+    has only those attributes. Parsed once per distinct configuration: a request re-reads a dozen values.
     """
     environ = os.environ if environ is None else environ
     if function is not None and function not in FUNCTION_SETTINGS:
         raise ValueError(f"unknown function {function!r}")
     names = _variable_names(function)
-    raw = tuple(environ.get(variable) for _, variable in names)
+    raw = read_variables(environ, names)
     key = (function, raw, environ.get("GCP_PROJECT") if function is None or "google_cloud_project" in
            FUNCTION_SETTINGS[function] else None)
     settings = _cache.get(key)

@@ -109,6 +109,15 @@ def command_ingest_reference(args) -> Output:
     return Output(summary, [json.dumps(summary, indent=2, ensure_ascii=False, default=str)])
 
 
+def command_upgrade_prediction_log(args) -> Output:
+    from shared.stores.predictions.sqlite_upgrade import upgrade_prediction_log
+
+    path = wiring.settings().local_path / "mlops.sqlite3"
+    result = upgrade_prediction_log(path)
+    done = "rebuilt in the (time, id) layout" if result["upgraded"] else "already in the (time, id) layout"
+    return Output({"database": str(path), **result}, [f"{path}: {result['rows']} predictions, {done}"])
+
+
 def limit(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIMIT}, got {text!r}")
@@ -185,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                      command_ingest_clinical)
     ingest.add_argument("--date", help="day of records to (re)build, YYYY-MM-DD (default yesterday)")
     command("ingest-reference", "the public reference data set (WHO GHO) → the lake", command_ingest_reference)
+    command("upgrade-prediction-log", "rebuild a previous release's local prediction log (.local) in the "
+            "current layout, in one transaction, keeping every row and outcome; stop the server first",
+            command_upgrade_prediction_log)
     return parser
 
 

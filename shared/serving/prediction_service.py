@@ -3,7 +3,6 @@ clinicians' outcomes. Stores, committer and model are passed in by the caller.""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timezone
 
 from shared.errors import StoreUnavailable
@@ -12,6 +11,7 @@ from shared.models.loading import LoadedModel, ModelLoader
 from shared.records import PredictionRecord, isoformat
 from shared.schema import FEATURE_RANGES, FEATURES, Vitals
 from shared.serving.group_commit import GroupCommitter
+from shared.stores.predictions.ids import new_prediction_id
 from shared.stores.predictions.port import PredictionStore
 from shared.structured_logging import get_logger
 
@@ -77,7 +77,7 @@ def predict_records(model: LoadedModel, instances: list[Vitals], now: datetime |
     now = now or datetime.now(timezone.utc)
     return [
         PredictionRecord(
-            prediction_id=uuid.uuid4().hex, created_at=now, temperature=vitals.temperature,
+            prediction_id=new_prediction_id(now), created_at=now, temperature=vitals.temperature,
             heart_rate=vitals.heart_rate, blood_pressure=vitals.blood_pressure, prediction=label,
             probabilities=probabilities, model_version=model.version,
         )

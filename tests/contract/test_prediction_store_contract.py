@@ -4,6 +4,7 @@ the same records, the same JSON (key order included), the same refusals."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import time
@@ -201,3 +202,28 @@ def test_outcome_requests_are_counted_per_caller_and_hour(prediction_store):
     assert counts == [1, 2, 3]
     assert prediction_store.count_outcome_request("2026010100", "b@clinic.example") == 1
     assert prediction_store.count_outcome_request("2026010101", "a@clinic.example") == 1
+
+
+def duplicate_errors() -> tuple[type[Exception], ...]:
+    """What each backend raises for an id it already holds: SQLite's constraint error, Firestore's Conflict."""
+    import sqlite3
+
+    from google.api_core.exceptions import Conflict
+
+    return sqlite3.IntegrityError, Conflict
+
+
+@pytest.mark.parametrize("issued", [True, False], ids=["service id", "foreign id"])
+def test_an_id_saved_twice_is_refused_the_second_time(prediction_store, issued):
+    """An import or a bench may write its own ids: one id names one record, whatever its time."""
+    from shared.stores.predictions.ids import new_prediction_id
+
+    first = record()
+    if issued:
+        first = dataclasses.replace(first, prediction_id=new_prediction_id(first.created_at))
+    again = dataclasses.replace(first, created_at=first.created_at + timedelta(seconds=1))
+    prediction_store.save_predictions([first])
+    with pytest.raises(duplicate_errors()):
+        prediction_store.save_predictions([again])
+    assert prediction_store.count() == 1
+    assert prediction_store.get_prediction(first.prediction_id) == first

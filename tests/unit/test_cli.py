@@ -14,7 +14,8 @@ COMMANDS = {"bootstrap": [], "train": [], "models": ["list", "promote", "rollbac
                                                     "reject"],
             "labellers": ["list", "quarantine", "lift", "agreement"], "trusted-set": ["show", "upload"],
             "experiments": ["list"], "drift-check": [], "drift-reports": ["list"], "drift-demo": [],
-            "topics": ["create"], "ingest-clinical": [], "ingest-reference": []}
+            "topics": ["create"], "ingest-clinical": [], "ingest-reference": [],
+            "upgrade-prediction-log": []}
 
 
 def write_csv(path, X, y):

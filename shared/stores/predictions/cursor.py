@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from shared.errors import ValidationError
 from shared.records import PredictionRecord
 from shared.stores.predictions.ids import is_prediction_id
+from shared.stores.predictions.micros import to_micros
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 _LATEST_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last instant both stores hold
 
 
@@ -40,19 +39,6 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 def _invalid() -> ValidationError:
     return ValidationError("'cursor' is not a cursor this service issued", field="cursor", code="invalid_cursor")
-
-
-def to_micros(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def from_micros(micros: int | None) -> datetime | None:
-    """Exact (integer) arithmetic: a float loses microseconds near year 9999."""
-    if micros is None:
-        return None
-    return _EPOCH + micros * _MICROSECOND
 
 
 def page_of(records: list[PredictionRecord], limit: int) -> tuple[list[PredictionRecord], str | None]:

@@ -17,8 +17,9 @@ from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
 from shared.stores.firestore_errors import unavailable_on_failure
-from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of
+from shared.stores.predictions.cursor import decode_cursor, page_of
 from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
+from shared.stores.predictions.micros import from_micros
 
 COLLECTION = "predictions"
 RATES_COLLECTION = "outcome_rates"

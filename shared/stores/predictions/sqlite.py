@@ -11,8 +11,10 @@ import numpy as np
 from shared.errors import StoreUnavailable
 from shared.records import PredictionRecord, WindowChunk, probability_rows
 from shared.schema import FEATURES
-from shared.stores.predictions.cursor import decode_cursor, from_micros, page_of, to_micros
-from shared.stores.predictions.ids import is_prediction_id, prediction_not_found
+from shared.stores.predictions.cursor import decode_cursor, page_of
+from shared.stores.predictions.ids import is_prediction_id, prediction_not_found, time_in_prediction_id
+from shared.stores.predictions.micros import from_micros, to_micros
+from shared.stores.predictions.sqlite_layout import NOT_TIME_KEYED
 from shared.stores.sqlite_database import SqliteDatabase, WriteWouldBlock
 
 
@@ -66,6 +68,16 @@ class SqlitePredictionStore:
             raise StoreUnavailable(f"prediction store unavailable: {error}") from None
 
     @staticmethod
+    def _where_id(prediction_id: str) -> tuple[str, tuple]:
+        """The WHERE clause that finds one id through an index: the key, for an id that carries its
+        time; `predictions_by_other_id` (or a previous release's id index) for the rest."""
+        other = f"(prediction_id = ? AND {NOT_TIME_KEYED})"
+        micros = time_in_prediction_id(prediction_id)
+        if micros is None:
+            return other, (prediction_id,)
+        return f"(created_us = ? AND prediction_id = ?) OR {other}", (micros, prediction_id, prediction_id)
+
+    @staticmethod
     def _record(row) -> PredictionRecord:
         return PredictionRecord(
             # float(): a NUMERIC column gives 70.0 back as 70; the JSON must not depend on the backend.
@@ -99,9 +111,8 @@ class SqlitePredictionStore:
     def get_prediction(self, prediction_id: str) -> PredictionRecord:
         if not is_prediction_id(prediction_id):
             raise prediction_not_found(prediction_id)
-        row = self._execute(
-            f"SELECT {self._COLUMNS} FROM predictions WHERE prediction_id = ?", (prediction_id,)
-        ).fetchone()
+        where, parameters = self._where_id(prediction_id)
+        row = self._execute(f"SELECT {self._COLUMNS} FROM predictions WHERE {where}", parameters).fetchone()
         if row is None:
             raise prediction_not_found(prediction_id)
         return self._record(row)
@@ -115,6 +126,7 @@ class SqlitePredictionStore:
         if not is_prediction_id(prediction_id):
             raise prediction_not_found(prediction_id)
         micros = to_micros(now)
+        where, id_parameters = self._where_id(prediction_id)
         rows = self._execute(
             "UPDATE predictions SET"
             " outcome_history = CASE WHEN outcome_label IS NULL OR (outcome_label IS ? AND outcome_caller IS ?)"
@@ -125,8 +137,8 @@ class SqlitePredictionStore:
             " outcome_recorded_us = COALESCE(outcome_recorded_us, ?),"
             " outcome_updated_us = CASE WHEN outcome_label IS ? THEN outcome_updated_us"
             " ELSE MAX(?, COALESCE(outcome_updated_us, outcome_recorded_us, ?)) END,"
-            f" outcome_label = ? WHERE prediction_id = ? RETURNING {self._COLUMNS}",
-            (label, caller, caller, micros, label, micros, micros, label, prediction_id),
+            f" outcome_label = ? WHERE {where} RETURNING {self._COLUMNS}",
+            (label, caller, caller, micros, label, micros, micros, label, *id_parameters),
         ).fetchall()  # all rows: the statement, and its write lock, end here
         if not rows:
             raise prediction_not_found(prediction_id)
