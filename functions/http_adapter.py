@@ -131,7 +131,7 @@ def json_endpoint(*methods: str):
                 if request.method.upper() == "OPTIONS":
                     return flask.Response(status=204, headers={"Allow": ", ".join(allowed_methods(methods))})
                 # Before the method check: functions-framework drains any body left unread.
-                read_body(request, body_limit(handler.__name__))
+                read_body(request, max_body_bytes(wiring.settings(handler.__name__)))
                 require_method(request.method, methods)
                 return handler(request)
             except errors.ServiceError as error:
@@ -145,10 +145,6 @@ def json_endpoint(*methods: str):
         return wrapper
 
     return decorate
-
-
-def body_limit(function: str) -> int:
-    return max_body_bytes(wiring.settings(function))
 
 
 def max_body_bytes(settings) -> int:

@@ -96,13 +96,13 @@ def _checkpoint_while_alive(database_ref: weakref.ref, interval_seconds: float) 
             if database is None:
                 return
             if lock is None:
-                lock = _become_the_checkpointer(database.path)
+                lock = become_the_checkpointer(database.path)
             if lock is not None:
                 _pass(database)
             del database
     finally:
         if lock is not None and lock != NO_LOCK:
-            _give_up(lock)  # another process's thread takes over
+            give_up_checkpointing(lock)  # another process's thread takes over
 
 
 # Returned instead of a descriptor where no lock can be taken (Windows, or a file system refusing flock):
@@ -116,7 +116,7 @@ NO_LOCK = -1
 _election = threading.Lock()
 
 
-def _become_the_checkpointer(path) -> int | None:
+def become_the_checkpointer(path) -> int | None:
     """The lock file's descriptor if this process is now the one checkpointing `path` (NO_LOCK if it
     checkpoints without one), else None. Held until the thread ends or the process dies."""
     if fcntl is None:
@@ -138,7 +138,7 @@ def _become_the_checkpointer(path) -> int | None:
         return descriptor
 
 
-def _give_up(descriptor: int) -> None:
+def give_up_checkpointing(descriptor: int) -> None:
     with _election:
         _held_checkpoint_locks.discard(descriptor)
         os.close(descriptor)

@@ -131,10 +131,6 @@ class TrainingResult:
     seed: int
 
 
-def rarest_label(data: PreparedData) -> str:
-    return rarest_class(data.y_train, data.labels)
-
-
 def train_candidates(
     X: np.ndarray,
     y: np.ndarray,
@@ -155,7 +151,7 @@ def train_candidates(
         raise TrainingDataError(f"unknown model families {unknown}; choose from {', '.join(FAMILIES)}")
     data = prepare_data(X, y, seed, folds, weights=sample_weight, since_change=since_change)
     y_train_encoded = encode(data.y_train, data.labels)
-    rare = rarest_label(data)
+    rare = rarest_class(data.y_train, data.labels)
     deadline = time.monotonic() + budget_seconds
     budget_exhausted = False
     candidates = []

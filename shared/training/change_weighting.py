@@ -123,12 +123,13 @@ def weigh_since_change(weights: np.ndarray, used: list[LabelledRows], production
     before = np.concatenate([np.full(len(g), seen_before(g)) for g in used]) if used else np.empty(0, bool)
     weights, record = weigh_after_change(weights, before, y, filled, labelled_predictions)
     dropped = {label: sum(g.detail.get("dropped", {}).get(label, 0) for g in production) for label in LABELS}
-    kept = {label: int(np.sum(before[:len(y) - filled] & (y[:len(y) - filled] == label))) for label in LABELS}
+    labelled = len(y) - filled  # the rows before the fill
+    kept = {label: int(np.sum(before[:labelled] & (y[:labelled] == label))) for label in LABELS}
     rare = rarest_class(y, [label for label in LABELS if label in set(y.tolist())] or LABELS)
     flagged = sorted(label for label, count in dropped.items() if count >= RELABELLED_MIN_ROWS
                      and count >= RELABELLED_MIN_SHARE * (count + kept[label]))
     relabelled = [label for label in flagged if label != rare]  # the rare class keeps every row (promotion_gate)
-    since_change = ~before & (np.arange(len(y)) < len(y) - filled) & np.isin(y, relabelled)
+    since_change = ~before & (np.arange(len(y)) < labelled) & np.isin(y, relabelled)
     record.update(changed_since=isoformat(changed_since), recall_judged_since_for=relabelled,
                   dropped_as_relabelled=dropped,
                   rare_class_left_out=rare if rare in flagged else None,

@@ -100,21 +100,23 @@ def outcome_groups(predictions, start: datetime, days: int, seen_before: datetim
     With `seen_before` (a change time), a day's outcomes of patients predicted
     at or before it form a group of their own, `detail["seen_before"]` True."""
     groups = []
+    parts = (False, True) if seen_before is not None else (False,)
     for age in range(days):
         day_end = start + timedelta(days=days - age)
-        rows = {False: ([], [], [], Counter()), True: ([], [], [], Counter())}
+        rows = {part: ([], [], [], Counter()) for part in parts}
         for chunk in predictions.iter_outcomes_recorded(day_end - timedelta(days=1), day_end):
             made = chunk.predicted_times or [None] * len(chunk)
             old = np.array([seen_before is not None and at is not None and at <= seen_before for at in made],
                            dtype=bool)
-            for part in (False, True):
+            chunk_callers = chunk.outcome_callers or [None] * len(chunk)
+            for part in parts:
                 features, labels, callers, predicted = rows[part]
                 keep = old == part
                 features.append(chunk.features[keep])
                 labels.extend(label for label, kept in zip(chunk.outcomes, keep) if kept)
-                callers.extend(c for c, kept in zip(chunk.outcome_callers or [None] * len(chunk), keep) if kept)
+                callers.extend(c for c, kept in zip(chunk_callers, keep) if kept)
                 predicted.update(p for p, kept in zip(chunk.predictions, keep) if kept)
-        for part in (False, True) if seen_before is not None else (False,):
+        for part in parts:
             features, labels, callers, predicted = rows[part]
             if part and not labels:
                 continue

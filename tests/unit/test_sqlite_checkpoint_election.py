@@ -131,8 +131,8 @@ def test_a_killed_checkpointer_is_replaced(tmp_path, monkeypatch):
         monkeypatch.setattr(sqlite_checkpoints, "checkpoint_once",
                             lambda connection, database: passes.append(database) or real(connection, database))
         elections = []
-        elect = sqlite_checkpoints._become_the_checkpointer
-        monkeypatch.setattr(sqlite_checkpoints, "_become_the_checkpointer",
+        elect = sqlite_checkpoints.become_the_checkpointer
+        monkeypatch.setattr(sqlite_checkpoints, "become_the_checkpointer",
                             lambda path: elections.append(elect(path)) or elections[-1])
         database = SqliteDatabase(path, checkpoint_interval_seconds=0.02)
         assert SqlitePredictionStore(database).save_predictions_nowait([record()])

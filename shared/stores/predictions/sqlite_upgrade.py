@@ -18,16 +18,12 @@ new file at 2 KB pages.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 from shared.errors import ServiceError
+from shared.stores import sqlite_checkpoints
 from shared.stores.predictions.sqlite_layout import OTHER_IDS_INDEX, OUTCOME_TIME_INDEX, PREDICTIONS_TABLE, is_clustered
-
-_COLUMNS = ("prediction_id", "created_us", "temperature", "heart_rate", "blood_pressure", "prediction",
-            "probabilities", "model_version", "outcome_label", "outcome_recorded_us", "outcome_updated_us",
-            "outcome_caller", "outcome_history")
 
 
 class UpgradeRefused(ServiceError):
@@ -38,7 +34,10 @@ def upgrade_prediction_log(path: Path) -> dict:
     """{"upgraded": bool, "rows": n}; raises UpgradeRefused (nothing changed) if it cannot."""
     if not path.exists():
         raise UpgradeRefused(f"no database at {path}")
-    lock = _checkpoint_lock(path)  # a running server's process holds it
+    # A running server's process holds the checkpoint lock: while this command holds it, none starts.
+    lock = sqlite_checkpoints.become_the_checkpointer(path)
+    if lock is None:
+        raise UpgradeRefused(f"{path} is in use (a server or another command has it open): stop it first")
     try:
         connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
         try:
@@ -49,17 +48,18 @@ def upgrade_prediction_log(path: Path) -> dict:
         finally:
             connection.close()
     finally:
-        if lock is not None:
-            os.close(lock)
+        if lock != sqlite_checkpoints.NO_LOCK:  # NO_LOCK: a file system without locks; the transaction alone guards
+            sqlite_checkpoints.give_up_checkpointing(lock)
 
 
 def _rebuild(connection: sqlite3.Connection) -> int:
-    present = [row[1] for row in connection.execute("PRAGMA table_info(predictions)")]
-    columns = ", ".join(name for name in _COLUMNS if name in present)  # a very old file lacks the last two
     connection.execute("BEGIN EXCLUSIVE")
     try:
         (before,) = connection.execute("SELECT COUNT(*) FROM predictions").fetchone()
         connection.execute(PREDICTIONS_TABLE.replace("IF NOT EXISTS predictions (", "predictions_upgraded ("))
+        present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+        columns = ", ".join(row[1] for row in connection.execute("PRAGMA table_info(predictions_upgraded)")
+                            if row[1] in present)  # a very old file lacks the outcome's last two
         connection.execute(f"INSERT INTO predictions_upgraded ({columns}) SELECT {columns} FROM predictions"
                            " ORDER BY created_us, prediction_id")
         (after,) = connection.execute("SELECT COUNT(*) FROM predictions_upgraded").fetchone()
@@ -78,18 +78,3 @@ def _rebuild(connection: sqlite3.Connection) -> int:
         raise
     return after
 
-
-def _checkpoint_lock(path: Path) -> int | None:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock file to ask; the transaction still waits for writers
-        return None
-    descriptor = os.open(path.with_name(path.name + ".checkpoint-lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        raise UpgradeRefused(f"{path} is in use (a server or another command has it open): stop it first") from None
-    except OSError:  # no locks on this file system: rely on the transaction
-        pass
-    return descriptor
