@@ -14,12 +14,24 @@ and, if it publishes a retrain request, `handle_retrain_message` runs it.
   variant `repeated_3` (issue 20): like `random_20`, but each night's patients
   are a third as many, each measured 3 times (fresh measurement noise).
 
-The table's F1 is the serving champion's macro-F1 on all that night's
-patients (every one, labelled or not). Targets (issue 20): no retrain on a
-stationary night; a retrain within 2 nights of the shift and at most one more
-(issue 11 asked for none more: `retrains_after_the_first` still lists them);
-F1 back within 0.02 of its pre-shift level within 3 nights, and held. Training
-is kept fast by settings (XGBoost only, no search).
+Two F1 columns. "night": the serving champion's macro-F1 on all that night's
+patients (every one, labelled or not). "population": its macro-F1 on
+`POPULATION_ROWS` rows drawn once from the night's generator (reference or
+shifted, in the variant's shape) and scored through the served model without
+logging them, so the loop is unchanged. The night's figure is a sample of
+4,000 rows (repeated_3: 1,333 patients x 3) with a rare class in the average:
+with one unchanged champion it varies by 0.005 (SD) from night to night, by
+0.012 in repeated_3, where a model exactly as good as before the shift misses
+"within 0.02 on every one of 18 nights" by noise alone about 55-60 % of the
+time (issue 20's note, session 5). The population figure measures what the
+target is about, the champion's quality on the night's population; both
+judgements are reported, the target is judged on the population's.
+
+Targets (issue 20): no retrain on a stationary night; a retrain within 2
+nights of the shift and at most one more (issue 11 asked for none more:
+`retrains_after_the_first` still lists them); F1 back within 0.02 of its
+pre-shift level within 3 nights, and held. Training is kept fast by settings
+(XGBoost only, no search).
 """
 
 from __future__ import annotations
@@ -40,6 +52,8 @@ PATIENTS_PER_NIGHT = 4000
 LABELLED_SHARE = 0.2
 MAX_OUTCOME_DELAY_HOURS = 48
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+# Seeds of the population samples: apart from every night's (1000 + night).
+POPULATION_ROWS, POPULATION_SEEDS = 200_000, {False: 7_000_001, True: 7_000_002}
 FAST_TRAINING = {"TRAINING_FAMILIES": "xgboost", "SEARCH_BUDGET_SECONDS": "0", "TRAINING_ROWS": "5000"}
 
 
@@ -103,29 +117,23 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
     from shared.training.candidates import evaluate
     from shared.training.retrain_handler import handle_retrain_message
     from shared.training.runs import ensure_champion
-    from shared.training.synthetic_data import MEASUREMENT_NOISE
-    from tools.population_shift import population
-
     settings = load_settings(dict(os.environ, LOCAL_DATA_DIR=data_dir, **FAST_TRAINING))
     predictions, artifacts = wiring.prediction_store(settings), wiring.artifact_store(settings)
     metadata = wiring.metadata_store(settings)
     ensure_champion(artifacts, metadata, rows=settings.training_rows, seed=settings.training_seed)
     loader = ModelLoader(artifacts, refresh_seconds=0)
     rng = np.random.default_rng(11)
+    samples = {shifted: night_rows(variant, POPULATION_ROWS, seed=POPULATION_SEEDS[shifted],
+                                   noise_seed=POPULATION_SEEDS[shifted], shifted=shifted) for shifted in (False, True)}
+    population_scores: dict[tuple[str, bool], float] = {}
     pending: list[tuple[datetime, str, str]] = []  # (recorded at, prediction id, label)
     table = []
     print(f"\n{variant}: night  population  decision            deciding statistic        retrain  promoted  "
-          f"champion F1", file=out)
+          f"champion F1: night  population", file=out)
     for night in range(1, nights + 1):
         shifted = night >= SHIFT_NIGHT
         opens, closes = START + timedelta(days=night - 1), START + timedelta(days=night)
-        if variant == "repeated_3":
-            patients, truth = population(PATIENTS_PER_NIGHT // 3, seed=1000 + night, shifted=shifted)
-            X = np.repeat(patients, 3, axis=0)
-            X = np.round(X + np.random.default_rng(night).normal(0.0, MEASUREMENT_NOISE, X.shape), 1)
-            truth = np.repeat(truth, 3)
-        else:
-            X, truth = population(PATIENTS_PER_NIGHT, seed=1000 + night, shifted=shifted)
+        X, truth = night_rows(variant, PATIENTS_PER_NIGHT, seed=1000 + night, noise_seed=night, shifted=shifted)
         # The serving instance re-checks the champion in the background and keeps
         # answering with the model it has (`ModelLoader.get`); a night here is served
         # in about a second, so without this wait the old champion answered a
@@ -141,6 +149,11 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
             served.extend((item["prediction_id"], item["prediction"], moment) for item in answer["predictions"])
         predicted = np.array([label for _, label, _ in served], dtype=object)
         champion_f1 = evaluate(truth, predicted)["macro_f1"]
+        model = loader.get()  # the model that served the night: its quality on the night's population
+        if (model.version, shifted) not in population_scores:
+            sample, sample_truth = samples[shifted]
+            population_scores[model.version, shifted] = evaluate(sample_truth, model.predict_labels(sample))["macro_f1"]
+        population_f1 = population_scores[model.version, shifted]
         eligible = predicted != LABELS[0] if variant == "sick_only" else np.ones(len(served), dtype=bool)
         for index in np.flatnonzero(eligible & (rng.random(len(served)) < LABELLED_SHARE)):
             prediction_id, _, moment = served[index]
@@ -169,27 +182,48 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
                "retrain_wait": (report.get("retrain_wait") or {}).get("message"),
                "deciding": deciding_statistic(report), "retrain": bool(retrain), "promoted": bool(promoted),
                "retrain_reasons": report["reasons"] if retrain else None,
-               "champion_macro_f1": round(champion_f1, 4),
+               "champion_macro_f1": round(champion_f1, 4), "population_macro_f1": round(population_f1, 4),
                "retrain_seconds": round(time.perf_counter() - started, 1) if retrain else None}
         table.append(row)
         print(f"{variant}: {night:5d}  {'shifted' if shifted else 'reference':10s}  {row['decision']:18s}  "
               f"{row['deciding']:24s}  {'yes' if retrain else '-':7s}  {'yes' if promoted else '-':8s}  "
-              f"{champion_f1:.4f}", file=out, flush=True)
+              f"{champion_f1:.4f}  {population_f1:.4f}", file=out, flush=True)
     return {"nights": table, "targets": judge(table)}
 
 
+def night_rows(variant: str, rows: int, *, seed: int, noise_seed: int, shifted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` rows as the variant serves them, with their labels (repeated_3:
+    a third as many patients, each measured 3 times with fresh noise)."""
+    from shared.training.synthetic_data import MEASUREMENT_NOISE
+    from tools.population_shift import population
+
+    if variant != "repeated_3":
+        return population(rows, seed=seed, shifted=shifted)
+    patients, truth = population(rows // 3, seed=seed, shifted=shifted)
+    X = np.repeat(patients, 3, axis=0)
+    X = np.round(X + np.random.default_rng(noise_seed).normal(0.0, MEASUREMENT_NOISE, X.shape), 1)
+    return X, np.repeat(truth, 3)
+
+
+def settled_from(nights: list[dict], column: str) -> dict:
+    """The first night from which `column` stays within 0.02 of its pre-shift mean, to the last night."""
+    before, after = [n for n in nights if not n["shifted"]], [n for n in nights if n["shifted"]]
+    bar = float(np.mean([n[column] for n in before])) - 0.02
+    settled = next((night for night in range(SHIFT_NIGHT, nights[-1]["night"] + 1)
+                    if all(n[column] >= bar for n in after if n["night"] >= night)), None)
+    return {"value": settled, "first_night_within": [n["night"] for n in after if n[column] >= bar][:1],
+            "pre_shift_mean": round(bar + 0.02, 4), "target": f"<= night {SHIFT_NIGHT + 2}",
+            "met": settled is not None and settled <= SHIFT_NIGHT + 2}
+
+
 def judge(nights: list[dict]) -> dict:
-    """The issue's four targets, each with the figure it was judged on."""
+    """The issue's four targets, each with the figure it was judged on. The F1
+    target is judged on the population figure (see the module's docstring);
+    the judgement on the night's patients is kept beside it."""
     before = [n for n in nights if not n["shifted"]]
     after = [n for n in nights if n["shifted"]]
     retrain_nights = [n["night"] for n in after if n["retrain"]]
     first = retrain_nights[0] if retrain_nights else None
-    pre_shift_f1 = float(np.mean([n["champion_macro_f1"] for n in before]))
-    recovered = [n["night"] for n in after if n["champion_macro_f1"] >= pre_shift_f1 - 0.02]
-    # "back within 3 nights": from the third shifted night on, it stays there
-    settled = next((night for night in range(SHIFT_NIGHT, nights[-1]["night"] + 1)
-                    if all(n["champion_macro_f1"] >= pre_shift_f1 - 0.02 for n in after if n["night"] >= night)),
-                   None)
     return {
         "stationary_retrains": {"value": sum(n["retrain"] for n in before), "target": 0,
                                 "met": not any(n["retrain"] for n in before)},
@@ -197,10 +231,11 @@ def judge(nights: list[dict]) -> dict:
                                       "met": first is not None and first <= SHIFT_NIGHT + 1},
         "retrains_after_the_first": {"value": retrain_nights[1:], "target": "at most one",
                                      "met": first is not None and len(retrain_nights[1:]) <= 1},
-        "pre_shift_macro_f1": round(pre_shift_f1, 4),
-        "f1_back_within_0.02_from_night": {"value": settled, "first_night_within": recovered[:1],
-                                            "target": f"<= night {SHIFT_NIGHT + 2}",
-                                            "met": settled is not None and settled <= SHIFT_NIGHT + 2},
+        "pre_shift_macro_f1": round(float(np.mean([n["champion_macro_f1"] for n in before])), 4),
+        "f1_back_within_0.02_from_night": dict(settled_from(nights, "population_macro_f1"),
+                                               judged_on=f"the night's population ({POPULATION_ROWS:,} rows)"),
+        "nights_patients_f1_back_within_0.02_from_night": dict(settled_from(nights, "champion_macro_f1"),
+                                                               judged_on="the night's patients"),
     }
 
 
