@@ -107,13 +107,17 @@ class GateDecision:
     paired_comparisons: dict = field(default_factory=dict)  # champion version -> difference and its interval
     rows_since_change: int | None = None  # evaluation rows of patients seen since a detected change
     recall_excused: dict = field(default_factory=dict)  # label -> {"all_rows": ..., "since_rows": ...}
+    # label -> {"all_rows": ..., "since_rows": ... or None}: rule 3's figures for a refusal, so an
+    # operator sees why the served model is still the one it is (the loop's night-12 refusals were prose only)
+    recall_refused: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"promote": self.promote, "challenger_macro_f1": self.challenger_macro_f1,
                 "champion_macro_f1": self.champion_macro_f1, "bar_macro_f1": self.bar_macro_f1,
                 "bar_version": self.bar_version, "reasons": list(self.reasons),
                 "paired_comparisons": dict(self.paired_comparisons), "rows_since_change": self.rows_since_change,
-                "recall_excused": {label: dict(views) for label, views in self.recall_excused.items()}}
+                "recall_excused": {label: dict(views) for label, views in self.recall_excused.items()},
+                "recall_refused": {label: dict(views) for label, views in self.recall_refused.items()}}
 
 
 def decide_promotion(challenger: Contender, champions: list[Contender], rules: GateRules = GateRules(),
@@ -169,6 +173,8 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
             decision.recall_excused[label] = {"all_rows": loss.to_dict(), "since_rows": excuse.to_dict()}
             decision.reasons.append(f"{loss.describe(rules)}; but {excuse.describe(rules)}")
         else:
+            decision.recall_refused[label] = {"all_rows": loss.to_dict(),
+                                              "since_rows": None if excuse is None else excuse.to_dict()}
             refuse(loss.describe(rules) + (f"; and {excuse.describe(rules)}" if excuse is not None else ""))
     return decision
 

@@ -195,7 +195,8 @@ def run_training(
     log.info("training run finished", extra={"fields": {
         "run_id": run_id, "version": version, "winner": winner.family,
         "macro_f1": winner.metrics["macro_f1"], "promoted": record["promotion"]["promoted"],
-        "recall_excused": record["promotion"].get("recall_excused") or None}})
+        "recall_excused": record["promotion"].get("recall_excused") or None,
+        "recall_refused": record["promotion"].get("recall_refused") or None}})
     return record
 
 

@@ -336,6 +336,26 @@ def test_an_excused_loss_is_recorded_per_class_with_both_views():
     assert "not a significant loss there (McNemar exact p = 1.000)" in " ".join(decision.reasons)
 
 
+def test_a_refused_loss_is_recorded_per_class_with_both_views():
+    """An operator must see why the served model is still the one it is: rule
+    3's figures of a refusal as data (the loop's night-12 refusals were prose)."""
+    challenger, champion, rows = relabelled_case(rows_since=6)
+    new = np.flatnonzero(rows.since_change & (rows.y_true == ALL[1]))
+    challenger_says = challenger.predictions.copy()
+    challenger_says[new[:3]] = ALL[2]
+    challenger = scored(None, rows.y_true, challenger_says, rows.weights)
+    refused = decide_promotion(challenger, [champion], rows=rows).to_dict()["recall_refused"]
+    assert list(refused) == [ALL[1]] and refused[ALL[1]]["all_rows"]["refused"]
+    since = refused[ALL[1]]["since_rows"]
+    assert (since["support"], since["champion_rows"], since["challenger_rows"]) == (6, 5, 3)
+    assert since["loss_upper_bound"] > GateRules().max_recall_drop
+    without_change = decide_promotion(challenger, [champion], rows=EvaluationRows(rows.y_true, rows.weights))
+    assert without_change.to_dict()["recall_refused"][ALL[1]]["since_rows"] is None
+    excused, its_champion, its_rows = relabelled_case(rows_since=24)
+    accepted = decide_promotion(excused, [its_champion], rows=its_rows)
+    assert accepted.promote and accepted.recall_refused == {}
+
+
 def test_the_rare_class_is_never_excused_by_the_rows_since_a_change():
     """Review 20.2: the rare class keeps every row whatever the change's mask
     says -- its rows since a change are the fewest of all. It is taken from the

@@ -1,7 +1,5 @@
 """Registry, promotion gate end to end, rollback and audit, on local stores."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -139,7 +137,7 @@ def test_the_gate_is_told_which_rows_were_seen_since_a_change(stores):
     assert run(stores, X, y)["promotion"]["rows_since_change"] is None
 
 
-def test_after_a_labelling_change_the_rows_since_it_decide_a_relabelled_class(tmp_path):
+def test_after_a_labelling_change_the_rows_since_it_decide_a_relabelled_class(tmp_path, caplog):
     """End to end: the champion learnt MILD under the old rule; the new rule
     calls MILD with heart rate >= 100 ACUTE. The challenger, trained mostly on
     new labels, loses MILD recall on the old labels (96 vs 135 of 157) but not
@@ -165,3 +163,7 @@ def test_after_a_labelling_change_the_rows_since_it_decide_a_relabelled_class(tm
     assert list(excused["recall_excused"]) == ["ENFERMEDAD LEVE"] and refused["recall_excused"] == {}
     assert excused["recall_excused"]["ENFERMEDAD LEVE"]["since_rows"]["support"] == 52
     assert "recall of 'ENFERMEDAD LEVE' drops" in " ".join(refused["reasons"])
+    # a refusal's rule-3 figures are data too, in the record and in the run's log line
+    assert excused["recall_refused"] == {} and refused["recall_refused"]["ENFERMEDAD LEVE"]["since_rows"] is None
+    finished = [record.fields for record in caplog.records if record.getMessage() == "training run finished"]
+    assert finished[-1]["recall_refused"] == refused["recall_refused"] and finished[-2]["recall_refused"] is None
