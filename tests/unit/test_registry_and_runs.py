@@ -1,5 +1,7 @@
 """Registry, promotion gate end to end, rollback and audit, on local stores."""
 
+import json
+
 import numpy as np
 import pytest
 
