@@ -197,3 +197,19 @@ def test_an_excused_recall_loss_is_shown_with_both_views(console):
     assert "Recall loss excused by the rows since a change" in text
     assert "<td data-label=\"every row\">287 vs 338 of 349</td>" in text
     assert "<td data-label=\"rows since the change\">22 vs 23 of 23</td>" in text and ">0.0435<" in text
+
+
+def test_a_refused_recall_loss_is_shown_with_both_views(console):
+    """An operator sees why the served model is still the one it is (the loop's night-12 refusals)."""
+    wiring.metadata_store().put(EXPERIMENTS, "refused", {
+        "run_id": "refused", "created_at": "2026-01-02T00:00:00Z", "winner": {"family": "xgboost", "version": "v9"},
+        "promotion": {"promoted": False, "reasons": [], "recall_refused": {
+            "ENFERMEDAD LEVE": {"all_rows": {"support": 352, "champion_rows": 340, "challenger_rows": 290},
+                                "since_rows": {"support": 20, "champion_rows": 20, "challenger_rows": 17,
+                                               "loss_upper_bound": 0.15}},
+            "ENFERMEDAD AGUDA": {"all_rows": {"support": 90, "champion_rows": 80, "challenger_rows": 60},
+                                 "since_rows": None}}}})
+    text = console.get("/experiments").get_data(as_text=True)
+    assert "Recall loss that refused the challenger" in text and "excused by the rows" not in text
+    assert "<td data-label=\"rows since the change\">17 vs 20 of 20</td>" in text and ">0.15<" in text
+    assert "<td data-label=\"every row\">60 vs 80 of 90</td><td data-label=\"rows since the change\">not asked" in text
