@@ -149,11 +149,8 @@ def simulate(variant: str, data_dir: str, nights: int = NIGHTS, out=sys.stderr) 
             served.extend((item["prediction_id"], item["prediction"], moment) for item in answer["predictions"])
         predicted = np.array([label for _, label, _ in served], dtype=object)
         champion_f1 = evaluate(truth, predicted)["macro_f1"]
-        model = loader.get()  # the model that served the night: its quality on the night's population
-        if (model.version, shifted) not in population_scores:
-            sample, sample_truth = samples[shifted]
-            population_scores[model.version, shifted] = evaluate(sample_truth, model.predict_labels(sample))["macro_f1"]
-        population_f1 = population_scores[model.version, shifted]
+        # the model that served the night: its quality on the night's population
+        population_f1 = population_macro_f1(loader.get(), samples, shifted, population_scores)
         eligible = predicted != LABELS[0] if variant == "sick_only" else np.ones(len(served), dtype=bool)
         for index in np.flatnonzero(eligible & (rng.random(len(served)) < LABELLED_SHARE)):
             prediction_id, _, moment = served[index]
@@ -203,6 +200,16 @@ def night_rows(variant: str, rows: int, *, seed: int, noise_seed: int, shifted: 
     X = np.repeat(patients, 3, axis=0)
     X = np.round(X + np.random.default_rng(noise_seed).normal(0.0, MEASUREMENT_NOISE, X.shape), 1)
     return X, np.repeat(truth, 3)
+
+
+def population_macro_f1(model, samples: dict, shifted: bool, scores: dict) -> float:
+    """`model`'s macro-F1 on the night's population sample, once per (version, population)."""
+    from shared.training.candidates import evaluate
+
+    if (model.version, shifted) not in scores:
+        sample, truth = samples[shifted]
+        scores[model.version, shifted] = evaluate(truth, model.predict_labels(sample))["macro_f1"]
+    return scores[model.version, shifted]
 
 
 def settled_from(nights: list[dict], column: str) -> dict:

@@ -3,7 +3,7 @@ night's population, the judgement on the night's patients kept beside it."""
 
 import numpy as np
 
-from bench.loop_simulation import SHIFT_NIGHT, judge, night_rows
+from bench.loop_simulation import SHIFT_NIGHT, judge, night_rows, population_macro_f1
 
 
 def nights(population: dict[int, float], patients: dict[int, float]) -> list[dict]:
@@ -35,3 +35,25 @@ def test_repeated_3_rows_are_each_patient_three_times_with_fresh_noise():
     assert np.abs(X[0::3] - X[1::3]).mean() < 5  # the same patient, not another
     X1, _ = night_rows("random_20", 300, seed=5, noise_seed=5, shifted=True)
     assert len(np.unique(X1, axis=0)) == 300
+
+
+class Answers:
+    """A served model that predicts every row's label from a column: what it was asked is recorded."""
+
+    def __init__(self, version: str):
+        self.version, self.asked = version, 0
+
+    def predict_labels(self, rows):
+        self.asked += 1
+        return np.where(rows[:, 0] > 0, "ENFERMEDAD LEVE", "NO ENFERMO").astype(object)
+
+
+def test_the_population_figure_is_the_served_models_on_the_nights_population_once_per_version():
+    rows = np.array([[1.0], [-1.0], [1.0], [-1.0]])
+    samples = {False: (rows, np.array(["ENFERMEDAD LEVE", "NO ENFERMO"] * 2, dtype=object)),  # all right
+               True: (rows, np.array(["NO ENFERMO", "ENFERMEDAD LEVE"] * 2, dtype=object))}  # all wrong
+    scores, champion = {}, Answers("v1")
+    assert population_macro_f1(champion, samples, False, scores) == 1.0
+    assert population_macro_f1(champion, samples, True, scores) == 0.0
+    assert population_macro_f1(champion, samples, True, scores) == 0.0 and champion.asked == 2
+    assert population_macro_f1(Answers("v2"), samples, False, scores) == 1.0 and len(scores) == 3
