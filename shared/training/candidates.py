@@ -43,6 +43,7 @@ import numpy as np
 
 from shared.errors import TrainingDataError
 from shared.training.calibration import holdout_calibration
+from shared.training.cross_fitting import CrossFitted, cross_fit_since_change
 from shared.training.decision_rule import RARE_CLASS_MIN_RECALL, fit_decision_rule, widen_the_cap
 from shared.training.evaluation import evaluate, predict_labels
 
@@ -98,6 +99,7 @@ class Candidate:
     holdout_predictions: np.ndarray | None = None  # its served labels for the holdout rows, for paired ties
     tie_comparison: dict | None = None  # its macro-F1 difference from the best candidate, with the interval
     left_out: str | None = None  # why the search could not select it
+    out_of_fold: np.ndarray | None = None  # its configuration's out-of-fold probabilities (training rows)
 
     def summary(self) -> dict:
         return {
@@ -129,6 +131,8 @@ class TrainingResult:
     winner: Candidate
     budget_exhausted: bool
     seed: int
+    cross_fitted: CrossFitted | None = None  # training rows since a change, cross-fitted (the gate's evidence)
+    cross_fitting_seconds: float = 0.0
 
 
 def train_candidates(
@@ -173,7 +177,7 @@ def train_candidates(
         pipeline = fit_pipeline(build_pipeline(family, best_params, seed), family, data.X_train, y_train_encoded,
                                 data.w_train)
         candidate = Candidate(family, best_params, for_serving(pipeline), best_scores, searched,
-                              training_seconds=time.perf_counter() - started)
+                              training_seconds=time.perf_counter() - started, out_of_fold=best_out_of_fold)
         rule = fit_decision_rule(best_out_of_fold, y_train_encoded, data.labels.index(rare),
                                  rare_class_min_recall, data.w_train, rare_label=rare)
         candidate.decision_rule = rule
@@ -189,7 +193,10 @@ def train_candidates(
         score_on_holdout(candidates[index], data)  # its decision weights changed
     winner = select_winner(candidates, tie_tolerance, rare, rare_class_min_recall,
                            EvaluationRows(data.y_holdout, data.w_holdout))
-    return TrainingResult(data, candidates, winner, budget_exhausted, seed)
+    started = time.perf_counter()
+    cross_fitted = cross_fit_since_change(winner.out_of_fold, data, seed, winner.decision_rule)
+    return TrainingResult(data, candidates, winner, budget_exhausted, seed, cross_fitted,
+                          time.perf_counter() - started)
 
 
 def score_on_holdout(candidate: Candidate, data: PreparedData) -> None:

@@ -41,6 +41,7 @@ class PreparedData:
     w_train: np.ndarray | None = None  # row weights (None: every row counts once)
     w_holdout: np.ndarray | None = None
     since_change_holdout: np.ndarray | None = None  # holdout rows seen since a detected change (the gate's)
+    since_change_train: np.ndarray | None = None  # training rows seen since it (cross-fitted for the gate)
 
 
 def data_fingerprint(X: np.ndarray, y: np.ndarray) -> dict:
@@ -128,6 +129,6 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
         notes.append(f"cross-validation uses {used_folds} folds instead of {folds}: the rarest class has "
                      f"{rarest} training example(s)")
     w_train, w_holdout = (weights[~holdout], weights[holdout]) if weights is not None else (None, None)
-    since = np.asarray(since_change, dtype=bool)[keep][holdout] if since_change is not None else None
+    since = np.asarray(since_change, dtype=bool)[keep] if since_change is not None else None
     return PreparedData(X_train, y_train, X_holdout, y_holdout, labels, used_folds, notes, fingerprint,
-                        w_train, w_holdout, since)
+                        w_train, w_holdout, *((since[holdout], since[~holdout]) if since is not None else ()))

@@ -61,7 +61,7 @@ import numpy as np
 from shared.config import DEFAULTS
 from shared.training.labelled_rows import rarest_class
 from shared.training.paired_comparison import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, paired_macro_f1_difference
-from shared.training.recall_rule import recall_loss, since_change_view
+from shared.training.recall_rule import SinceChangeEvidence, recall_loss, since_change_view
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class EvaluationRows:
     y_true: np.ndarray
     weights: np.ndarray | None = None
     since_change: np.ndarray | None = None  # rows of patients seen since a detected change (None: no change)
+    cross_fitted: SinceChangeEvidence | None = None  # training rows since it, cross-fitted (`cross_fitting`)
 
 
 @dataclass(frozen=True)

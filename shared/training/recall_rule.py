@@ -54,6 +54,7 @@ class SinceChangeView:
     loss_upper_bound: float | None = None
     max_drop: float = 0.0  # the gate's PROMOTION_MAX_RECALL_DROP
     rare: bool = False
+    evidence: dict | None = None  # rows by source: {"holdout": n, "cross_fitted": m}
 
     @property
     def excused(self) -> bool:
@@ -64,37 +65,70 @@ class SinceChangeView:
             return "the rare class is never judged on the rows since a change"
         bound = f"at {rules.confidence:.0%} it loses at most {self.loss_upper_bound:.3f} of their recall"
         if self.excused:
-            return (f"on the {self.support} rows labelled since the change the challenger recalls "
+            return (f"on the {self._rows()} the challenger recalls "
                     f"{self.challenger_rows} of {self.support}, the champion {self.champion_rows}: not a significant "
                     f"loss there (McNemar exact p = {self.p_value:.3f}), and {bound}, within the "
                     f"{rules.max_recall_drop} drop; the older labels follow the rule the change replaced")
-        return (f"on the {self.support} rows labelled since the change: the challenger recalls {self.challenger_rows}"
+        return (f"on the {self._rows()}: the challenger recalls {self.challenger_rows}"
                 f" of {self.support} rows, the champion {self.champion_rows} (McNemar exact p = {self.p_value:.3f});"
                 f" {bound}, more than the {rules.max_recall_drop} drop: no evidence it is not worse there")
 
     def to_dict(self) -> dict:
         return {"support": self.support, "champion_rows": self.champion_rows,
                 "challenger_rows": self.challenger_rows, "p_value": self.p_value,
-                "loss_upper_bound": self.loss_upper_bound}
+                "loss_upper_bound": self.loss_upper_bound, "rows_by_source": dict(self.evidence or {})}
+
+    def _rows(self) -> str:
+        crossed = (self.evidence or {}).get("cross_fitted")
+        return (f"{self.support} rows labelled since the change"
+                + (f" ({self.evidence['holdout']} held out, {crossed} cross-fitted)" if crossed else ""))
+
+
+@dataclass(frozen=True)
+class SinceChangeEvidence:
+    """Rows since a change beyond the holdout's, each with both models' labels
+    (`cross_fitting`: training rows, the challenger's cross-fitted)."""
+
+    y_true: np.ndarray
+    challenger: np.ndarray
+    champion: np.ndarray
 
 
 def since_change_view(champion: Contender, challenger: Contender, label: str, rows: EvaluationRows | None,
                        rules: GateRules, rare: str | None) -> SinceChangeView | None:
     """The view since a change for a class refused on every row; None when it is
-    not asked (no change, not a relabelled class, or too few rows since)."""
+    not asked (no change, not a relabelled class, or too few rows since). It
+    counts the holdout's rows since and the cross-fitted ones (`rows.cross_fitted`)."""
     if rows is None or rows.since_change is None:
         return None
-    since = int(np.sum(rows.since_change & (np.asarray(rows.y_true, dtype=object) == label)))
+    y_true, champion, challenger, sources = _rows_since(champion, challenger, rows)
+    of_label = y_true == label
+    since = int(np.sum(of_label))
+    evidence = {source: int(np.sum(of_label & (sources == source))) for source in ("holdout", "cross_fitted")}
     if since and label == rare:
-        return SinceChangeView(since, rare=True)
+        return SinceChangeView(since, rare=True, evidence=evidence)
     if since < min_rows_for_a_significant_loss(rules):
         return None
-    judged = replace(rows, y_true=np.where(rows.since_change, rows.y_true, None), weights=None)
+    judged = replace(rows, y_true=y_true, weights=None, since_change=None, cross_fitted=None)
     return SinceChangeView(since, recalled_rows(champion, label, since, judged),
                            recalled_rows(challenger, label, since, judged),
                            recall_loss_p_value(champion, challenger, label, judged),
                            recall_loss_upper_bound(champion, challenger, label, judged, rules.confidence),
-                           rules.max_recall_drop)
+                           rules.max_recall_drop, evidence=evidence)
+
+
+def _rows_since(champion: Contender, challenger: Contender, rows: EvaluationRows):
+    """The rows since the change with both contenders' labels, and each row's source."""
+    held = np.asarray(rows.since_change, dtype=bool)
+    parts = [(np.asarray(rows.y_true, dtype=object)[held], np.asarray(champion.predictions, dtype=object)[held],
+              np.asarray(challenger.predictions, dtype=object)[held], np.full(int(held.sum()), "holdout"))]
+    extra = rows.cross_fitted
+    if extra is not None:
+        parts.append((np.asarray(extra.y_true, dtype=object), np.asarray(extra.champion, dtype=object),
+                      np.asarray(extra.challenger, dtype=object), np.full(len(extra.y_true), "cross_fitted")))
+    y_true, champion_says, challenger_says, sources = (np.concatenate(column) for column in zip(*parts))
+    return (y_true, replace(champion, predictions=champion_says), replace(challenger, predictions=challenger_says),
+            sources)
 
 
 def recall_loss(champion: Contender, challenger: Contender, label: str, support: int,

@@ -146,7 +146,7 @@ def run_training(
                               rare_class_min_recall=options.rare_class_min_recall, since_change=since_change)
     winner = result.winner
     data = result.data
-    champion_metrics, decision = _score_and_decide(winner, champions, data, options)
+    champion_metrics, decision = _score_and_decide(winner, champions, data, options, result.cross_fitted)
     baseline = _winner_baseline(winner, data, baseline_population, outcome_reference, labelled_share)
     # the drift check leaves out outcomes recorded before this: already learnt from (monitoring/learnt_outcomes.py)
     baseline["labels_until"] = (data_sources.get("window") or {}).get("end")
@@ -214,9 +214,10 @@ def _review_change(record: dict, promote: bool, champions, store, recent_inputs,
     return review["held"]
 
 
-def _score_and_decide(winner, champions, data, options: TrainingOptions):
+def _score_and_decide(winner, champions, data, options: TrainingOptions, cross_fitted=None):
     """Score every recent champion on the evaluation rows the challenger was scored
-    on (none of them trained on those), then let the gate decide."""
+    on (none of them trained on those), then let the gate decide; the current one
+    also on the cross-fitted rows since a change (`cross_fitting`)."""
     predictions = {model.version: model.predict_labels(data.X_holdout) for model in champions}
     champion_metrics = {model.version: evaluate(data.y_holdout, predictions[model.version], data.w_holdout)
                         for model in champions}
@@ -226,7 +227,8 @@ def _score_and_decide(winner, champions, data, options: TrainingOptions):
         [Contender(model.version, champion_metrics[model.version], model.labels,
                    model.manifest.get("data_fingerprint", {}).get("sha256"), predictions[model.version])
          for model in champions],
-        options.gate, EvaluationRows(data.y_holdout, data.w_holdout, data.since_change_holdout))
+        options.gate, EvaluationRows(data.y_holdout, data.w_holdout, data.since_change_holdout,
+                                     cross_fitted.against(champions[0]) if cross_fitted and champions else None))
     return champion_metrics, decision
 
 

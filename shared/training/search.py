@@ -116,14 +116,12 @@ def cross_validate(family: str, params: dict, data: PreparedData, seed: int) -> 
     """Macro-F1 per fold (argmax), and every training row's out-of-fold probabilities."""
     from sklearn.base import clone
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
     y_encoded = encode(data.y_train, data.labels)
     template = build_pipeline(family, params, seed)
     scores = []
     out_of_fold = np.zeros((len(y_encoded), len(data.labels)))
-    splitter = StratifiedKFold(n_splits=data.folds, shuffle=True, random_state=seed)
-    for train_index, test_index in splitter.split(data.X_train, y_encoded):
+    for train_index, test_index in cv_folds(data, seed):
         pipeline = fit_pipeline(clone(template), family, data.X_train[train_index], y_encoded[train_index],
                                 _part(data.w_train, train_index))
         out_of_fold[test_index] = pipeline.predict_proba(data.X_train[test_index])
@@ -132,6 +130,15 @@ def cross_validate(family: str, params: dict, data: PreparedData, seed: int) -> 
                                      labels=list(range(len(data.labels))), zero_division=0,
                                      sample_weight=_part(data.w_train, test_index))))
     return scores, out_of_fold
+
+
+def cv_folds(data: PreparedData, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The cross-validation folds (train, test indices): the same in every call for the
+    same rows and seed, so out-of-fold predictions can be traced to the fold that made them."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=data.folds, shuffle=True, random_state=seed)
+    return list(splitter.split(data.X_train, encode(data.y_train, data.labels)))
 
 
 def serialize(pipeline) -> bytes:
