@@ -16,11 +16,14 @@ neither the model nor the rule scoring a row saw its label. Where it differs fro
 served challenger it is conservative: a fold model learnt from 4/5 of the rows, 4/5
 of those since the change, so it knows the new rule less well.
 
-The champion is scored on the same rows as served. A follow-up's champion may have
-trained on some of them; that can only flatter it (a row it memorised moves from a
-miss to a hit), which raises the challenger's loss bound, and the view since only
-excuses: the gate gets stricter, never looser. Rows of one patient measured several
-times may sit in two folds, as they may sit on both sides of the holdout split.
+The champion is scored on the same rows as served, and only a champion that cannot
+have trained on them (`since_change_evidence`): its labels end no later than the
+change, or it learnt from the reference generator alone. A follow-up's champion,
+trained on labels since the change, would be flattered on rows it memorised, and the
+loss bound is not monotone in that (one row only the challenger recalls bounds a
+loss of 0.041 on 22 rows, the same row recalled by both 0): its view since stays the
+holdout's alone, as before. Rows of one patient measured several times may sit in
+two folds, as they may sit on both sides of the holdout split.
 """
 
 from __future__ import annotations
@@ -42,11 +45,41 @@ class CrossFitted:
     y_true: np.ndarray
     predictions: np.ndarray
 
-    def against(self, champion) -> SinceChangeEvidence:
-        """The gate's evidence: these rows with the champion's served labels beside the challenger's."""
-        from shared.training.recall_rule import SinceChangeEvidence
 
-        return SinceChangeEvidence(self.y_true, self.predictions, champion.predict_labels(self.X))
+def since_change_evidence(cross_fitted: CrossFitted | None, champions: list, store, data_sources: dict):
+    """The gate's evidence (`recall_rule.SinceChangeEvidence`): the cross-fitted rows with the
+    current champion's served labels beside the challenger's; None without such rows, or when
+    the champion may have trained on some of them."""
+    from shared.event_bus.messages import parse_timestamp
+    from shared.training.recall_rule import SinceChangeEvidence
+
+    pre_change = (data_sources.get("weights") or {}).get("pre_change") or {}
+    changed_since = parse_timestamp(pre_change.get("changed_since"))
+    if cross_fitted is None or not champions or changed_since is None:
+        return None
+    if champion_may_have_trained_since(store, champions[0].version, changed_since):
+        return None
+    return SinceChangeEvidence(cross_fitted.y_true, cross_fitted.predictions,
+                               champions[0].predict_labels(cross_fitted.X))
+
+
+def champion_may_have_trained_since(store, version: str, changed_since) -> bool:
+    """True unless its labels end by the change (its baseline's `labels_until`) or it
+    learnt from the reference generator alone (its experiment's `data_sources`); unreadable: True."""
+    import json
+
+    from shared.event_bus.messages import parse_timestamp
+    from shared.models.layout import model_path
+    from shared.models.registry import read_baseline
+
+    try:
+        labels_until = parse_timestamp(read_baseline(store, version).get("labels_until"))
+        if labels_until is not None:
+            return labels_until > changed_since
+        sources = json.loads(store.read_bytes(model_path(version, "experiment.json"))).get("data_sources") or {}
+    except Exception:  # noqa: BLE001 -- any failure to read: assume the worst
+        return True
+    return set(sources) != {"reference_generator"}
 
 
 def cross_fit_since_change(out_of_fold: np.ndarray | None, data: PreparedData, seed: int,

@@ -30,6 +30,7 @@ from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import EXPERIMENTS, MetadataStore
 from shared.structured_logging import get_logger
 from shared.training.candidates import SEARCH_SPACES, SPLIT, evaluate, in_holdout, predict_labels, train_candidates
+from shared.training.cross_fitting import since_change_evidence
 from shared.training.promotion import Publish, complete_promotion, open_intent
 from shared.training.promotion_gate import Contender, EvaluationRows, GateRules, decide_promotion
 
@@ -146,7 +147,8 @@ def run_training(
                               rare_class_min_recall=options.rare_class_min_recall, since_change=since_change)
     winner = result.winner
     data = result.data
-    champion_metrics, decision = _score_and_decide(winner, champions, data, options, result.cross_fitted)
+    evidence = since_change_evidence(result.cross_fitted, champions, store, data_sources)
+    champion_metrics, decision = _score_and_decide(winner, champions, data, options, evidence)
     baseline = _winner_baseline(winner, data, baseline_population, outcome_reference, labelled_share)
     # the drift check leaves out outcomes recorded before this: already learnt from (monitoring/learnt_outcomes.py)
     baseline["labels_until"] = (data_sources.get("window") or {}).get("end")
@@ -214,10 +216,10 @@ def _review_change(record: dict, promote: bool, champions, store, recent_inputs,
     return review["held"]
 
 
-def _score_and_decide(winner, champions, data, options: TrainingOptions, cross_fitted=None):
+def _score_and_decide(winner, champions, data, options: TrainingOptions, since_evidence=None):
     """Score every recent champion on the evaluation rows the challenger was scored
     on (none of them trained on those), then let the gate decide; the current one
-    also on the cross-fitted rows since a change (`cross_fitting`)."""
+    also on the cross-fitted rows since a change (`since_evidence`, `cross_fitting`)."""
     predictions = {model.version: model.predict_labels(data.X_holdout) for model in champions}
     champion_metrics = {model.version: evaluate(data.y_holdout, predictions[model.version], data.w_holdout)
                         for model in champions}
@@ -227,8 +229,7 @@ def _score_and_decide(winner, champions, data, options: TrainingOptions, cross_f
         [Contender(model.version, champion_metrics[model.version], model.labels,
                    model.manifest.get("data_fingerprint", {}).get("sha256"), predictions[model.version])
          for model in champions],
-        options.gate, EvaluationRows(data.y_holdout, data.w_holdout, data.since_change_holdout,
-                                     cross_fitted.against(champions[0]) if cross_fitted and champions else None))
+        options.gate, EvaluationRows(data.y_holdout, data.w_holdout, data.since_change_holdout, since_evidence))
     return champion_metrics, decision
 
 

@@ -139,6 +139,9 @@ def test_the_gate_is_told_which_rows_were_seen_since_a_change(stores):
     assert run(stores, X, y)["promotion"]["rows_since_change"] is None
 
 
+CHANGED = {"weights": {"pre_change": {"changed_since": "2026-01-11T00:00:00+00:00"}}}
+
+
 def test_after_a_labelling_change_the_rows_since_it_decide_a_relabelled_class(tmp_path, caplog):
     """End to end: the champion learnt MILD under the old rule; the new rule
     calls MILD with heart rate >= 100 ACUTE. The challenger, trained mostly on
@@ -156,14 +159,17 @@ def test_after_a_labelling_change_the_rows_since_it_decide_a_relabelled_class(tm
     decisions = []
     for view in (since, None):
         store, metadata = make_stores(tmp_path / ("since" if view is not None else "all"))
-        run_training(X, y, store=store, metadata=metadata, options=options, actor="test", data_sources={})
+        run_training(X, y, store=store, metadata=metadata, options=options, actor="test",
+                     data_sources={"reference_generator": {"rows": 3000, "seed": 5}})
         record = run_training(X2, y2, store=store, metadata=metadata, options=options, actor="test",
-                              data_sources={}, sample_weight=np.where(new, 1.0, 0.05), since_change=view)
+                              data_sources=CHANGED, sample_weight=np.where(new, 1.0, 0.05), since_change=view)
         decisions.append(record["promotion"])
     excused, refused = decisions
     assert excused["promoted"] and not refused["promoted"]
     assert list(excused["recall_excused"]) == ["ENFERMEDAD LEVE"] and refused["recall_excused"] == {}
-    assert excused["recall_excused"]["ENFERMEDAD LEVE"]["since_rows"]["support"] == 52
+    since_rows = excused["recall_excused"]["ENFERMEDAD LEVE"]["since_rows"]
+    assert since_rows["support"] == 240 and since_rows["rows_by_source"] == {"holdout": 52, "cross_fitted": 188}
+    assert "(52 held out, 188 cross-fitted)" in " ".join(excused["reasons"])
     assert "recall of 'ENFERMEDAD LEVE' drops" in " ".join(refused["reasons"])
     # a refusal's rule-3 figures are data too, in the record and in the run's log line
     assert excused["recall_refused"] == {} and refused["recall_refused"]["ENFERMEDAD LEVE"]["since_rows"] is None
