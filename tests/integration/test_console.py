@@ -208,8 +208,14 @@ def test_a_refused_recall_loss_is_shown_with_both_views(console):
                                 "since_rows": {"support": 20, "champion_rows": 20, "challenger_rows": 17,
                                                "loss_upper_bound": 0.15}},
             "ENFERMEDAD AGUDA": {"all_rows": {"support": 90, "champion_rows": 80, "challenger_rows": 60},
-                                 "since_rows": None}}}})
+                                 "since_rows": None},
+            "ENFERMEDAD CRÓNICA": {"all_rows": {"support": 90, "champion_rows": 80, "challenger_rows": 60},
+                                   "since_rows": {"support": 119, "champion_rows": 115, "challenger_rows": 100,
+                                                  "loss_upper_bound": 0.2,
+                                                  "rows_by_source": {"holdout": 20, "cross_fitted": 99}}}}}})
     text = console.get("/experiments").get_data(as_text=True)
     assert "Recall loss that refused the challenger" in text and "excused by the rows" not in text
     assert "<td data-label=\"rows since the change\">17 vs 20 of 20</td>" in text and ">0.15<" in text
+    # the evidence's sources, when rows were cross-fitted (training.cross_fitting)
+    assert "100 vs 115 of 119 (20 held out, 99 cross-fitted)</td>" in text
     assert "<td data-label=\"every row\">60 vs 80 of 90</td><td data-label=\"rows since the change\">not asked" in text
