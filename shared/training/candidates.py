@@ -26,7 +26,9 @@ Protocol (the same for the CLI, the bootstrap and the retrain function):
    has the best holdout macro-F1 of the rest -- rare classes weigh as much as
    common ones; candidates not significantly worse on the same rows (paired
    bootstrap) are tied, and ties go to the cheaper to serve, then the smaller
-   artifact (cold starts download it).
+   artifact (cold starts download it);
+5. after a detected change, the winner's training rows since it are scored
+   out of fold for the gate's view since the change (`cross_fitting`).
 
 A class with fewer than 2 training rows cannot be learned, so it is dropped
 and the experiment record says so (and the gate refuses a challenger that

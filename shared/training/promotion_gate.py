@@ -31,7 +31,10 @@ Rules (defaults configurable in `Settings`):
    rule the change replaced, and a challenger that learnt the new one loses
    "recall" on them (bench/loop_simulation.py: night-12 candidates 0.013-0.034
    better on the new population were refused). The loss is excused only on
-   evidence that the challenger is not worse there: with at least 5 such rows
+   evidence that the challenger is not worse there. The rows are the holdout's
+   since the change and the training part's, cross-fitted (`cross_fitting`: the
+   holdout holds a fifth of them; the loop's refused seed-1 night-12 candidate
+   had 20 of its class). With at least 5 such rows
    (`recall_rule.min_rows_for_a_significant_loss`), the one-sided 95 % upper bound of its
    recall loss on them (`recall_loss_upper_bound`, exact on the rows where the
    two disagree) must be within PROMOTION_MAX_RECALL_DROP. A mere "not
@@ -42,7 +45,7 @@ Rules (defaults configurable in `Settings`):
    mild rows and was refused). The rare class (the challenger's rare-class
    promise, else the evaluation rows' rarest) is never excused: its rows
    since a change are the fewest of all. Each excuse is recorded with both
-   views (`GateDecision.recall_excused`).
+   views and the rows by source (`GateDecision.recall_excused`).
 4. No silent shrink: every class the champion predicts, the challenger predicts.
 5. No no-op: a challenger trained on the champion's exact data must score
    strictly better; `registry.promote` refuses the version already serving.
