@@ -111,7 +111,8 @@ class GateDecision:
     paired_comparisons: dict = field(default_factory=dict)  # champion version -> difference and its interval
     rows_since_change: int | None = None  # evaluation rows of patients seen since a detected change
     recall_excused: dict = field(default_factory=dict)  # label -> {"all_rows": ..., "since_rows": ...}
-    # label -> {"all_rows": ..., "since_rows": ... or None}: rule 3's figures for a refusal, so an
+    # label -> {"all_rows": ..., "since_rows": ... ({"judged": false, "why": ...} when not judged there)}:
+    # rule 3's figures for a refusal, so an
     # operator sees why the served model is still the one it is (the loop's night-12 refusals were prose only)
     recall_refused: dict = field(default_factory=dict)
 
@@ -173,13 +174,12 @@ def decide_promotion(challenger: Contender, champions: list[Contender], rules: G
                 decision.reasons.append(loss.describe(rules))
             continue
         excuse = since_change_view(current, challenger, label, rows if paired else None, rules, rare)
-        if excuse is not None and excuse.excused:
+        if excuse.excused:
             decision.recall_excused[label] = {"all_rows": loss.to_dict(), "since_rows": excuse.to_dict()}
             decision.reasons.append(f"{loss.describe(rules)}; but {excuse.describe(rules)}")
         else:
-            decision.recall_refused[label] = {"all_rows": loss.to_dict(),
-                                              "since_rows": None if excuse is None else excuse.to_dict()}
-            refuse(loss.describe(rules) + (f"; and {excuse.describe(rules)}" if excuse is not None else ""))
+            decision.recall_refused[label] = {"all_rows": loss.to_dict(), "since_rows": excuse.to_dict()}
+            refuse(loss.describe(rules) + (f"; and {excuse.describe(rules)}" if excuse.judged or excuse.rare else ""))
     return decision
 
 

@@ -43,9 +43,17 @@ class RecallLoss:
                 "challenger_rows": self.challenger_rows, "p_value": self.p_value, "refused": self.refused}
 
 
+RARE_CLASS = "the rare class"  # never judged on the rows since (review 20.2): recorded as "not judged"
+NO_CHANGE = "no change detected"  # these three: the view since was not asked
+NOT_RELABELLED = "class not relabelled"
+
+
 @dataclass(frozen=True)
 class SinceChangeView:
-    """A class's recall on the rows of patients seen since a change (or why it was not asked)."""
+    """A class's recall on the rows of patients seen since a change, or why it
+    was not judged there (`why_not`): the rare class (never excused), no change
+    detected, a class the change did not relabel, too few rows since. Its
+    record then carries no counts: "0 vs 0" would read as "neither recalled any"."""
 
     support: int
     champion_rows: int = 0
@@ -55,10 +63,16 @@ class SinceChangeView:
     max_drop: float = 0.0  # the gate's PROMOTION_MAX_RECALL_DROP
     rare: bool = False
     evidence: dict | None = None  # rows by source: {"holdout": n, "cross_fitted": m}
+    why_not: str | None = None  # set when the class was not judged on the rows since
+
+    @property
+    def judged(self) -> bool:
+        return self.why_not is None
 
     @property
     def excused(self) -> bool:
-        return not self.rare and self.loss_upper_bound is not None and self.loss_upper_bound <= self.max_drop
+        return (self.judged and not self.rare and self.loss_upper_bound is not None
+                and self.loss_upper_bound <= self.max_drop)
 
     def describe(self, rules: GateRules) -> str:
         if self.rare:
@@ -74,7 +88,10 @@ class SinceChangeView:
                 f" {bound}, more than the {rules.max_recall_drop} drop: no evidence it is not worse there")
 
     def to_dict(self) -> dict:
-        return {"support": self.support, "champion_rows": self.champion_rows,
+        if not self.judged:
+            return {"support": self.support, "judged": False, "why": self.why_not,
+                    "rows_by_source": dict(self.evidence or {})}
+        return {"support": self.support, "judged": True, "champion_rows": self.champion_rows,
                 "challenger_rows": self.challenger_rows, "p_value": self.p_value,
                 "loss_upper_bound": self.loss_upper_bound, "rows_by_source": dict(self.evidence or {})}
 
@@ -95,20 +112,24 @@ class SinceChangeEvidence:
 
 
 def since_change_view(champion: Contender, challenger: Contender, label: str, rows: EvaluationRows | None,
-                       rules: GateRules, rare: str | None) -> SinceChangeView | None:
-    """The view since a change for a class refused on every row; None when it is
-    not asked (no change, not a relabelled class, or too few rows since). It
-    counts the holdout's rows since and the cross-fitted ones (`rows.cross_fitted`)."""
+                       rules: GateRules, rare: str | None) -> SinceChangeView:
+    """The view since a change for a class refused on every row, or why it was
+    not judged there (`why_not`: the rare class; no change detected; a class
+    the change did not relabel; too few rows since). It counts the holdout's
+    rows since and the cross-fitted ones (`rows.cross_fitted`)."""
     if rows is None or rows.since_change is None:
-        return None
+        return SinceChangeView(0, why_not=NO_CHANGE)
     y_true, champion, challenger, sources = _rows_since(champion, challenger, rows)
     of_label = y_true == label
     since = int(np.sum(of_label))
     evidence = {source: int(np.sum(of_label & (sources == source))) for source in ("holdout", "cross_fitted")}
-    if since and label == rare:
-        return SinceChangeView(since, rare=True, evidence=evidence)
-    if since < min_rows_for_a_significant_loss(rules):
-        return None
+    if label == rare:
+        return SinceChangeView(since, rare=True, evidence=evidence, why_not=RARE_CLASS)
+    if since == 0:
+        return SinceChangeView(0, evidence=evidence, why_not=NOT_RELABELLED)
+    least = min_rows_for_a_significant_loss(rules)
+    if since < least:
+        return SinceChangeView(since, evidence=evidence, why_not=f"fewer than {least} rows since")
     judged = replace(rows, y_true=y_true, weights=None, since_change=None, cross_fitted=None)
     return SinceChangeView(since, recalled_rows(champion, label, since, judged),
                            recalled_rows(challenger, label, since, judged),

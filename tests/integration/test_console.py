@@ -209,6 +209,10 @@ def test_a_refused_recall_loss_is_shown_with_both_views(console):
                                                "loss_upper_bound": 0.15}},
             "ENFERMEDAD AGUDA": {"all_rows": {"support": 90, "champion_rows": 80, "challenger_rows": 60},
                                  "since_rows": None},
+            "TERMINAL": {"all_rows": {"support": 40, "champion_rows": 38, "challenger_rows": 30},
+                         "since_rows": {"support": 24, "judged": False, "why": "the rare class"}},
+            "ENFERMEDAD GRAVE": {"all_rows": {"support": 40, "champion_rows": 38, "challenger_rows": 30},
+                                 "since_rows": {"support": 3, "judged": False, "why": "fewer than 5 rows since"}},
             "ENFERMEDAD CRÓNICA": {"all_rows": {"support": 90, "champion_rows": 80, "challenger_rows": 60},
                                    "since_rows": {"support": 119, "champion_rows": 115, "challenger_rows": 100,
                                                   "loss_upper_bound": 0.2,
@@ -219,3 +223,6 @@ def test_a_refused_recall_loss_is_shown_with_both_views(console):
     # the evidence's sources, when rows were cross-fitted (training.cross_fitting)
     assert "100 vs 115 of 119 (20 held out, 99 cross-fitted)</td>" in text
     assert "<td data-label=\"every row\">60 vs 80 of 90</td><td data-label=\"rows since the change\">not asked" in text
+    # review 20.R1: the rare class is "not judged", never "0 vs 0"; a view not asked says why
+    assert "30 vs 38 of 40</td><td data-label=\"rows since the change\">not judged (the rare class: 24 rows)" in text
+    assert "not asked (fewer than 5 rows since: 3 rows)" in text and "0 vs 0" not in text

@@ -350,7 +350,17 @@ def test_a_refused_loss_is_recorded_per_class_with_both_views():
     assert (since["support"], since["champion_rows"], since["challenger_rows"]) == (6, 5, 3)
     assert since["loss_upper_bound"] > GateRules().max_recall_drop
     without_change = decide_promotion(challenger, [champion], rows=EvaluationRows(rows.y_true, rows.weights))
-    assert without_change.to_dict()["recall_refused"][ALL[1]]["since_rows"] is None
+    not_asked = without_change.to_dict()["recall_refused"][ALL[1]]["since_rows"]
+    assert not_asked["judged"] is False and not_asked["why"] == "no change detected" and "champion_rows" not in not_asked
+    few_challenger, few_champion, few_rows = relabelled_case(rows_since=24)
+    few_rows = replace(few_rows, since_change=few_rows.since_change & ~np.isin(  # 4 rows of MILD left since
+        np.arange(len(few_rows.y_true)), np.flatnonzero(few_rows.since_change & (few_rows.y_true == ALL[1]))[4:]))
+    few = decide_promotion(few_challenger, [few_champion], rows=few_rows).to_dict()["recall_refused"][ALL[1]]
+    assert few["since_rows"] == {"support": 4, "judged": False, "why": "fewer than 5 rows since",
+                                 "rows_by_source": {"holdout": 4, "cross_fitted": 0}}
+    unmarked = replace(few_rows, since_change=few_rows.since_change & (few_rows.y_true != ALL[1]))
+    none_since = decide_promotion(few_challenger, [few_champion], rows=unmarked).to_dict()["recall_refused"][ALL[1]]
+    assert none_since["since_rows"]["why"] == "class not relabelled"
     excused, its_champion, its_rows = relabelled_case(rows_since=24)
     accepted = decide_promotion(excused, [its_champion], rows=its_rows)
     assert accepted.promote and accepted.recall_refused == {}
@@ -367,6 +377,9 @@ def test_the_rare_class_is_never_excused_by_the_rows_since_a_change():
         assert not decision.promote and decision.recall_excused == {}
         assert f"recall of {RARE!r} drops" in " ".join(decision.reasons)
         assert "the rare class is never judged on the rows since a change" in " ".join(decision.reasons)
+        since = decision.to_dict()["recall_refused"][RARE]["since_rows"]
+        assert (since["judged"], since["why"], since["support"]) == (False, "the rare class", 24)
+        assert "champion_rows" not in since and "p_value" not in since
     mild, mild_champion, mild_rows = relabelled_case(rows_since=24)
     assert decide_promotion(mild, [mild_champion], rows=mild_rows).promote  # the same case in MILD is excused
 
@@ -433,5 +446,8 @@ def test_the_rare_class_is_never_excused_however_many_rows_since_are_cross_fitte
     crossed = replace(rows, cross_fitted=cross_fitted_rows(RARE, 500, champion_misses=0, challenger_misses=0))
     decision = decide_promotion(challenger, [champion], rows=crossed)
     assert not decision.promote and decision.recall_excused == {}
-    assert decision.recall_refused[RARE]["since_rows"]["rows_by_source"] == {"holdout": 24, "cross_fitted": 500}
+    since = decision.recall_refused[RARE]["since_rows"]
+    assert since["rows_by_source"] == {"holdout": 24, "cross_fitted": 500}
+    # review 20.R1: not judged, and no invented counts ("0 vs 0" reads as "neither recalled any")
+    assert since == {"support": 524, "judged": False, "why": "the rare class", "rows_by_source": since["rows_by_source"]}
     assert "the rare class is never judged on the rows since a change" in " ".join(decision.reasons)
