@@ -20,10 +20,11 @@ patients (every one, labelled or not). "population": its macro-F1 on
 shifted, in the variant's shape) and scored through the served model without
 logging them, so the loop is unchanged. The night's figure is a sample of
 4,000 rows (repeated_3: 1,333 patients x 3) with a rare class in the average:
-with one unchanged champion it varies by 0.005 (SD) from night to night, by
-0.012 in repeated_3, where a model exactly as good as before the shift misses
-"within 0.02 on every one of 18 nights" by noise alone 54-61 % of the
-time (issue 20's note, session 5). The population figure measures what the
+with one unchanged champion it varies by 0.005-0.008 (SD) from night to night,
+by 0.006-0.014 in repeated_3, where a model exactly as good as before the
+shift misses "within 0.02 on every one of 18 nights" by noise alone more than
+half the time (55-73 %: two champions, normal and bootstrap; issue 20's note,
+session 5). The population figure measures what the
 target is about, the champion's quality on the night's population; both
 judgements are reported, the target is judged on the population's.
 
