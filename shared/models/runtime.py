@@ -21,9 +21,17 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 def onnx_predict_proba(graph: bytes) -> Callable[[np.ndarray], np.ndarray]:
     """A function rows -> probabilities (float64, rows x classes) for one graph.
 
-    One intra-op thread: an instance serves many small requests at once, and
-    a thread pool per request would only contend for the same cores.
+    A network (MLP) graph runs as numpy (`models.network_graph`: measured, the
+    largest piece of a one-connection request on onnxruntime); every other graph
+    on onnxruntime, with one intra-op thread: an instance serves many small
+    requests at once, and a thread pool per request would only contend for the
+    same cores.
     """
+    from shared.models.network_graph import network_predict_proba
+
+    direct = network_predict_proba(graph)
+    if direct is not None:
+        return direct
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -39,4 +47,5 @@ def onnx_predict_proba(graph: bytes) -> Callable[[np.ndarray], np.ndarray]:
     def predict_proba(rows: np.ndarray) -> np.ndarray:
         return run(outputs, {input_name: np.asarray(rows, dtype=dtype)})[0].astype(np.float64)
 
+    predict_proba.engine = "onnxruntime"
     return predict_proba
