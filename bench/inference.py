@@ -1,5 +1,5 @@
 """Inference as served, per family: what serving runs (the ONNX graph through
-onnxruntime) against `Pipeline.predict_proba` (microseconds
+onnxruntime; the MLP's graph as numpy, `models.network_graph`) against `Pipeline.predict_proba` (microseconds
 for one row, as `/predict` asks, and per row in a batch of 1,000), the
 threshold fuzz of `models.agreement` at its registration size (every split
 threshold and its float32/float64 neighbours, the range ends, 200,000 random
