@@ -19,20 +19,11 @@ When another writer holds the database (mostly the other worker's commit,
 ~5 ms for the GIL each time it needed it back from a busy loop (measured at
 16 connections: a median of 5.2 ms for such a commit). Only a writer that
 holds on past the pauses sends the commit to a thread, which waits for it.
-
-Sharing costs a request two turns of the loop (the commit is scheduled, then
-the request woken): ~20 µs of CPU. A request that finds the loop was idle
-since its last commit (waiting for the network longer than
-`IDLE_BEFORE_COMMITTING_AT_ONCE_NS`: as at one connection) has nobody's
-records to share with, and commits in place at once instead: same commit,
-same errors, the answer still after it. A busy loop (wall time since the last
-commit all spent on CPU, as under load) keeps sharing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -43,8 +34,6 @@ from shared.stores.predictions.port import PredictionStore
 MAX_GROUP_RECORDS = 500
 # Pauses between in-place attempts while another writer holds the database (~16 ms in all).
 IN_PLACE_RETRY_PAUSES = (0.0005, 0.001, 0.002, 0.004, 0.008)
-# Idle time (wall minus the loop thread's CPU) since the last commit above which a request commits at once.
-IDLE_BEFORE_COMMITTING_AT_ONCE_NS = 20_000
 
 
 @dataclass
@@ -52,17 +41,14 @@ class _Queue:
     waiting: list[tuple[list[PredictionRecord], asyncio.Future]] = field(default_factory=list)
     committing: bool = False
     task: asyncio.Task | None = None  # held: the loop keeps only a weak reference to tasks
-    last_commit: tuple[int, int] | None = None  # (wall, loop thread CPU) in ns when the last wait ended
 
 
 class GroupCommitter:
     """`await committer.save(records)` returns once those records are committed."""
 
-    def __init__(self, store: PredictionStore, max_group_records: int = MAX_GROUP_RECORDS,
-                 idle_before_committing_at_once_ns: int = IDLE_BEFORE_COMMITTING_AT_ONCE_NS):
+    def __init__(self, store: PredictionStore, max_group_records: int = MAX_GROUP_RECORDS):
         self.store = store
         self.max_group_records = max_group_records
-        self.idle_before_committing_at_once_ns = idle_before_committing_at_once_ns
         # One queue per event loop: futures belong to the loop that made them.
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
@@ -75,32 +61,13 @@ class GroupCommitter:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues.setdefault(loop, _Queue())
-        if not queue.committing and self._committed_at_once(queue, records):
-            return
         done = loop.create_future()
         queue.waiting.append((records, done))
         if not queue.committing:
             queue.committing = True
             # After the requests ready in this turn of the loop have queued theirs too.
             loop.call_soon(self._commit_in_place_or_start, queue, loop)
-        try:
-            await done
-        finally:
-            queue.last_commit = _clocks()
-
-    def _committed_at_once(self, queue: _Queue, records: list[PredictionRecord]) -> bool:
-        """Commit in place now if the loop was idle since its last commit and no
-        other writer holds the database; a store error is raised to this request."""
-        save_nowait = self._save_nowait()
-        if save_nowait is None or queue.last_commit is None:
-            return False
-        wall, cpu = _clocks()
-        if (wall - queue.last_commit[0]) - (cpu - queue.last_commit[1]) < self.idle_before_committing_at_once_ns:
-            return False
-        if not save_nowait(records):
-            return False  # another writer holds the database: queued, retried as before
-        queue.last_commit = wall, cpu  # a commit is CPU, not idleness: one clock read less (each a system call)
-        return True
+        await done
 
     def _commit_in_place_or_start(self, queue: _Queue, loop: asyncio.AbstractEventLoop) -> None:
         """Commit what is queued in place when a synchronous store can do so at
@@ -166,10 +133,6 @@ class GroupCommitter:
                     _settle(group, None)
         finally:
             queue.committing = False
-
-
-def _clocks() -> tuple[int, int]:
-    return time.monotonic_ns(), time.thread_time_ns()
 
 
 def _records(group: list[tuple[list[PredictionRecord], asyncio.Future]]) -> list[PredictionRecord]:

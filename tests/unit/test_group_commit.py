@@ -3,7 +3,6 @@ only after the commit that holds its own records."""
 
 import asyncio
 import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -195,60 +194,3 @@ def test_a_commit_that_fails_in_place_fails_every_request_in_it_and_the_next_com
     outcomes = asyncio.run(scenario())
     assert [type(outcome) for outcome in outcomes] == [StoreUnavailable] * 3
     assert store.attempts == 2 and store.committed() == {"after-0"}  # one refused group, one commit, no thread
-
-
-def test_a_request_after_an_idle_loop_commits_at_once_without_a_turn_of_the_loop():
-    """At one connection nobody's records are ready to share: the commit is made in the request
-    itself (no scheduled commit, no wake-up), and the answer still waits for it."""
-    store = InPlaceStore()
-    committer = GroupCommitter(store, idle_before_committing_at_once_ns=1_000_000)
-    turns: list[str] = []
-
-    async def scenario():
-        await committer.save(records("first"))  # no commit yet to measure idleness from: shared path
-        time.sleep(0.01)  # idle: the loop waits for the network, its thread uses no CPU
-        asyncio.get_running_loop().call_soon(turns.append, "a turn of the loop")
-        store.save_predictions_nowait = lambda batch: turns.append("commit") or InPlaceStore.save_predictions_nowait(
-            store, batch)
-        await committer.save(records("second"))
-        assert store.committed() == {"first-0", "second-0"}  # answered only after its commit
-
-    asyncio.run(scenario())
-    assert turns[0] == "commit"
-
-
-def test_requests_on_a_busy_loop_still_share_a_commit():
-    store = InPlaceStore()
-    committer = GroupCommitter(store, idle_before_committing_at_once_ns=10**12)  # never idle enough
-
-    async def scenario():
-        await committer.save(records("first"))
-        time.sleep(0.01)
-        await asyncio.gather(*(committer.save(records(f"r{index}")) for index in range(3)))
-
-    asyncio.run(scenario())
-    assert store.commits == [["first-0"], ["r0-0", "r1-0", "r2-0"]]
-
-
-def test_a_commit_at_once_that_fails_or_meets_another_writer_answers_as_the_shared_path_does():
-    store = InPlaceStore()
-    committer = GroupCommitter(store, idle_before_committing_at_once_ns=1_000_000)
-
-    def refuse(batch):
-        raise StoreUnavailable("prediction store unavailable: disk full")
-
-    async def scenario():
-        await committer.save(records("first"))
-        time.sleep(0.01)
-        store.save_predictions_nowait = refuse
-        with pytest.raises(StoreUnavailable):
-            await committer.save(records("refused"))
-        del store.save_predictions_nowait
-        time.sleep(0.01)
-        store.would_wait, store.attempts = 1, 0  # another writer holds the database once: queued, retried
-        await committer.save(records("retried"))
-        return threading.current_thread().name
-
-    loop_thread = asyncio.run(scenario())
-    assert store.committed() == {"first-0", "retried-0"} and store.attempts == 2  # at once, then shared
-    assert store.threads == [loop_thread, loop_thread]
