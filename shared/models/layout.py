@@ -10,6 +10,7 @@ from shared.errors import NotFound
 from shared.stores.artifacts.port import ArtifactStore
 
 CHAMPION_POINTER = "models/champion.json"
+NETWORK_WEIGHTS = "network.npz"  # an MLP's constants beside its graph (`models.network_weights`)
 
 
 def model_path(version: str, name: str) -> str:
