@@ -6,8 +6,8 @@ back to back, the same app costs ~40 % less and hides what is cold).
 
 Measured as the loop thread's CPU time (`time.thread_time_ns`), steadier than wall
 time on a shared machine. The network (MLP) family, trained here into a temporary
-data folder, served as `predict` serves it (its graph as numpy) and, interleaved,
-with the same graph on onnxruntime: the measured reason for that direct path.
+data folder, served as `predict` serves it (its `.npz` as numpy) and, interleaved,
+with its graph on onnxruntime: the measured reason for that direct path.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def profile(requests: int, rounds: int) -> dict:
     import uvloop
 
     from shared import wiring
+    from shared.models.runtime import onnx_predict_proba
 
     app = functions_framework.aio.create_asgi_app(target="predict", source=str(ROOT / "main.py"))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
@@ -52,10 +53,13 @@ def profile(requests: int, rounds: int) -> dict:
         served = model.pipeline_proba
         models = Path(os.environ["LOCAL_DATA_DIR"]) / "artifacts" / "models"
         graph = (models / model.version / "model.onnx").read_bytes()
-        engines = {served.engine: served, "onnxruntime": _onnxruntime(graph)}
+        assert served.engine == "numpy", served.engine
+        engines = {served.engine: served, "onnxruntime": onnx_predict_proba(graph)}
         cpu = {name: [] for name in engines}
         for _ in range(rounds):
             for name, predict_proba in engines.items():
+                # LoadedModel is frozen for requests (none sees a half-swapped model); the
+                # bench swaps the engine between rounds, with no request in flight.
                 object.__setattr__(model, "pipeline_proba", predict_proba)
                 total = 0
                 for _ in range(requests):
@@ -70,16 +74,6 @@ def profile(requests: int, rounds: int) -> dict:
             f"runs_{name}": [round(value, 1) for value in values] for name, values in cpu.items()}
 
     return uvloop.run(run())
-
-
-def _onnxruntime(graph: bytes):
-    import numpy as np
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
-    return lambda rows: session.run(["probabilities"], {"vitals": np.asarray(rows, dtype=np.float64)})[0]
 
 
 def main(quick: bool = False) -> dict:
