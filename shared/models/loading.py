@@ -33,8 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ArtifactIntegrityError, ModelUnavailable, NotFound, ServiceError
-from shared.models.layout import (NETWORK_WEIGHTS, model_path, read_champion_version, read_manifest,
-                                  runtime_library_versions, sha256_hex)
+from shared.models.layout import (
+    NETWORK_WEIGHTS,
+    read_champion_version,
+    read_manifest,
+    read_verified,
+    runtime_library_versions,
+)
 from shared.schema import FEATURES, LABELS
 from shared.stores.artifacts.port import ArtifactStore
 from shared.structured_logging import get_logger
@@ -132,7 +137,7 @@ def load_serving_version(store: ArtifactStore, version: str) -> LoadedModel:
         return load_version(store, version, manifest)
     if manifest.get("features") != list(FEATURES):
         raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
-    graph = _verified_bytes(store, version, portable.get("artifact", "model.onnx"), portable.get("sha256"))
+    graph = read_verified(store, version, portable.get("artifact", "model.onnx"), portable.get("sha256"))
     weights = _network_weights(store, version, portable.get("weights"))
     from shared.models.runtime import served_predict_proba
 
@@ -155,20 +160,11 @@ def _network_weights(store: ArtifactStore, version: str, entry: dict | None) -> 
     if not entry:
         return None
     try:
-        return _verified_bytes(store, version, entry.get("artifact", NETWORK_WEIGHTS), entry.get("sha256"))
+        return read_verified(store, version, entry.get("artifact", NETWORK_WEIGHTS), entry.get("sha256"))
     except (ArtifactIntegrityError, NotFound) as error:
         log.warning("the network's weights are refused; serving its graph on onnxruntime",
                     extra={"fields": {"model_version": version, "reason": error.message}})
         return None
-
-
-def _verified_bytes(store: ArtifactStore, version: str, name: str, expected: str | None) -> bytes:
-    data = store.read_bytes(model_path(version, name))
-    actual = sha256_hex(data)
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"model {version}: {name} sha256 {actual[:12]}… does not match manifest {str(expected)[:12]}…")
-    return data
 
 
 def load_version(store: ArtifactStore, version: str, manifest: dict | None = None) -> LoadedModel:
@@ -178,7 +174,7 @@ def load_version(store: ArtifactStore, version: str, manifest: dict | None = Non
     manifest = manifest or read_manifest(store, version)
     if manifest.get("features") != list(FEATURES):
         raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
-    data = _verified_bytes(store, version, "model.joblib", manifest.get("sha256"))
+    data = read_verified(store, version, "model.joblib", manifest.get("sha256"))
     try:
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as error:  # a truncated or corrupt pickle: refuse, never crash the server

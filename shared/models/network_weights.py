@@ -139,4 +139,5 @@ def _double(constants: dict, name: str) -> np.ndarray:
 
 
 def _element_type(value_info) -> int:
+    """The element type (a TensorProto type number) of a graph input or output."""
     return value_info.type.tensor_type.elem_type

@@ -184,10 +184,9 @@ def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: 
     agreement = check_agreement(pipeline, graph, decision_rule, weights=weights,
                                 random_rows=RANDOM_ROWS if random_rows is None else random_rows)
     if not agreement["agrees"]:
-        return None, None, dict(section, served_from="pipeline", agreement=agreement,
-                                reason=f"the graph disagrees with the pipeline on {agreement['decision_disagreements']} "
-                                       f"decision(s) of {agreement['rows']} fuzzed rows, probabilities up to "
-                                       f"{agreement['max_probability_difference']:.2g}")
+        reason = (f"the graph disagrees with the pipeline on {agreement['decision_disagreements']} decision(s) of "
+                  f"{agreement['rows']} fuzzed rows, probabilities up to {agreement['max_probability_difference']:.2g}")
+        return None, None, dict(section, served_from="pipeline", agreement=agreement, reason=reason)
     return graph, weights, dict(section, served_from="onnx", agreement=agreement)
 
 

@@ -25,8 +25,14 @@ import uuid
 from datetime import datetime, timezone
 
 from shared.errors import NotFound, PreconditionFailed, PromotionConflict, ValidationError
-from shared.models.layout import (CHAMPION_POINTER, NETWORK_WEIGHTS, model_path, read_manifest,
-                                  runtime_library_versions, sha256_hex)
+from shared.models.layout import (
+    CHAMPION_POINTER,
+    NETWORK_WEIGHTS,
+    model_path,
+    read_manifest,
+    runtime_library_versions,
+    sha256_hex,
+)
 from shared.schema import FEATURE_RANGES, FEATURES
 from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import CHAMPION_HISTORY, MetadataStore
