@@ -10,6 +10,7 @@ from shared.models.agreement import PROBABILITY_TOLERANCE
 from shared.models.layout import model_path
 from shared.models.loading import ModelLoader, load_version, probabilities_to_predictions, warn_on_library_mismatch
 from shared.schema import LABELS
+from shared.serving.prediction_service import describe_model
 from shared.stores.artifacts.local import LocalArtifactStore
 from tests.conftest import register_model
 
@@ -61,6 +62,7 @@ def test_a_version_without_a_portable_graph_is_served_from_its_pipeline(store, t
     manifest_path.write_text(json.dumps(manifest))
     model = ModelLoader(store).get()
     assert model.served_from == "pipeline" and model.pipeline is not None
+    assert describe_model(model)["served_with"] == {"artifact": "pipeline", "engine": "pipeline"}
     label, _ = model.predict([[36.6, 72, 118]])[0]
     assert label in LABELS
 
@@ -208,6 +210,7 @@ def test_a_network_serves_from_its_weights_file_as_numpy(store, network_candidat
     assert manifest["portable"]["weights"]["artifact"] == "network.npz"
     model = ModelLoader(store).get()
     assert model.served_from == "onnx" and model.pipeline_proba.engine == "numpy"
+    assert describe_model(model)["served_with"] == {"artifact": "onnx", "engine": "numpy"}  # what /model says
     rows = np.array([[36.6, 72, 118], [38.5, 140, 90], [34.9, 59, 89]])
     np.testing.assert_allclose(model.pipeline_proba(rows), load_version(store, manifest["version"]).pipeline
                                .predict_proba(rows), rtol=0, atol=PROBABILITY_TOLERANCE)
@@ -226,4 +229,5 @@ def test_a_network_without_a_matching_weights_file_serves_its_graph_on_onnxrunti
         weights_path.unlink()
     model = ModelLoader(store).get()
     assert model.served_from == "onnx" and model.pipeline_proba.engine == "onnxruntime"
+    assert describe_model(model)["served_with"] == {"artifact": "onnx", "engine": "onnxruntime"}
     assert model.predict([[36.6, 72, 118]])[0][0] in LABELS
