@@ -1,11 +1,12 @@
 """Inference as served, per family: what serving runs (the ONNX graph through
-onnxruntime) against `Pipeline.predict_proba` (microseconds
+onnxruntime; the MLP's `.npz` of the graph's constants as numpy,
+`models.network_forward`) against `Pipeline.predict_proba` (microseconds
 for one row, as `/predict` asks, and per row in a batch of 1,000), the
 threshold fuzz of `models.agreement` at its registration size (every split
 threshold and its float32/float64 neighbours, the range ends, 200,000 random
 rows), and the cost of getting ready in a fresh process: importing the
-runtime and loading the artifact (onnxruntime + the graph, against joblib +
-scikit-learn/XGBoost + the pickle).
+runtime and loading the artifact (onnxruntime + the graph, or numpy + the
+MLP's `.npz`, against joblib + scikit-learn/XGBoost + the pickle).
 
 Each family is trained with the project's `build_pipeline` on 20,000
 synthetic rows, with the largest entry of its search space, and prepared for
@@ -29,8 +30,8 @@ import numpy as np  # noqa: E402
 from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
 from shared.models.agreement import RANDOM_ROWS, check_agreement  # noqa: E402
-from shared.models.portable import PortableUnsupported, export_onnx  # noqa: E402
-from shared.models.runtime import onnx_predict_proba  # noqa: E402
+from shared.models.portable import PortableUnsupported, export_onnx, network_weights_of  # noqa: E402
+from shared.models.runtime import served_predict_proba  # noqa: E402
 from shared.training.candidates import SEARCH_SPACES, build_pipeline, for_serving, serialize  # noqa: E402
 from shared.training.synthetic_data import generate_reference_data  # noqa: E402
 
@@ -47,6 +48,9 @@ _READY = {
     "onnx": "import time; t = time.perf_counter(); import numpy; from shared.models.runtime import onnx_predict_proba; "
             "f = onnx_predict_proba(open({path!r}, 'rb').read()); f(numpy.array([[36.0, 120.0, 90.0]])); "
             "print(time.perf_counter() - t)",
+    "npz": "import time; t = time.perf_counter(); import numpy; from shared.models.network_forward import "
+           "network_predict_proba; f = network_predict_proba(open({path!r}, 'rb').read()); "
+           "f(numpy.array([[36.0, 120.0, 90.0]])); print(time.perf_counter() - t)",
     "pickle": "import time; t = time.perf_counter(); import io, joblib, numpy; "
               "p = joblib.load(io.BytesIO(open({path!r}, 'rb').read())); p.predict_proba(numpy.array([[36.0, 120.0, "
               "90.0]])); print(time.perf_counter() - t)",
@@ -78,12 +82,14 @@ def ready_seconds(kind: str, artifact: bytes, runs: int = 3) -> float:
 
 
 def serving_function(pipeline):
-    """(what serving runs, its name, the graph or None)."""
+    """(what serving runs, its name, the graph or None, the MLP's weights or None)."""
     try:
         graph = export_onnx(pipeline)
     except PortableUnsupported:
-        return pipeline.predict_proba, "pipeline", None
-    return onnx_predict_proba(graph), "onnx", graph
+        return pipeline.predict_proba, "pipeline", None, None
+    weights = network_weights_of(pipeline, graph)
+    served = served_predict_proba(graph, weights)
+    return served, served.engine, graph, weights
 
 
 def main(quick: bool = False) -> dict:
@@ -93,7 +99,7 @@ def main(quick: bool = False) -> dict:
     results = {}
     for family, params in PARAMS.items():
         pipeline = for_serving(build_pipeline(family, params, seed=5).fit(X, y))
-        served, served_by, graph = serving_function(pipeline)
+        served, served_by, graph, weights = serving_function(pipeline)
         repeats = 20 if family in ("random_forest", "hist_gradient_boosting") else 300
         row = {"served_by": served_by,
                "pipeline_one_row_us": round(microseconds(pipeline.predict_proba, one, repeats)),
@@ -102,12 +108,13 @@ def main(quick: bool = False) -> dict:
                "served_per_row_in_1000_us": round(microseconds(served, batch, 3) / 1000, 2)}
         row["speedup_one_row"] = round(row["pipeline_one_row_us"] / row["served_one_row_us"], 1)
         if graph is not None:
-            fuzz = check_agreement(pipeline, graph, random_rows=5_000 if quick else RANDOM_ROWS)
+            fuzz = check_agreement(pipeline, graph, weights=weights, random_rows=5_000 if quick else RANDOM_ROWS)
             row.update(fuzz_rows=fuzz["rows"], fuzz_threshold_values=fuzz["threshold_values"],
                        fuzz_decision_disagreements=fuzz["decision_disagreements"],
                        fuzz_max_probability_difference=fuzz["max_probability_difference"],
                        fuzz_seconds=fuzz["seconds"], graph_bytes=len(graph),
-                       ready_onnx_s=round(ready_seconds("onnx", graph), 3))
+                       ready_served_s=round(ready_seconds("onnx", graph) if weights is None
+                                            else ready_seconds("npz", weights), 3))
         row["ready_pickle_s"] = round(ready_seconds("pickle", serialize(pipeline)), 3)
         results[family] = row
         print(family, row, file=sys.stderr)

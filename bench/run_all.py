@@ -14,7 +14,7 @@ from pathlib import Path
 BENCHMARKS = ["serving", "peer_comparison", "inference", "training", "drift", "drift_hourly", "drift_decisions",
               "performance_estimation",
               "rare_class", "load_test", "ingestion", "outcome_contention", "loop_simulation", "fail_safe",
-              "promotion_gate", "contradictions", "console", "prediction_log"]
+              "promotion_gate", "contradictions", "console", "prediction_log", "serving_profile"]
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,8 @@ float32 and float64 neighbours, into its feature, the other features random;
 then the ends of every accepted input range (and their neighbours) crossed, and
 random rows, half of them at the 0.1 resolution vital signs are recorded at.
 It compares the decision (argmax after calibration and decision weights, as
-`models.loading` serves it) and the served probabilities.
+`models.loading` serves it) and the served probabilities, on every engine
+the version may serve with.
 
 Training side only: it runs the pipeline (scikit-learn, XGBoost).
 """
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from shared.models.loading import calibrate, decide
-from shared.models.runtime import onnx_predict_proba
+from shared.models.runtime import onnx_predict_proba, served_predict_proba
 from shared.schema import FEATURE_RANGES, FEATURES
 
 RANDOM_ROWS = 200_000
@@ -32,27 +33,41 @@ PROBABILITY_TOLERANCE = 1e-5
 _CHUNK = 50_000
 
 
-def check_agreement(pipeline, graph: bytes, decision_rule: dict | None = None, *,
+def check_agreement(pipeline, graph: bytes, decision_rule: dict | None = None, *, weights: bytes | None = None,
                     random_rows: int = RANDOM_ROWS, seed: int = 0) -> dict:
     """The fuzz's report: `agrees` is True only with zero decision
-    disagreements and every probability within PROBABILITY_TOLERANCE."""
+    disagreements and every probability within PROBABILITY_TOLERANCE.
+
+    It runs the function that serves (`runtime.served_predict_proba`, the
+    network's `weights` as numpy when given) and, when that is not
+    onnxruntime, the graph on onnxruntime too: serving falls back to it when
+    the weights file is missing or does not match. `engines` reports each."""
     started = time.perf_counter()
-    portable = onnx_predict_proba(graph)
+    served = served_predict_proba(graph, weights)
+    engines = {served.engine: served}
+    if served.engine != "onnxruntime":
+        engines["onnxruntime"] = onnx_predict_proba(graph)
     thresholds = split_thresholds(pipeline) + graph_thresholds(graph)
     rng = np.random.default_rng(seed)
     rows = np.vstack([threshold_rows(thresholds, rng), range_end_rows(rng), random_in_ranges(random_rows, rng)])
     rule = decision_rule or {}
-    disagreements, largest = 0, 0.0
+    class_weights = rule.get("decision_weights")
+    found = {name: {"decision_disagreements": 0, "max_probability_difference": 0.0} for name in engines}
     for start in range(0, len(rows), _CHUNK):
         part = rows[start:start + _CHUNK]
         expected = calibrate(pipeline.predict_proba(part), rule.get("calibration"))
-        served = calibrate(portable(part), rule.get("calibration"))
-        weights = rule.get("decision_weights")
-        disagreements += int((decide(expected, weights) != decide(served, weights)).sum())
-        largest = max(largest, float(np.abs(expected - served).max()))
+        for name, predict_proba in engines.items():
+            actual = calibrate(predict_proba(part), rule.get("calibration"))
+            differ = decide(expected, class_weights) != decide(actual, class_weights)
+            found[name]["decision_disagreements"] += int(differ.sum())
+            found[name]["max_probability_difference"] = max(found[name]["max_probability_difference"],
+                                                            float(np.abs(expected - actual).max()))
+    disagreements = sum(engine["decision_disagreements"] for engine in found.values())
+    largest = max(engine["max_probability_difference"] for engine in found.values())
     return {"rows": int(len(rows)), "threshold_values": int(sum(len(values) for _, values in thresholds)),
             "random_rows": int(random_rows), "decision_disagreements": disagreements,
             "max_probability_difference": largest, "probability_tolerance": PROBABILITY_TOLERANCE,
+            "served_engine": served.engine, "engines": found,
             "agrees": disagreements == 0 and largest <= PROBABILITY_TOLERANCE,
             "seconds": round(time.perf_counter() - started, 2)}
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 
-from shared.errors import NotFound
+from shared.errors import ArtifactIntegrityError, NotFound
 from shared.stores.artifacts.port import ArtifactStore
 
 CHAMPION_POINTER = "models/champion.json"
+NETWORK_WEIGHTS = "network.npz"  # an MLP's constants beside its graph (`models.network_weights`)
 
 
 def model_path(version: str, name: str) -> str:
@@ -18,6 +19,17 @@ def model_path(version: str, name: str) -> str:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def read_verified(store: ArtifactStore, version: str, name: str, expected: str | None) -> bytes:
+    """One of a version's files, only if its sha256 is the manifest's (`expected`):
+    read nothing that was not registered (a pickle runs code; any file decides)."""
+    data = store.read_bytes(model_path(version, name))
+    actual = sha256_hex(data)
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"model {version}: {name} sha256 {actual[:12]}… does not match manifest {str(expected)[:12]}…")
+    return data
 
 
 def read_manifest(store: ArtifactStore, version: str) -> dict:

@@ -2,9 +2,10 @@
 
 `ModelLoader.get()` returns the champion named by `models/champion.json`:
 - serving loads the version's ONNX graph (`model.onnx`, run by onnxruntime:
-  `models.runtime`) when its manifest says the graph passed the agreement
-  fuzz, so `predict` neither imports scikit-learn, SciPy or XGBoost nor
-  unpickles; a version without one is served from its pipeline;
+  `models.runtime`; an MLP's `network.npz` of the same constants, as numpy)
+  when its manifest says it passed the agreement fuzz, so `predict` neither
+  imports scikit-learn, SciPy or XGBoost nor unpickles; a version without
+  one is served from its pipeline;
 - every artifact's sha256 is checked against its manifest *before* it is
   read (unpickling runs code: an unregistered file must never load);
 - the loaded pipeline is cached for warm invocations, and the pointer is
@@ -31,8 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import ArtifactIntegrityError, ModelUnavailable, ServiceError
-from shared.models.layout import model_path, read_champion_version, read_manifest, runtime_library_versions, sha256_hex
+from shared.errors import ArtifactIntegrityError, ModelUnavailable, NotFound, ServiceError
+from shared.models.layout import (
+    NETWORK_WEIGHTS,
+    read_champion_version,
+    read_manifest,
+    read_verified,
+    runtime_library_versions,
+)
 from shared.schema import FEATURES, LABELS
 from shared.stores.artifacts.port import ArtifactStore
 from shared.structured_logging import get_logger
@@ -46,8 +53,8 @@ class LoadedModel:
     # The scikit-learn pipeline; None when the model is served from its ONNX graph.
     pipeline: Any
     manifest: dict
-    # The model's probabilities: the ONNX graph through onnxruntime, or the
-    # pipeline's own `predict_proba` (training, drift, a version without a graph).
+    # The model's probabilities (`.engine`: "numpy" or "onnxruntime" when portable), or
+    # the pipeline's own `predict_proba` (training, drift, a version without a graph).
     pipeline_proba: Callable[[Any], Any] = field(compare=False, repr=False)
     served_from: str = "pipeline"  # "onnx" | "pipeline"
 
@@ -130,25 +137,34 @@ def load_serving_version(store: ArtifactStore, version: str) -> LoadedModel:
         return load_version(store, version, manifest)
     if manifest.get("features") != list(FEATURES):
         raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
-    graph = _verified_bytes(store, version, portable.get("artifact", "model.onnx"), portable.get("sha256"))
-    from shared.models.runtime import onnx_predict_proba
+    graph = read_verified(store, version, portable.get("artifact", "model.onnx"), portable.get("sha256"))
+    weights = _network_weights(store, version, portable.get("weights"))
+    from shared.models.runtime import served_predict_proba
 
     try:
-        predict_proba = onnx_predict_proba(graph)
+        predict_proba = served_predict_proba(graph, weights)
     except Exception as error:  # noqa: BLE001 -- a corrupt graph: refuse, never crash the server
         raise ArtifactIntegrityError(f"model {version}: the ONNX graph could not be loaded: "
                                      f"{type(error).__name__}: {error}") from None
+    if weights is not None and predict_proba.engine != "numpy":
+        log.warning("the network's weights did not read; serving its graph on onnxruntime",
+                    extra={"fields": {"model_version": version}})
     return LoadedModel(version=version, pipeline=None, manifest=manifest, pipeline_proba=predict_proba,
                        served_from="onnx")
 
 
-def _verified_bytes(store: ArtifactStore, version: str, name: str, expected: str | None) -> bytes:
-    data = store.read_bytes(model_path(version, name))
-    actual = sha256_hex(data)
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"model {version}: {name} sha256 {actual[:12]}… does not match manifest {str(expected)[:12]}…")
-    return data
+def _network_weights(store: ArtifactStore, version: str, entry: dict | None) -> bytes | None:
+    """The MLP's `.npz` when the manifest names one and its bytes match their
+    sha256; else None (a version registered before it, or a mismatch: the
+    graph, which the fuzz also certified, serves on onnxruntime)."""
+    if not entry:
+        return None
+    try:
+        return read_verified(store, version, entry.get("artifact", NETWORK_WEIGHTS), entry.get("sha256"))
+    except (ArtifactIntegrityError, NotFound) as error:
+        log.warning("the network's weights are refused; serving its graph on onnxruntime",
+                    extra={"fields": {"model_version": version, "reason": error.message}})
+        return None
 
 
 def load_version(store: ArtifactStore, version: str, manifest: dict | None = None) -> LoadedModel:
@@ -158,7 +174,7 @@ def load_version(store: ArtifactStore, version: str, manifest: dict | None = Non
     manifest = manifest or read_manifest(store, version)
     if manifest.get("features") != list(FEATURES):
         raise ArtifactIntegrityError(f"model {version} expects features {manifest.get('features')}")
-    data = _verified_bytes(store, version, "model.joblib", manifest.get("sha256"))
+    data = read_verified(store, version, "model.joblib", manifest.get("sha256"))
     try:
         pipeline = joblib.load(io.BytesIO(data))
     except Exception as error:  # a truncated or corrupt pickle: refuse, never crash the server
@@ -260,7 +276,8 @@ class ModelLoader:
                     # only garbage cycles that exist at this moment stay (no collection first: it
                     # would cost the same 40 ms on the first request).
                     gc.freeze()
-                    log.info("serving model", extra={"fields": {"model_version": version}})
+                    engine = getattr(self._current.pipeline_proba, "engine", "pipeline")
+                    log.info("serving model", extra={"fields": {"model_version": version, "engine": engine}})
         except ServiceError as error:
             if isinstance(error, ArtifactIntegrityError) and version is not None:
                 self._refused[version] = error.message

@@ -2,8 +2,9 @@
 
 Training keeps the joblib pipeline (calibration, the drift check and the
 promotion gate need scikit-learn); serving loads only the graph this module
-writes, through onnxruntime (`models.runtime`), so `predict` never imports
-scikit-learn, SciPy or XGBoost and never unpickles.
+writes, through onnxruntime (`models.runtime`), or, for the network, the
+`.npz` of the graph's constants through numpy (`models.network_weights`), so
+`predict` never imports scikit-learn, SciPy or XGBoost and never unpickles.
 
 Each family is converted so that the graph compares exactly what the pipeline
 compares:
@@ -154,13 +155,16 @@ def _register_xgboost() -> None:
 
 
 def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: int | None = None,
-                   graph: bytes | None = None) -> tuple[bytes | None, dict]:
-    """(graph or None, the manifest's `portable` section) for one trained pipeline.
+                   graph: bytes | None = None) -> tuple[bytes | None, bytes | None, dict]:
+    """(graph or None, the network's weights `.npz` or None, the manifest's
+    `portable` section) for one trained pipeline.
 
-    The graph is returned only when the fuzz found it deciding as the pipeline
-    does; otherwise the section says why, and the version is served from its
-    pipeline (the experiment record quotes the same section). `graph`: an
-    export already made of this pipeline (training's, for its serving cost)."""
+    The graph (and the weights, for an MLP whose graph is exactly the chain
+    `models.network_weights` reads) is returned only when the fuzz found what
+    serves deciding as the pipeline does; otherwise the section says why, and
+    the version is served from its pipeline (the experiment record quotes the
+    same section). `graph`: an export already made of this pipeline
+    (training's, for its serving cost)."""
     from shared.errors import TrainingDeadlineExceeded
     from shared.models.agreement import RANDOM_ROWS, check_agreement
 
@@ -169,17 +173,28 @@ def export_checked(pipeline, decision_rule: dict | None = None, *, random_rows: 
     section = {"format": "onnx", "target_opset": opsets, "converter_versions": converter_versions()}
     try:
         graph = export_onnx(pipeline) if graph is None else graph
+        weights = network_weights_of(pipeline, graph)
     except PortableUnsupported as error:
-        return None, dict(section, served_from="pipeline", reason=str(error))
+        return None, None, dict(section, served_from="pipeline", reason=str(error))
     except TrainingDeadlineExceeded:  # the job's alarm, not the converter's failure: it stops the training
         raise
     except Exception as error:  # noqa: BLE001 -- a converter failure must not lose the trained model
-        return None, dict(section, served_from="pipeline", reason=f"export failed: {type(error).__name__}: {error}")
-    agreement = check_agreement(pipeline, graph, decision_rule,
+        return None, None, dict(section, served_from="pipeline",
+                                reason=f"export failed: {type(error).__name__}: {error}")
+    agreement = check_agreement(pipeline, graph, decision_rule, weights=weights,
                                 random_rows=RANDOM_ROWS if random_rows is None else random_rows)
     if not agreement["agrees"]:
-        return None, dict(section, served_from="pipeline", agreement=agreement,
-                          reason=f"the graph disagrees with the pipeline on {agreement['decision_disagreements']} "
-                                 f"decision(s) of {agreement['rows']} fuzzed rows, probabilities up to "
-                                 f"{agreement['max_probability_difference']:.2g}")
-    return graph, dict(section, served_from="onnx", agreement=agreement)
+        reason = (f"the graph disagrees with the pipeline on {agreement['decision_disagreements']} decision(s) of "
+                  f"{agreement['rows']} fuzzed rows, probabilities up to {agreement['max_probability_difference']:.2g}")
+        return None, None, dict(section, served_from="pipeline", agreement=agreement, reason=reason)
+    return graph, weights, dict(section, served_from="onnx", agreement=agreement)
+
+
+def network_weights_of(pipeline, graph: bytes) -> bytes | None:
+    """The `.npz` numpy serves an MLP from (`models.network_weights`); None for other families."""
+    steps = getattr(pipeline, "steps", [(None, pipeline)])
+    if type(steps[-1][1]).__name__ not in NETWORK_FAMILIES:
+        return None
+    from shared.models.network_weights import network_weights
+
+    return network_weights(graph)

@@ -4,6 +4,8 @@ Layout in the artifact store:
     models/<version>/model.joblib      the scikit-learn Pipeline (joblib): training, drift
     models/<version>/model.onnx        the same model as an ONNX graph: serving
                                        (absent when the export is not exact)
+    models/<version>/network.npz       an MLP's constants from that graph (float64
+                                       arrays, no pickle): served as numpy
     models/<version>/manifest.json     sha256, metrics, schema, labels, versions
     models/<version>/baseline.json     drift reference statistics
     models/<version>/experiment.json   the training run that produced it
@@ -23,7 +25,14 @@ import uuid
 from datetime import datetime, timezone
 
 from shared.errors import NotFound, PreconditionFailed, PromotionConflict, ValidationError
-from shared.models.layout import CHAMPION_POINTER, model_path, read_manifest, runtime_library_versions, sha256_hex
+from shared.models.layout import (
+    CHAMPION_POINTER,
+    NETWORK_WEIGHTS,
+    model_path,
+    read_manifest,
+    runtime_library_versions,
+    sha256_hex,
+)
 from shared.schema import FEATURE_RANGES, FEATURES
 from shared.stores.artifacts.port import ArtifactStore
 from shared.stores.metadata.port import CHAMPION_HISTORY, MetadataStore
@@ -61,8 +70,9 @@ def register_version(
     `models.loading` applies to every prediction of this version.
     The pipeline (`artifact` unpickled when not given: training made those
     bytes) is exported to ONNX and fuzzed (`models.portable`); the manifest's
-    `portable` section records the graph's hash, the converters and the
-    fuzz's result, or why the version is served from its pipeline. `graph`:
+    `portable` section records the graph's hash (and the network's weights'),
+    the converters and the fuzz's result, or why the version is served from
+    its pipeline. `graph`:
     the pipeline's export when training already made it (fuzzed all the same)."""
     from shared.models.portable import export_checked
 
@@ -74,9 +84,11 @@ def register_version(
         import joblib
 
         pipeline = joblib.load(io.BytesIO(artifact))
-    graph, portable = export_checked(pipeline, decision_rule, random_rows=portable_check_rows, graph=graph)
+    graph, weights, portable = export_checked(pipeline, decision_rule, random_rows=portable_check_rows, graph=graph)
     if graph is not None:
         portable.update(artifact="model.onnx", sha256=sha256_hex(graph), size_bytes=len(graph))
+    if weights is not None:
+        portable["weights"] = {"artifact": NETWORK_WEIGHTS, "sha256": sha256_hex(weights), "size_bytes": len(weights)}
     manifest = {
         "version": version,
         "created_at": now.isoformat(),
@@ -96,6 +108,8 @@ def register_version(
     store.write_bytes(model_path(version, "model.joblib"), artifact)
     if graph is not None:
         store.write_bytes(model_path(version, "model.onnx"), graph)
+    if weights is not None:
+        store.write_bytes(model_path(version, NETWORK_WEIGHTS), weights)
     store.write_bytes(model_path(version, "baseline.json"), _json_bytes(baseline), "application/json")
     if experiment is not None:
         store.write_bytes(model_path(version, "experiment.json"), _json_bytes(experiment), "application/json")

@@ -1,7 +1,8 @@
 """A candidate's serving cost, timed as it is served.
 
-Serving runs the version's ONNX graph through onnxruntime when the export
-exists (`models.portable`, `models.runtime`), else its scikit-learn pipeline;
+Serving runs the version's ONNX graph through onnxruntime (an MLP's constants
+through numpy) when the export exists (`models.portable`, `models.runtime`),
+else its scikit-learn pipeline;
 the cost of a prediction differs between the two by up to an order of
 magnitude, and a tie between candidates goes to the cheaper to serve. So each
 candidate is timed through `models.loading.LoadedModel` -- the code that
@@ -28,11 +29,11 @@ def served_latency_ms(pipeline, labels: list[str], rule: dict,
     from shared.models.loading import LoadedModel
 
     try:
-        from shared.models.portable import export_onnx
-        from shared.models.runtime import onnx_predict_proba
+        from shared.models.portable import export_onnx, network_weights_of
+        from shared.models.runtime import served_predict_proba
 
         graph = export_onnx(pipeline)
-        probabilities, cost = onnx_predict_proba(graph), {"timed_on": "onnx"}
+        probabilities, cost = served_predict_proba(graph, network_weights_of(pipeline, graph)), {"timed_on": "onnx"}
     except TrainingDeadlineExceeded:  # the job's alarm went off during the export: it stops the training
         raise
     except Exception as error:  # noqa: BLE001 -- no export (or no runtime): it is served from its pipeline

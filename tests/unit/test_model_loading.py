@@ -10,6 +10,7 @@ from shared.models.agreement import PROBABILITY_TOLERANCE
 from shared.models.layout import model_path
 from shared.models.loading import ModelLoader, load_version, probabilities_to_predictions, warn_on_library_mismatch
 from shared.schema import LABELS
+from shared.serving.prediction_service import describe_model
 from shared.stores.artifacts.local import LocalArtifactStore
 from tests.conftest import register_model
 
@@ -61,6 +62,7 @@ def test_a_version_without_a_portable_graph_is_served_from_its_pipeline(store, t
     manifest_path.write_text(json.dumps(manifest))
     model = ModelLoader(store).get()
     assert model.served_from == "pipeline" and model.pipeline is not None
+    assert describe_model(model)["served_with"] == {"artifact": "pipeline", "engine": "pipeline"}
     label, _ = model.predict([[36.6, 72, 118]])[0]
     assert label in LABELS
 
@@ -193,3 +195,39 @@ def test_library_mismatch_is_reported():
     assert warn_on_library_mismatch("v", {"scikit-learn": "0.0.1"}) == [
         f"scikit-learn trained=0.0.1 runtime={__import__('sklearn').__version__}"]
     assert warn_on_library_mismatch("v", {"scikit-learn": __import__("sklearn").__version__}) == []
+
+
+@pytest.fixture(scope="module")
+def network_candidate(small_dataset):
+    from shared.training.candidates import train_candidates
+
+    X, y = small_dataset
+    return train_candidates(X[:1500], y[:1500], seed=7, families=("mlp",), budget_seconds=0.0)
+
+
+def test_a_network_serves_from_its_weights_file_as_numpy(store, network_candidate):
+    manifest = register_model(store, network_candidate)
+    assert manifest["portable"]["weights"]["artifact"] == "network.npz"
+    model = ModelLoader(store).get()
+    assert model.served_from == "onnx" and model.pipeline_proba.engine == "numpy"
+    assert describe_model(model)["served_with"] == {"artifact": "onnx", "engine": "numpy"}  # what /model says
+    rows = np.array([[36.6, 72, 118], [38.5, 140, 90], [34.9, 59, 89]])
+    np.testing.assert_allclose(model.pipeline_proba(rows), load_version(store, manifest["version"]).pipeline
+                               .predict_proba(rows), rtol=0, atol=PROBABILITY_TOLERANCE)
+
+
+@pytest.mark.parametrize("case", ["registered-before-the-file", "file-changed", "file-missing"])
+def test_a_network_without_a_matching_weights_file_serves_its_graph_on_onnxruntime(store, network_candidate, case):
+    manifest = register_model(store, network_candidate)
+    weights_path = store.root / model_path(manifest["version"], "network.npz")
+    if case == "registered-before-the-file":
+        manifest["portable"].pop("weights")
+        (store.root / model_path(manifest["version"], "manifest.json")).write_text(json.dumps(manifest))
+    elif case == "file-changed":
+        weights_path.write_bytes(weights_path.read_bytes() + b"\0")
+    else:
+        weights_path.unlink()
+    model = ModelLoader(store).get()
+    assert model.served_from == "onnx" and model.pipeline_proba.engine == "onnxruntime"
+    assert describe_model(model)["served_with"] == {"artifact": "onnx", "engine": "onnxruntime"}
+    assert model.predict([[36.6, 72, 118]])[0][0] in LABELS

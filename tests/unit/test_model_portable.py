@@ -85,17 +85,44 @@ def test_a_classifier_without_an_exact_export_is_served_from_its_pipeline_and_sa
     from sklearn.pipeline import Pipeline
 
     pipeline = Pipeline([("scale", "passthrough"), ("classifier", DummyClassifier(strategy="prior"))]).fit(*data)
-    graph, section = export_checked(pipeline, RULE, random_rows=1000)
-    assert graph is None
+    graph, weights, section = export_checked(pipeline, RULE, random_rows=1000)
+    assert graph is None and weights is None
     assert section["served_from"] == "pipeline" and "DummyClassifier" in section["reason"]
     assert set(section["converter_versions"]) >= {"skl2onnx", "onnxmltools", "onnxruntime"}
 
 
 def test_hist_gradient_boosting_is_served_from_its_graph(data):
     pipeline = fitted("hist_gradient_boosting", data, {"max_iter": 20, "learning_rate": 0.1})
-    graph, section = export_checked(pipeline, RULE, random_rows=1000)
-    assert graph is not None and section["served_from"] == "onnx"
+    graph, weights, section = export_checked(pipeline, RULE, random_rows=1000)
+    assert graph is not None and weights is None and section["served_from"] == "onnx"
+    assert section["agreement"]["served_engine"] == "onnxruntime"
     assert section["agreement"]["threshold_values"] > 100
+
+
+def test_the_network_is_certified_on_its_weights_and_on_its_graph(data):
+    """What serves an MLP is its `.npz` as numpy, and onnxruntime on its graph
+    when that file does not match: the fuzz runs both, and each can fail it."""
+    import io
+
+    import onnx
+    from onnx import numpy_helper
+
+    pipeline = fitted("mlp", data)
+    graph, weights, section = export_checked(pipeline, RULE, random_rows=1000)
+    assert weights is not None and section["agreement"]["served_engine"] == "numpy"
+    assert set(section["agreement"]["engines"]) == {"numpy", "onnxruntime"}
+    with np.load(io.BytesIO(weights)) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    buffer = io.BytesIO()
+    np.savez(buffer, **dict(arrays, bias_2=arrays["bias_2"] + np.linspace(-2, 2, arrays["bias_2"].size)))
+    report = check_agreement(pipeline, graph, RULE, weights=buffer.getvalue(), random_rows=1000)
+    assert report["engines"]["numpy"]["decision_disagreements"] > 0 and not report["agrees"]
+    model = onnx.load_from_string(graph)
+    last_bias = next(tensor for tensor in model.graph.initializer if tensor.name == "intercepts2")
+    shifted = numpy_helper.to_array(last_bias) + np.linspace(-2, 2, last_bias.dims[-1])
+    last_bias.CopyFrom(numpy_helper.from_array(shifted, last_bias.name))
+    report = check_agreement(pipeline, model.SerializeToString(), RULE, weights=weights, random_rows=1000)
+    assert report["engines"]["onnxruntime"]["decision_disagreements"] > 0 and not report["agrees"]
 
 
 def test_hist_gradient_boosting_needs_its_float64_thresholds(data):
@@ -159,7 +186,7 @@ def test_the_portable_section_can_be_stored_in_firestore(data):
     """The section is copied into the experiment record, and Firestore refuses an empty map key
     (the default ONNX domain's name): a retrain on the emulators failed on it."""
     pipeline = fitted("mlp", data)
-    _, section = export_checked(pipeline, RULE, random_rows=1000)
+    _, _, section = export_checked(pipeline, RULE, random_rows=1000)
 
     def keys(value):
         if isinstance(value, dict):

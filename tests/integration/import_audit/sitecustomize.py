@@ -9,7 +9,7 @@ import pickle
 import sys
 
 _LOG = os.environ.get("IMPORT_AUDIT_LOG")
-_WATCHED = {"sklearn", "scipy", "xgboost", "joblib"}
+_WATCHED = {"sklearn", "scipy", "xgboost", "joblib", "onnx", "onnxruntime"}
 _busy = False
 
 
