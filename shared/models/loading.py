@@ -73,6 +73,11 @@ class LoadedModel:
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
 
+    @property
+    def engine(self) -> str:
+        """What computes the probabilities: "numpy", "onnxruntime" or "pipeline"."""
+        return getattr(self.pipeline_proba, "engine", "pipeline")
+
     def probabilities(self, rows) -> Any:
         """Calibrated probabilities, one column per model label."""
         import numpy as np
@@ -276,8 +281,8 @@ class ModelLoader:
                     # only garbage cycles that exist at this moment stay (no collection first: it
                     # would cost the same 40 ms on the first request).
                     gc.freeze()
-                    engine = getattr(self._current.pipeline_proba, "engine", "pipeline")
-                    log.info("serving model", extra={"fields": {"model_version": version, "engine": engine}})
+                    log.info("serving model", extra={"fields": {"model_version": version,
+                                                                 "engine": self._current.engine}})
         except ServiceError as error:
             if isinstance(error, ArtifactIntegrityError) and version is not None:
                 self._refused[version] = error.message

@@ -110,7 +110,7 @@ def describe_model(model: LoadedModel) -> dict:
         "training_parameters": manifest.get("training_parameters"),
         "data_fingerprint": manifest.get("data_fingerprint"),
         # Which artifact and engine answer (the fuzz in the manifest certified each).
-        "served_with": {"artifact": model.served_from, "engine": getattr(model.pipeline_proba, "engine", "pipeline")},
+        "served_with": {"artifact": model.served_from, "engine": model.engine},
     }
 
 

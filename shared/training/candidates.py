@@ -134,7 +134,6 @@ class TrainingResult:
     budget_exhausted: bool
     seed: int
     cross_fitted: CrossFitted | None = None  # training rows since a change, cross-fitted (the gate's evidence)
-    cross_fitting_seconds: float = 0.0
 
 
 def train_candidates(
@@ -195,10 +194,8 @@ def train_candidates(
         score_on_holdout(candidates[index], data)  # its decision weights changed
     winner = select_winner(candidates, tie_tolerance, rare, rare_class_min_recall,
                            EvaluationRows(data.y_holdout, data.w_holdout))
-    started = time.perf_counter()
     cross_fitted = cross_fit_since_change(winner.out_of_fold, data, seed, winner.decision_rule)
-    return TrainingResult(data, candidates, winner, budget_exhausted, seed, cross_fitted,
-                          time.perf_counter() - started)
+    return TrainingResult(data, candidates, winner, budget_exhausted, seed, cross_fitted)
 
 
 def score_on_holdout(candidate: Candidate, data: PreparedData) -> None:

@@ -86,6 +86,8 @@ def cross_fit_since_change(out_of_fold: np.ndarray | None, data: PreparedData, s
                            served_rule: dict) -> CrossFitted | None:
     """`out_of_fold`: the chosen configuration's probabilities from `search.cross_validate`
     (same rows, same `seed`, so the same folds). None when no training row is since a change."""
+    from shared.models.loading import calibrate, decide
+
     since = data.since_change_train
     if out_of_fold is None or since is None or not since.any():
         return None
@@ -103,10 +105,6 @@ def cross_fit_since_change(out_of_fold: np.ndarray | None, data: PreparedData, s
                                  widest_cost=_widest(served_rule) if widened else PROMISE_MAX_MACRO_F1_COST)
         if widened:
             widen_the_cap([rule])
-        else:
-            rule.pop("promise_beyond_the_cap", None)
-        from shared.models.loading import calibrate, decide
-
         probabilities = calibrate(out_of_fold[scored], rule["calibration"])
         predictions[scored] = labels[decide(probabilities, rule["decision_weights"])]
     return CrossFitted(data.X_train[since], data.y_train[since], predictions[since])

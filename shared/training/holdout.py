@@ -130,5 +130,6 @@ def prepare_data(X: np.ndarray, y: np.ndarray, seed: int, folds: int = DEFAULT_F
                      f"{rarest} training example(s)")
     w_train, w_holdout = (weights[~holdout], weights[holdout]) if weights is not None else (None, None)
     since = np.asarray(since_change, dtype=bool)[keep] if since_change is not None else None
+    since_holdout, since_train = (since[holdout], since[~holdout]) if since is not None else (None, None)
     return PreparedData(X_train, y_train, X_holdout, y_holdout, labels, used_folds, notes, fingerprint,
-                        w_train, w_holdout, *((since[holdout], since[~holdout]) if since is not None else ()))
+                        w_train, w_holdout, since_holdout, since_train)

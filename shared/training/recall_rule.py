@@ -61,7 +61,6 @@ class SinceChangeView:
     p_value: float = 1.0
     loss_upper_bound: float | None = None
     max_drop: float = 0.0  # the gate's PROMOTION_MAX_RECALL_DROP
-    rare: bool = False
     evidence: dict | None = None  # rows by source: {"holdout": n, "cross_fitted": m}
     why_not: str | None = None  # set when the class was not judged on the rows since
 
@@ -70,9 +69,12 @@ class SinceChangeView:
         return self.why_not is None
 
     @property
+    def rare(self) -> bool:
+        return self.why_not == RARE_CLASS
+
+    @property
     def excused(self) -> bool:
-        return (self.judged and not self.rare and self.loss_upper_bound is not None
-                and self.loss_upper_bound <= self.max_drop)
+        return self.judged and self.loss_upper_bound <= self.max_drop
 
     def describe(self, rules: GateRules) -> str:
         if self.rare:
@@ -124,7 +126,7 @@ def since_change_view(champion: Contender, challenger: Contender, label: str, ro
     since = int(np.sum(of_label))
     evidence = {source: int(np.sum(of_label & (sources == source))) for source in ("holdout", "cross_fitted")}
     if label == rare:
-        return SinceChangeView(since, rare=True, evidence=evidence, why_not=RARE_CLASS)
+        return SinceChangeView(since, evidence=evidence, why_not=RARE_CLASS)
     if since == 0:
         return SinceChangeView(0, evidence=evidence, why_not=NOT_RELABELLED)
     least = min_rows_for_a_significant_loss(rules)
